@@ -1,0 +1,179 @@
+"""The `mlmon` command: serve, run-once, check-config, demo and reference build."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from exporter import __version__
+from exporter.config import Config, ConfigError, load_config
+
+log = logging.getLogger("mlmon")
+DEFAULT_LISTEN = ":9877"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlmon", description="Prometheus exporter for ML models in production.")
+    parser.add_argument("--version", action="version", version=f"mlmon {__version__}")
+    parser.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the scheduler and the /metrics server")
+    serve.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
+    serve.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+
+    once = sub.add_parser("run-once", help="score whatever is pending once and print a summary")
+    once.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
+    once.add_argument("--fail-on-alert", action="store_true", help="exit 1 when any threshold is breached")
+
+    check = sub.add_parser("check-config", help="validate a config file and explain it")
+    check.add_argument("file", type=Path)
+
+    demo = sub.add_parser("demo", help="the seed's model on drifting simulated days")
+    demo.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+    demo.add_argument("--day-seconds", type=float, default=5.0, help="seconds per simulated day (default 5)")
+    demo.add_argument("--workdir", type=Path, default=None, help="where the demo keeps its files (default: a temp dir)")
+    demo.add_argument("--days", type=int, default=None, help="stop feeding after this many days (default: never)")
+
+    reference = sub.add_parser("reference", help="reference profile tasks")
+    ref_sub = reference.add_subparsers(dest="reference_command", required=True)
+    build = ref_sub.add_parser("build", help="fit and cache every model's reference profile ahead of time")
+    build.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
+    return parser
+
+
+def _load(path: Path) -> Config:
+    return load_config(path)
+
+
+def cmd_check_config(path: Path) -> int:
+    config = _load(path)
+    print(f"{path}: OK, {len(config.models)} model(s); state in {config.state_path}")
+    for model in config.models:
+        schedule = model.schedule.cron or f"every {model.schedule.interval_seconds:g} s"
+        window = (
+            f"last {model.window.rows} rows"
+            if model.window.rows
+            else f"last {model.window.seconds:g} s"
+            if model.window.seconds
+            else "latest batch"
+        )
+        print(f"- {model.name} version {model.version} ({model.task}): {model.model_path}")
+        print(f"  batches from {model.source.path}, {schedule}; window: {window}, min_rows {model.min_rows}")
+        print(f"  reference: {model.reference_path or 'none (no drift or estimation)'}")
+        if model.labels is not None:
+            print(f"  late labels from {model.labels.source.path}, joined on {model.id_column}")
+        thresholds = ", ".join(f"{k}={v:g}" for k, v in sorted(model.effective_thresholds.items()))
+        print(f"  thresholds: {thresholds}")
+    return 0
+
+
+def cmd_run_once(path: Path, fail_on_alert: bool) -> int:
+    from exporter.app import build_app
+    from exporter.summary import breaches, table
+
+    config = _load(path)
+    app = build_app(config)
+    try:
+        for job in app.jobs:
+            job.run()
+        snapshots = app.results.snapshots()
+        print(table(snapshots))
+        found = [
+            b
+            for job in app.jobs
+            for s in snapshots
+            if (s.model, s.version) == (job.model.name, job.model.version)
+            for b in breaches(s, job.model)
+        ]
+    finally:
+        app.state.close()
+    for breach in found:
+        print(f"ALERT {breach}")
+    return 1 if fail_on_alert and found else 0
+
+
+def cmd_reference_build(path: Path) -> int:
+    from exporter.app import build_app
+
+    config = _load(path)
+    app = build_app(config)
+    try:
+        for job in app.jobs:
+            if job.model.reference_path is None:
+                print(f"{job.key}: no reference_path, nothing to build")
+                continue
+            loaded = job._ensure_model()
+            profile = job.load_or_fit_reference(loaded)
+            print(f"{job.key}: reference {profile.fingerprint} ({profile.rows} rows, {len(profile.features)} features)")
+    finally:
+        app.state.close()
+    return 0
+
+
+def cmd_serve(path: Path, listen: str) -> int:
+    from exporter.app import serve
+
+    return serve(_load(path), listen)
+
+
+def cmd_demo(listen: str, day_seconds: float, workdir: Path | None, days: int | None) -> int:
+    from exporter.app import serve
+    from exporter.demo import Feeder, day_of, format_day, write_workdir
+
+    if day_seconds <= 0:
+        raise ConfigError("--day-seconds must be positive")
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="mlmon-demo-"))
+    print(f"mlmon demo: preparing the seed model in {workdir} …", flush=True)
+    config_path, data = write_workdir(workdir, day_seconds)
+    config = load_config(config_path)
+    stop = threading.Event()
+
+    def on_ready(server: object) -> None:
+        port = server.port  # type: ignore[attr-defined]
+        print(
+            f"mlmon demo: metrics at http://127.0.0.1:{port}/metrics  (config {config_path},"
+            f" one simulated day = {day_seconds:g}s)",
+            flush=True,
+        )
+        Feeder(data, workdir / "incoming", day_seconds, stop, days).start()
+
+    def on_report(report: object) -> None:
+        names = getattr(report, "batch_names", [])
+        day = day_of(names[-1]) if names else None
+        if day is not None:
+            figures = {f.name: f.value for f in report.figures if not f.labels and hasattr(f, "value")}  # type: ignore[attr-defined]
+            print(format_day(day, figures), flush=True)
+
+    return serve(config, listen, stop, on_ready, on_report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "check-config":
+            return cmd_check_config(args.file)
+        if args.command == "run-once":
+            return cmd_run_once(args.config, args.fail_on_alert)
+        if args.command == "serve":
+            return cmd_serve(args.config, args.listen)
+        if args.command == "demo":
+            return cmd_demo(args.listen, args.day_seconds, args.workdir, args.days)
+        if args.command == "reference":
+            return cmd_reference_build(args.config)
+    except ConfigError as exc:
+        print(f"mlmon: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        print(f"mlmon: {exc}", file=sys.stderr)
+        return 2
+    return 2

@@ -1,0 +1,320 @@
+"""Configuration: a YAML file validated at load, reported as one readable message on error."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Task = Literal["binary_classification", "multiclass_classification", "regression"]
+
+# Thresholds a model may set, and the direction in which each is breached. Alert rules compare the
+# published value with `mlmon_threshold{metric=...}`, so the names here are part of the contract.
+LOWER_BOUNDS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "mean_confidence",
+    "estimated_accuracy",
+    "estimated_f1",
+    "labelled_rows_ratio",
+    "r2",
+)
+UPPER_BOUNDS = (
+    "mean_absolute_error",
+    "root_mean_squared_error",
+    "drifted_features_ratio",
+    "missing_ratio",
+    "out_of_range_ratio",
+    "unseen_category_ratio",
+    "invalid_row_ratio",
+    "batch_failure_ratio",
+    "scoring_latency_p99_seconds",
+    "label_delay_seconds",
+    "volume_change_ratio",
+)
+KNOWN_THRESHOLDS = LOWER_BOUNDS + UPPER_BOUNDS
+
+# Operational thresholds every model gets unless it sets its own; the performance ones are opt-in.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "missing_ratio": 0.10,
+    "out_of_range_ratio": 0.20,
+    "unseen_category_ratio": 0.05,
+    "invalid_row_ratio": 0.05,
+    "batch_failure_ratio": 0.10,
+    "scoring_latency_p99_seconds": 5.0,
+    "label_delay_seconds": 172800.0,
+    "volume_change_ratio": 0.5,
+}
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    type: Literal["files"] = "files"
+    path: Path
+    pattern: str = "*"
+
+
+class ScheduleConfig(_Strict):
+    interval_seconds: float | None = Field(default=None, gt=0)
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScheduleConfig:
+        if (self.interval_seconds is None) == (self.cron is None):
+            raise ValueError("set exactly one of interval_seconds or cron")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron)
+            except ValueError as exc:
+                raise ValueError(f"cron {self.cron!r}: {exc}") from None
+        return self
+
+
+class WindowConfig(_Strict):
+    """Evaluation window: the latest batch (default), the last N rows, or the last N seconds."""
+
+    rows: int | None = Field(default=None, gt=0)
+    seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> WindowConfig:
+        if self.rows is not None and self.seconds is not None:
+            raise ValueError("set at most one of rows or seconds")
+        return self
+
+
+class MultivariateConfig(_Strict):
+    enabled: bool = True
+    explained_variance: float = Field(default=0.65, gt=0, lt=1)
+    chunk_rows: int = Field(default=200, gt=10)
+    band_sigmas: float = Field(default=3.0, gt=0)
+
+
+class DriftConfig(_Strict):
+    enabled: bool = True
+    method: str = "auto"
+    feature_methods: dict[str, str] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    correction: Literal["none", "bonferroni", "fdr"] = "none"
+    dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
+    multivariate: MultivariateConfig = Field(default_factory=MultivariateConfig)
+
+    @model_validator(mode="after")
+    def _known_methods(self) -> DriftConfig:
+        from exporter.drift import METHODS
+
+        names = sorted(METHODS)
+        for where, method in [
+            ("method", self.method),
+            *((f"feature_methods.{k}", v) for k, v in self.feature_methods.items()),
+        ]:
+            if method != "auto" and method not in METHODS:
+                raise ValueError(f"{where}: unknown drift method {method!r} (known: auto, {', '.join(names)})")
+        for method in self.thresholds:
+            if method not in METHODS:
+                raise ValueError(f"thresholds: unknown drift method {method!r} (known: {', '.join(names)})")
+        return self
+
+
+class LabelsConfig(_Strict):
+    """Where late labels land: files with the id column and the target column."""
+
+    source: SourceConfig
+
+
+class LimitsConfig(_Strict):
+    max_features: int = Field(default=100, gt=0)
+    max_classes: int = Field(default=20, gt=0)
+
+
+class ModelConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")]
+    version: str = "1"
+    model_path: Path
+    task: Task = "binary_classification"
+    source: SourceConfig
+    target_column: str | None = None
+    id_column: str | None = None
+    timestamp_column: str | None = None
+    feature_columns: list[str] | None = None
+    categorical_features: list[str] = Field(default_factory=list)
+    positive_class: int | str = 1
+    reference_path: Path | None = None
+    labels: LabelsConfig | None = None
+    schedule: ScheduleConfig = Field(default_factory=lambda: ScheduleConfig(interval_seconds=60))
+    window: WindowConfig = Field(default_factory=WindowConfig)
+    min_rows: int = Field(default=30, ge=1)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    estimation: bool = True
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(KNOWN_THRESHOLDS))
+        if unknown:
+            raise ValueError(f"unknown threshold(s) {', '.join(unknown)} (known: {', '.join(KNOWN_THRESHOLDS)})")
+        return value
+
+    @model_validator(mode="after")
+    def _labels_need_ids(self) -> ModelConfig:
+        if self.labels is not None and (self.id_column is None or self.target_column is None):
+            raise ValueError("labels: late labels are joined by id, so set id_column and target_column")
+        return self
+
+    @property
+    def effective_thresholds(self) -> dict[str, float]:
+        merged = dict(DEFAULT_THRESHOLDS)
+        merged["drifted_features_ratio"] = self.drift.dataset_drift_share
+        if "accuracy" in self.thresholds:
+            merged["estimated_accuracy"] = self.thresholds["accuracy"]
+        if "f1" in self.thresholds:
+            merged["estimated_f1"] = self.thresholds["f1"]
+        merged.update(self.thresholds)
+        return merged
+
+    @property
+    def interval_seconds(self) -> float:
+        if self.schedule.interval_seconds is not None:
+            return self.schedule.interval_seconds
+        from apscheduler.triggers.cron import CronTrigger
+
+        return shortest_cron_gap(CronTrigger.from_crontab(self.schedule.cron or "* * * * *"))
+
+
+class Config(_Strict):
+    state_path: Path = Path("mlmon-state.db")
+    quarantine_path: Path | None = None
+    models: list[ModelConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> Config:
+        seen: set[tuple[str, str]] = set()
+        for model in self.models:
+            key = (model.name, model.version)
+            if key in seen:
+                raise ValueError(f"model {model.name} version {model.version} is configured twice")
+            seen.add(key)
+        return self
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.quarantine_path or self.state_path.with_name(self.state_path.stem + "-quarantine")
+
+
+def shortest_cron_gap(trigger: Any, samples: int = 50) -> float:
+    """The shortest gap between consecutive fire times, over the next ``samples`` fires."""
+    from datetime import datetime, timezone
+
+    now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    times = []
+    previous = None
+    for _ in range(samples):
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None:
+            break
+        times.append(fire)
+        previous, now = fire, fire
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+    return min((g for g in gaps if g > 0), default=60.0)
+
+
+def _expand_env(node: Any, where: str = "") -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV.sub(replace, node)
+    return node
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _resolve(path: Path | None, base: Path) -> Path | None:
+    if path is None:
+        return None
+    return path if path.is_absolute() else (base / path)
+
+
+def parse_config(data: Any, base_dir: Path) -> Config:
+    """Validate parsed YAML; relative paths are taken from ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a mapping with a `models` list")
+    data = _expand_env(data)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = _location(tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message}" if where else message)
+        raise ConfigError("; ".join(lines)) from None
+    models = []
+    for model in config.models:
+        update: dict[str, Any] = {
+            "model_path": _resolve(model.model_path, base_dir),
+            "reference_path": _resolve(model.reference_path, base_dir),
+            "source": model.source.model_copy(update={"path": _resolve(model.source.path, base_dir)}),
+        }
+        if model.labels is not None:
+            source = model.labels.source
+            update["labels"] = LabelsConfig(source=source.model_copy(update={"path": _resolve(source.path, base_dir)}))
+        models.append(model.model_copy(update=update))
+    return config.model_copy(
+        update={
+            "models": models,
+            "state_path": _resolve(config.state_path, base_dir),
+            "quarantine_path": _resolve(config.quarantine_path, base_dir),
+        }
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(data, path.resolve().parent)

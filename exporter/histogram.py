@@ -1,0 +1,39 @@
+"""Cumulative histograms kept as persisted per-bucket counters."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from exporter.figures import HistogramFigure
+from exporter.state import CounterKey, counter_key
+
+CONFIDENCE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 1.0)
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def increments(name: str, values: Sequence[float] | np.ndarray, bounds: Sequence[float]) -> dict[CounterKey, float]:
+    """Per-bucket (not cumulative) counts and the sum, as counter increments for the state store."""
+    values = np.asarray(values, dtype=float)
+    edges = np.asarray([*bounds, math.inf])
+    # a value equal to a bound belongs to that bucket (le = less than or equal)
+    index = np.searchsorted(edges, values, side="left")
+    counts = np.bincount(index, minlength=len(edges))
+    out = {counter_key(f"{name}_bucket", {"le": _le(b)}): float(c) for b, c in zip(edges, counts)}
+    out[counter_key(f"{name}_sum")] = float(values.sum())
+    return out
+
+
+def figure(name: str, counters: Mapping[CounterKey, float], bounds: Sequence[float]) -> HistogramFigure:
+    running = 0.0
+    buckets = []
+    for bound in [*bounds, math.inf]:
+        running += counters.get(counter_key(f"{name}_bucket", {"le": _le(bound)}), 0.0)
+        buckets.append((float(bound), running))
+    return HistogramFigure(name=name, buckets=buckets, sum=counters.get(counter_key(f"{name}_sum"), 0.0))

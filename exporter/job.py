@@ -1,0 +1,387 @@
+"""One model's scheduled run: read new batches, score them, evaluate the window, publish."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from exporter import histogram
+from exporter.config import ModelConfig
+from exporter.figures import Figure, HistogramFigure
+from exporter.model import LoadedModel, ModelLoadError, file_digest, load_model
+from exporter.monitors.base import Window, monitors_for
+from exporter.reference import ReferenceProfile
+from exporter.results import Results, Snapshot
+from exporter.scoring import (
+    BATCH_FAILURE_REASONS,
+    INVALID_ROW_REASONS,
+    SCHEMA_VIOLATION_KINDS,
+    BatchFailure,
+    prepare_batch,
+    score,
+)
+from exporter.sources import BatchRef, BatchSource, UnreadableBatch, open_source
+from exporter.sources.files import READERS
+from exporter.state import CounterKey, StateStore, counter_key
+from exporter.window import WindowStore, assemble, encode_label, window_batches
+
+log = logging.getLogger(__name__)
+
+AnyFigure = Figure | HistogramFigure
+
+
+@dataclass
+class RunReport:
+    scored: int = 0
+    failed: int = 0
+    rows: int = 0
+    labels: int = 0
+    batch_names: list[str] = field(default_factory=list)
+    figures: tuple[AnyFigure, ...] = field(default_factory=tuple)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ValueError(f"{path}: unsupported file type (use CSV, CSV.gz or Parquet)")
+    return reader(path)
+
+
+class ModelJob:
+    def __init__(
+        self,
+        model: ModelConfig,
+        state: StateStore,
+        windows: WindowStore,
+        results: Results,
+        quarantine_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        source: BatchSource | None = None,
+        label_source: BatchSource | None = None,
+        loader: Callable[[Path, str], LoadedModel] = load_model,
+    ) -> None:
+        self.model = model
+        self.key = f"{model.name}:{model.version}"
+        self.state = state
+        self.windows = windows
+        self.results = results
+        self.quarantine_dir = Path(quarantine_dir)
+        self.clock = clock
+        self.source = source or open_source(model.source)
+        self.label_source = label_source or (open_source(model.labels.source) if model.labels else None)
+        self.loader = loader
+        self.loaded: LoadedModel | None = None
+        self.profile: ReferenceProfile | None = None
+        self._window_figures: list[AnyFigure] = []
+        self._last_success: float | None = None
+        self._last_batch_rows: float | None = None
+        self._arrived: pd.DataFrame | None = None
+        self.listeners: list[Callable[[RunReport], None]] = []
+
+    # ---------------------------------------------------------------------------------------
+    def run(self) -> RunReport:
+        started = self.clock()
+        perf = time.perf_counter()
+        report = RunReport()
+        up = True
+        try:
+            loaded = self._ensure_model()
+        except ModelLoadError as exc:
+            log.error("model %s: %s", self.key, exc)
+            up, loaded = False, None
+        calculators: list[AnyFigure] = []
+        if loaded is not None:
+            calculators += self._ensure_reference(loaded)
+            if self.label_source is not None:
+                report.labels = self._ingest_labels(loaded, started)
+            arrived: list[pd.DataFrame] = []
+            for ref in self.source.pending(self.state.seen_batches(self.key)):
+                rows = self._process(ref, loaded, started, arrived)
+                if rows is None:
+                    report.failed += 1
+                else:
+                    report.scored += 1
+                    report.rows += rows
+                    report.batch_names.append(ref.name)
+            if report.scored or report.labels or not self._window_figures:
+                if arrived:
+                    self._arrived = pd.concat(arrived, ignore_index=True)
+                self._window_figures = self._evaluate(loaded, started)
+        if up:
+            self._last_success = self.clock()
+        figures = self._run_figures(up, started, time.perf_counter() - perf) + calculators
+        figures += self._window_figures + self._counter_figures()
+        report.figures = tuple(figures)
+        self.results.publish(Snapshot(self.model.name, self.model.version, report.figures))
+        log.info(
+            "model %s: scored %d batch(es), %d row(s); %d failed; %d late label(s)",
+            self.key,
+            report.scored,
+            report.rows,
+            report.failed,
+            report.labels,
+        )
+        for listener in self.listeners:
+            listener(report)
+        return report
+
+    # ---------------------------------------------------------------------------------------
+    def _ensure_model(self) -> LoadedModel:
+        digest = file_digest(self.model.model_path) if self.model.model_path.exists() else None
+        if self.loaded is None or digest != self.loaded.digest:
+            self.loaded = self.loader(self.model.model_path, self.model.task)
+            self.profile = None
+            log.info("model %s: loaded %s", self.key, self.model.model_path)
+        return self.loaded
+
+    def fingerprint(self, loaded: LoadedModel) -> str | None:
+        from exporter.profile import fingerprint_of
+
+        path = self.model.reference_path
+        if path is None:
+            return None
+        settings = self.model.model_dump(
+            mode="json",
+            include={"task", "target_column", "feature_columns", "categorical_features", "positive_class", "drift"},
+        )
+        return fingerprint_of(file_digest(path), loaded.digest, json.dumps(settings, sort_keys=True))
+
+    def _ensure_reference(self, loaded: LoadedModel) -> list[AnyFigure]:
+        """Fit the reference profile when the reference, the model or the settings change."""
+        if self.model.reference_path is None:
+            return []
+        started = time.perf_counter()
+        try:
+            fingerprint = self.fingerprint(loaded)
+            if self.profile is None or self.profile.fingerprint != fingerprint:
+                self.profile = self.load_or_fit_reference(loaded, fingerprint)
+            ok = 1.0
+        except Exception:  # noqa: BLE001  (a broken reference costs drift and estimation, never the run)
+            log.exception("model %s: cannot build the reference profile", self.key)
+            self.profile, ok = None, 0.0
+        return [
+            Figure("mlmon_calculator_success", ok, {"calculator": "reference"}),
+            Figure("mlmon_calculator_duration_seconds", time.perf_counter() - started, {"calculator": "reference"}),
+        ]
+
+    def load_or_fit_reference(self, loaded: LoadedModel, fingerprint: str | None = None) -> ReferenceProfile:
+        from exporter.profile import profile_from_bytes, profile_to_bytes
+
+        fingerprint = fingerprint or self.fingerprint(loaded)
+        assert fingerprint is not None
+        cached = self.state.reference(self.key)
+        if cached is not None and cached[0] == fingerprint:
+            return profile_from_bytes(cached[1])
+        profile = self.fit_reference(loaded, fingerprint)
+        self.state.save_reference(self.key, fingerprint, profile_to_bytes(profile))
+        log.info("model %s: reference profile %s fitted on %d rows", self.key, fingerprint, profile.rows)
+        return profile
+
+    def fit_reference(self, loaded: LoadedModel, fingerprint: str) -> ReferenceProfile:
+        from exporter.profile import build_profile
+
+        assert self.model.reference_path is not None
+        frame = read_table(self.model.reference_path)
+        prepared = prepare_batch(
+            frame,
+            self.model,
+            loaded,
+            categorical=self._categorical(frame),
+            batch_key="reference",
+            require_id=False,
+        )
+        scored = score(loaded, prepared.features)
+        labels = prepared.labels[prepared.labelled] if prepared.labels is not None else None
+        profile = build_profile(
+            prepared.features,
+            self._categorical(frame),
+            fingerprint=fingerprint,
+            classes=loaded.classes,
+            predictions=scored.predictions,
+            probabilities=scored.probabilities,
+            labels=None,
+        )
+        if prepared.labels is not None and prepared.labelled.all():
+            profile.labels = np.asarray(labels)
+        elif prepared.labels is not None and prepared.labelled.any():
+            # keep only rows with a label so labels, predictions and probabilities stay aligned
+            mask = prepared.labelled
+            profile.labels = np.asarray(labels)
+            profile.predictions = scored.predictions[mask]
+            profile.probabilities = scored.probabilities[mask] if scored.probabilities is not None else None
+        for monitor in monitors_for(self.model):
+            profile.fitted[monitor.name] = monitor.fit(profile, self.model)
+        return profile
+
+    def _categorical(self, frame: pd.DataFrame | None = None) -> set[str]:
+        chosen = set(self.model.categorical_features)
+        if self.profile is not None:
+            chosen |= {name for name, f in self.profile.features.items() if f.kind == "categorical"}
+        elif frame is not None:
+            chosen |= {
+                str(c)
+                for c in frame.columns
+                if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
+            } - {self.model.target_column, self.model.id_column, self.model.timestamp_column}
+        return chosen
+
+    # ---------------------------------------------------------------------------------------
+    def _quarantine(self, ref: BatchRef, reason: str, message: str) -> None:
+        folder = self.quarantine_dir / self.model.name / self.model.version
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / Path(ref.name).name
+            if target.exists():
+                target = folder / f"{int(self.clock())}-{target.name}"
+            shutil.move(str(ref.path), target)
+            target.with_name(target.name + ".reason.txt").write_text(f"{reason}: {message}\n")
+        except OSError as exc:
+            log.error("model %s: cannot quarantine %s: %s", self.key, ref.name, exc)
+
+    def _process(self, ref: BatchRef, loaded: LoadedModel, now: float, arrived: list[pd.DataFrame]) -> int | None:
+        counters: Counter[CounterKey] = Counter()
+        try:
+            try:
+                frame = self.source.read(ref)
+            except UnreadableBatch as exc:
+                raise BatchFailure("unreadable", str(exc)) from exc
+            prepared = prepare_batch(
+                frame,
+                self.model,
+                loaded,
+                categorical=self._categorical(),
+                batch_key=ref.key,
+                is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
+            )
+            scored = score(loaded, prepared.features)
+        except BatchFailure as exc:
+            log.warning("model %s: batch %s rejected (%s): %s", self.key, ref.name, exc.reason, exc)
+            counters[counter_key("mlmon_batch_failures", {"reason": exc.reason})] += 1
+            self._quarantine(ref, exc.reason, str(exc))
+            self.state.record_batch(
+                self.key, ref.key, status="failed", reason=exc.reason, rows=0, processed_at=now, counters=counters
+            )
+            return None
+        rows = len(prepared.features)
+        for reason, n in prepared.invalid.items():
+            if n:
+                counters[counter_key("mlmon_invalid_rows", {"reason": reason})] += n
+                log.info("model %s: batch %s: %d row(s) dropped (%s)", self.key, ref.name, n, reason)
+        for kind, n in prepared.schema_violations.items():
+            if n:
+                counters[counter_key("mlmon_schema_violations", {"kind": kind})] += n
+        counters[counter_key("mlmon_predictions")] += rows
+        counters[counter_key("mlmon_batches_processed")] += 1
+        counters.update(
+            histogram.increments("mlmon_scoring_duration_seconds", [scored.seconds], histogram.DURATION_BUCKETS)
+        )
+        if scored.probabilities is not None:
+            confidence = scored.probabilities.max(axis=1)
+            counters.update(
+                histogram.increments("mlmon_prediction_confidence", confidence, histogram.CONFIDENCE_BUCKETS)
+            )
+        self.windows.save(
+            self.key, ref.key, prepared.features, prepared.row_ids, scored.predictions, scored.probabilities
+        )
+        labels = prepared.labels
+        stored = (
+            (
+                row_id,
+                now,
+                encode_label(labels[i]) if labels is not None and prepared.labelled[i] else None,
+                now if labels is not None and prepared.labelled[i] else None,
+            )
+            for i, row_id in enumerate(prepared.row_ids)
+        )
+        self.state.record_batch(
+            self.key, ref.key, status="ok", rows=rows, processed_at=now, counters=counters, predictions=stored
+        )
+        self._last_batch_rows = float(rows)
+        arrived.append(prepared.arrived)
+        return rows
+
+    def _ingest_labels(self, loaded: LoadedModel, now: float) -> int:
+        from exporter.labels import ingest_labels
+
+        assert self.label_source is not None
+        return ingest_labels(self.model, loaded, self.label_source, self.state, self.key, now, self._quarantine)
+
+    # ---------------------------------------------------------------------------------------
+    def _evaluate(self, loaded: LoadedModel, now: float) -> list[AnyFigure]:
+        window = assemble(self.model, self.state, self.windows, self.key, loaded.classes, now, self._arrived)
+        self.windows.prune(self.key, set(window_batches(self.model, self.state, self.key, now)))
+        if window is None:
+            return []
+        figures: list[AnyFigure] = [Figure("mlmon_window_rows", float(window.rows))]
+        if window.rows < self.model.min_rows:
+            log.info("model %s: window has %d row(s), below min_rows %d", self.key, window.rows, self.model.min_rows)
+            return figures
+        return figures + self._run_monitors(window)
+
+    def _run_monitors(self, window: Window) -> list[AnyFigure]:
+        figures: list[AnyFigure] = []
+        for monitor in monitors_for(self.model):
+            started = time.perf_counter()
+            fitted = self.profile.fitted.get(monitor.name, {}) if self.profile is not None else {}
+            try:
+                produced = monitor.calculate(window, self.profile, fitted, self.model)
+                ok = 1.0
+            except Exception:  # noqa: BLE001  (one failing calculator costs only itself)
+                log.exception("model %s: calculator %s failed", self.key, monitor.name)
+                produced, ok = [], 0.0
+            figures += produced
+            figures.append(Figure("mlmon_calculator_success", ok, {"calculator": monitor.name}))
+            figures.append(
+                Figure("mlmon_calculator_duration_seconds", time.perf_counter() - started, {"calculator": monitor.name})
+            )
+        return figures
+
+    # ---------------------------------------------------------------------------------------
+    def _run_figures(self, up: bool, started: float, seconds: float) -> list[AnyFigure]:
+        figures: list[AnyFigure] = [
+            Figure("mlmon_model_up", 1.0 if up else 0.0),
+            Figure("mlmon_last_run_duration_seconds", seconds),
+            Figure("mlmon_schedule_interval_seconds", float(self.model.interval_seconds)),
+        ]
+        if self._last_success is not None:
+            figures.append(Figure("mlmon_last_run_success_timestamp_seconds", self._last_success))
+        if self._last_batch_rows is not None:
+            figures.append(Figure("mlmon_batch_rows", self._last_batch_rows))
+        for metric, value in sorted(self.model.effective_thresholds.items()):
+            figures.append(Figure("mlmon_threshold", float(value), {"metric": metric}))
+        if self.profile is not None:
+            figures.append(Figure("mlmon_reference", 1.0, {"fingerprint": self.profile.fingerprint}))
+            figures.append(Figure("mlmon_reference_rows", float(self.profile.rows)))
+        return figures
+
+    def _counter_figures(self) -> list[AnyFigure]:
+        counters = self.state.counters(self.key)
+        figures: list[AnyFigure] = [
+            Figure("mlmon_predictions", counters.get(counter_key("mlmon_predictions"), 0.0)),
+            Figure("mlmon_batches_processed", counters.get(counter_key("mlmon_batches_processed"), 0.0)),
+        ]
+        for reason in BATCH_FAILURE_REASONS:
+            key = counter_key("mlmon_batch_failures", {"reason": reason})
+            figures.append(Figure("mlmon_batch_failures", counters.get(key, 0.0), {"reason": reason}))
+        for reason in INVALID_ROW_REASONS:
+            key = counter_key("mlmon_invalid_rows", {"reason": reason})
+            figures.append(Figure("mlmon_invalid_rows", counters.get(key, 0.0), {"reason": reason}))
+        for kind in SCHEMA_VIOLATION_KINDS:
+            key = counter_key("mlmon_schema_violations", {"kind": kind})
+            figures.append(Figure("mlmon_schema_violations", counters.get(key, 0.0), {"kind": kind}))
+        if self.model.target_column is not None:
+            figures.append(Figure("mlmon_labels_received", counters.get(counter_key("mlmon_labels_received"), 0.0)))
+        figures.append(histogram.figure("mlmon_scoring_duration_seconds", counters, histogram.DURATION_BUCKETS))
+        if self.model.task != "regression":
+            figures.append(histogram.figure("mlmon_prediction_confidence", counters, histogram.CONFIDENCE_BUCKETS))
+        return figures

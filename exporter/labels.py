@@ -1,0 +1,75 @@
+"""Late labels: files of (id, label) joined to the stored predictions they belong to."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+
+from exporter.config import ModelConfig
+from exporter.model import LoadedModel
+from exporter.scoring import BatchFailure, _match_labels
+from exporter.sources import BatchRef, BatchSource, UnreadableBatch
+from exporter.state import StateStore, counter_key
+from exporter.window import encode_label
+
+log = logging.getLogger(__name__)
+
+
+def ingest_labels(
+    model: ModelConfig,
+    loaded: LoadedModel,
+    source: BatchSource,
+    state: StateStore,
+    model_key: str,
+    now: float,
+    quarantine: Callable[[BatchRef, str, str], None],
+) -> int:
+    """Apply every pending label file once; returns how many predictions received a label."""
+    assert model.id_column is not None and model.target_column is not None
+    applied = 0
+    for ref in source.pending(state.seen_label_files(model_key)):
+        invalid: Counter[str] = Counter()
+        try:
+            frame = source.read(ref)
+            missing = [c for c in (model.id_column, model.target_column) if c not in frame.columns]
+            if missing:
+                raise BatchFailure("schema", f"label file lacks column(s) {', '.join(missing)}")
+            if frame.empty:
+                raise BatchFailure("empty", "the label file has no rows")
+        except (UnreadableBatch, BatchFailure) as exc:
+            reason = exc.reason if isinstance(exc, BatchFailure) else "unreadable"
+            log.warning("model %s: label file %s rejected (%s): %s", model_key, ref.name, reason, exc)
+            quarantine(ref, reason, str(exc))
+            state.apply_labels(
+                model_key,
+                ref.key,
+                status="failed",
+                labels=(),
+                received_at=now,
+                counters={counter_key("mlmon_batch_failures", {"reason": reason}): 1.0},
+            )
+            continue
+        frame = frame.dropna(subset=[model.id_column, model.target_column])
+        raw = frame[model.target_column]
+        if loaded.classes is not None:
+            values, known = _match_labels(raw, loaded.classes)
+        else:
+            values = raw.apply(lambda v: _to_float(v)).to_numpy(dtype=float)
+            known = ~np.isnan(values)
+        invalid["unknown_label"] += int((~known).sum())
+        ids = frame[model.id_column].astype(str).to_numpy()
+        pairs = [(row_id, encode_label(value)) for row_id, value, ok in zip(ids, values, known) if ok]
+        counters = {counter_key("mlmon_invalid_rows", {"reason": r}): float(n) for r, n in invalid.items() if n}
+        applied += state.apply_labels(model_key, ref.key, status="ok", labels=pairs, received_at=now, counters=counters)
+        log.info("model %s: label file %s: %d label(s) read", model_key, ref.name, len(pairs))
+    return applied
+
+
+def _to_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")

@@ -1,0 +1,1 @@
+"""Calculators run on every evaluation window, one module each, registered by name."""

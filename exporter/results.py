@@ -1,0 +1,33 @@
+"""The latest published figures of every model, swapped in whole at the end of each run."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from exporter.figures import Figure, HistogramFigure
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    model: str
+    version: str
+    figures: tuple[Figure | HistogramFigure, ...] = field(default_factory=tuple)
+
+
+class Results:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[tuple[str, str], Snapshot] = {}
+
+    def publish(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshots[(snapshot.model, snapshot.version)] = snapshot
+
+    def snapshots(self) -> list[Snapshot]:
+        with self._lock:
+            return [self._snapshots[key] for key in sorted(self._snapshots)]
+
+    def get(self, model: str, version: str) -> Snapshot | None:
+        with self._lock:
+            return self._snapshots.get((model, version))

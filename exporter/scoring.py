@@ -1,0 +1,181 @@
+"""Turning an arrived batch into valid rows, and scoring them.
+
+A batch that cannot be used at all raises ``BatchFailure`` with one of ``BATCH_FAILURE_REASONS``;
+rows that cannot be scored are dropped and counted by one of ``INVALID_ROW_REASONS``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from exporter.config import ModelConfig
+from exporter.model import LoadedModel
+
+BATCH_FAILURE_REASONS = ("unreadable", "schema", "empty", "scoring")
+INVALID_ROW_REASONS = ("missing_value", "bad_type", "unknown_label", "duplicate_id")
+SCHEMA_VIOLATION_KINDS = ("missing_column", "extra_column", "wrong_dtype")
+
+
+class BatchFailure(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        assert reason in BATCH_FAILURE_REASONS, reason
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class PreparedBatch:
+    features: pd.DataFrame  # valid rows, feature columns only
+    arrived: pd.DataFrame  # every arrived row, feature columns present in the batch
+    labels: np.ndarray | None  # aligned with features; None when the batch carries no target column
+    labelled: np.ndarray  # bool mask
+    row_ids: list[str]
+    invalid: Counter[str] = field(default_factory=Counter)
+    schema_violations: Counter[str] = field(default_factory=Counter)
+
+
+def feature_columns(model: ModelConfig, loaded: LoadedModel, frame_columns: Sequence[str]) -> list[str]:
+    if model.feature_columns is not None:
+        return list(model.feature_columns)
+    if loaded.feature_names is not None:
+        return list(loaded.feature_names)
+    skip = {model.target_column, model.id_column, model.timestamp_column}
+    return [c for c in frame_columns if c not in skip]
+
+
+def _match_labels(raw: pd.Series, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map arrived labels onto the model's classes by value, whatever their dtype in the file."""
+    by_text = {str(c): c for c in classes}
+    for c in classes:
+        if isinstance(c, (int, np.integer, float, np.floating)) and float(c).is_integer():
+            by_text.setdefault(str(int(c)), c)
+            by_text.setdefault(f"{float(c)}", c)
+    matched = np.empty(len(raw), dtype=object)
+    known = np.zeros(len(raw), dtype=bool)
+    for i, value in enumerate(raw.to_numpy(dtype=object)):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        text = str(value).strip()
+        if text in by_text:
+            matched[i] = by_text[text]
+            known[i] = True
+        else:
+            matched[i] = value
+    return matched, known
+
+
+def prepare_batch(
+    frame: pd.DataFrame,
+    model: ModelConfig,
+    loaded: LoadedModel,
+    *,
+    categorical: Collection[str],
+    batch_key: str,
+    is_known_id: Callable[[list[str]], set[str]] = lambda ids: set(),
+    require_id: bool = True,
+) -> PreparedBatch:
+    if frame.empty:
+        raise BatchFailure("empty", "the batch has no rows")
+    frame = frame.reset_index(drop=True)
+    columns = feature_columns(model, loaded, [str(c) for c in frame.columns])
+    violations: Counter[str] = Counter()
+    missing = [c for c in columns if c not in frame.columns]
+    has_ids = model.id_column is not None and model.id_column in frame.columns
+    needed = [model.id_column] if require_id and model.id_column is not None and not has_ids else []
+    if missing or needed:
+        violations["missing_column"] += len(missing) + len(needed)
+        raise BatchFailure("schema", f"missing column(s): {', '.join(missing + needed)}")
+    known_columns = set(columns) | {model.target_column, model.id_column, model.timestamp_column}
+    violations["extra_column"] += sum(1 for c in frame.columns if c not in known_columns)
+
+    arrived = frame[columns].copy()
+    features = arrived.copy()
+    invalid: Counter[str] = Counter()
+    bad = np.zeros(len(frame), dtype=bool)
+    missing_rows = features.isna().any(axis=1).to_numpy()
+    bad_type = np.zeros(len(frame), dtype=bool)
+    for column in columns:
+        if column in categorical:
+            features[column] = features[column].astype(object)
+            continue
+        if not pd.api.types.is_numeric_dtype(features[column]):
+            coerced = pd.to_numeric(features[column], errors="coerce")
+            wrong = coerced.isna().to_numpy() & features[column].notna().to_numpy()
+            if wrong.any():
+                violations["wrong_dtype"] += 1
+                bad_type |= wrong
+            features[column] = coerced
+    bad_type &= ~missing_rows
+    invalid["missing_value"] += int(missing_rows.sum())
+    invalid["bad_type"] += int(bad_type.sum())
+    bad |= missing_rows | bad_type
+
+    labels = None
+    labelled = np.zeros(len(frame), dtype=bool)
+    if model.target_column is not None and model.target_column in frame.columns:
+        raw = frame[model.target_column]
+        if loaded.classes is not None:
+            labels, labelled = _match_labels(raw, loaded.classes)
+            unknown = raw.notna().to_numpy() & ~labelled & ~bad
+            invalid["unknown_label"] += int(unknown.sum())
+            bad |= unknown
+        else:
+            numeric = pd.to_numeric(raw, errors="coerce")
+            labels = numeric.to_numpy(dtype=float)
+            labelled = ~np.isnan(labels)
+            unknown = raw.notna().to_numpy() & ~labelled & ~bad
+            invalid["unknown_label"] += int(unknown.sum())
+            bad |= unknown
+
+    if has_ids:
+        ids = frame[model.id_column].astype(str).to_numpy()
+        duplicate = np.array(pd.Series(ids).duplicated().to_numpy(), dtype=bool)
+        seen = is_known_id([i for i, b in zip(ids, bad | duplicate) if not b])
+        if seen:
+            duplicate |= np.isin(ids, list(seen))
+        duplicate &= ~bad
+        invalid["duplicate_id"] += int(duplicate.sum())
+        bad |= duplicate
+        row_ids = [str(i) for i in ids]
+    else:
+        row_ids = [f"{batch_key}#{i}" for i in range(len(frame))]
+
+    keep = ~bad
+    if not keep.any():
+        reasons = ", ".join(f"{n} {r}" for r, n in invalid.items() if n)
+        raise BatchFailure("empty", f"no valid rows left ({reasons})")
+    return PreparedBatch(
+        features=features.loc[keep].reset_index(drop=True),
+        arrived=arrived,
+        labels=labels[keep] if labels is not None else None,
+        labelled=labelled[keep],
+        row_ids=[r for r, k in zip(row_ids, keep) if k],
+        invalid=invalid,
+        schema_violations=violations,
+    )
+
+
+@dataclass
+class Scored:
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    seconds: float
+
+
+def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float] = time.perf_counter) -> Scored:
+    start = clock()
+    try:
+        predictions = np.asarray(loaded.estimator.predict(features))
+        probabilities = np.asarray(loaded.estimator.predict_proba(features), dtype=float) if loaded.has_proba else None
+    except Exception as exc:  # noqa: BLE001  (the estimator's own error is the reason, whatever it is)
+        raise BatchFailure("scoring", f"the model could not score the batch: {type(exc).__name__}: {exc}") from exc
+    seconds = clock() - start
+    if len(predictions) != len(features):
+        raise BatchFailure("scoring", f"the model returned {len(predictions)} predictions for {len(features)} rows")
+    return Scored(predictions=predictions, probabilities=probabilities, seconds=seconds)

@@ -1,0 +1,265 @@
+"""Durable state in SQLite: processed batches, counters, stored predictions and reference profiles.
+
+A batch's processed mark, its counter increments and its stored predictions are written in one
+transaction, so a crash either keeps all of them or none: a restart never scores a batch twice and
+never loses a count.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    model TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
+    rows INTEGER NOT NULL, processed_at REAL NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (model, key)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    model TEXT NOT NULL, name TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (model, name, labels)
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    model TEXT NOT NULL, row_id TEXT NOT NULL, batch_key TEXT NOT NULL, scored_at REAL NOT NULL,
+    label TEXT, labelled_at REAL,
+    PRIMARY KEY (model, row_id)
+);
+CREATE INDEX IF NOT EXISTS predictions_by_batch ON predictions (model, batch_key);
+CREATE TABLE IF NOT EXISTS label_files (
+    model TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL, processed_at REAL NOT NULL,
+    PRIMARY KEY (model, key)
+);
+CREATE TABLE IF NOT EXISTS pending_labels (
+    model TEXT NOT NULL, row_id TEXT NOT NULL, label TEXT NOT NULL, received_at REAL NOT NULL,
+    PRIMARY KEY (model, row_id)
+);
+CREATE TABLE IF NOT EXISTS reference_profiles (
+    model TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, payload BLOB NOT NULL
+);
+"""
+
+CounterKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def counter_key(name: str, labels: Mapping[str, str] | None = None) -> CounterKey:
+    return name, tuple(sorted((labels or {}).items()))
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    key: str
+    rows: int
+    processed_at: float
+    seq: int
+
+
+@dataclass(frozen=True)
+class StoredPrediction:
+    row_id: str
+    batch_key: str
+    scored_at: float
+    label: str | None
+    labelled_at: float | None
+
+
+class StateStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # --- batches ---------------------------------------------------------------------------
+    def seen_batches(self, model: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT key FROM batches WHERE model = ?", (model,)).fetchall()
+        return {key for (key,) in rows}
+
+    def record_batch(
+        self,
+        model: str,
+        key: str,
+        *,
+        status: str,
+        rows: int,
+        processed_at: float,
+        counters: Mapping[CounterKey, float],
+        reason: str | None = None,
+        predictions: Iterable[tuple[str, float, str | None, float | None]] = (),
+    ) -> None:
+        """Mark a batch processed, add its counter increments and store its predictions, atomically.
+
+        ``predictions`` yields (row_id, scored_at, label or None, labelled_at or None).
+        """
+        with self.transaction() as db:
+            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM batches WHERE model = ?", (model,)).fetchone()
+            db.execute(
+                "INSERT OR REPLACE INTO batches (model, key, status, reason, rows, processed_at, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (model, key, status, reason, rows, processed_at, seq),
+            )
+            self._add_counters(db, model, counters)
+            db.executemany(
+                "INSERT OR REPLACE INTO predictions (model, row_id, batch_key, scored_at, label, labelled_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                ((model, row_id, key, at, label, label_at) for row_id, at, label, label_at in predictions),
+            )
+            # labels that arrived before their prediction was scored
+            db.execute(
+                "UPDATE predictions SET (label, labelled_at) ="
+                " (SELECT p.label, MAX(p.received_at, predictions.scored_at)"
+                " FROM pending_labels p WHERE p.model = predictions.model AND p.row_id = predictions.row_id)"
+                " WHERE model = ? AND batch_key = ? AND label IS NULL AND row_id IN"
+                " (SELECT row_id FROM pending_labels WHERE model = ?)",
+                (model, key, model),
+            )
+            db.execute(
+                "DELETE FROM pending_labels WHERE model = ? AND row_id IN"
+                " (SELECT row_id FROM predictions WHERE model = ? AND batch_key = ?)",
+                (model, model, key),
+            )
+
+    def recent_batches(self, model: str, limit: int | None = None) -> list[StoredBatch]:
+        """Successfully scored batches, newest first."""
+        query = "SELECT key, rows, processed_at, seq FROM batches WHERE model = ? AND status = 'ok' ORDER BY seq DESC"
+        params: tuple[object, ...] = (model,)
+        if limit is not None:
+            query += " LIMIT ?"
+            params += (limit,)
+        with self._lock:
+            return [StoredBatch(*row) for row in self._db.execute(query, params).fetchall()]
+
+    # --- counters --------------------------------------------------------------------------
+    @staticmethod
+    def _add_counters(db: sqlite3.Connection, model: str, counters: Mapping[CounterKey, float]) -> None:
+        db.executemany(
+            "INSERT INTO counters (model, name, labels, value) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (model, name, labels) DO UPDATE SET value = value + excluded.value",
+            (
+                (model, name, json.dumps(dict(labels), sort_keys=True), value)
+                for (name, labels), value in counters.items()
+            ),
+        )
+
+    def add_counters(self, model: str, counters: Mapping[CounterKey, float]) -> None:
+        with self.transaction() as db:
+            self._add_counters(db, model, counters)
+
+    def counters(self, model: str) -> dict[CounterKey, float]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, labels, value FROM counters WHERE model = ?", (model,)).fetchall()
+        return {counter_key(name, json.loads(labels)): value for name, labels, value in rows}
+
+    # --- predictions and late labels ---------------------------------------------------------
+    def predictions_for(self, model: str, batch_keys: Iterable[str]) -> dict[str, StoredPrediction]:
+        keys = list(batch_keys)
+        out: dict[str, StoredPrediction] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    "SELECT row_id, batch_key, scored_at, label, labelled_at FROM predictions"
+                    f" WHERE model = ? AND batch_key IN ({marks})",
+                    (model, *chunk),
+                ):
+                    out[row[0]] = StoredPrediction(*row)
+        return out
+
+    def known_row_ids(self, model: str, row_ids: Iterable[str]) -> set[str]:
+        ids = list(row_ids)
+        found: set[str] = set()
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT row_id FROM predictions WHERE model = ? AND row_id IN ({marks})"
+                found.update(row_id for (row_id,) in self._db.execute(query, (model, *chunk)))
+        return found
+
+    def seen_label_files(self, model: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT key FROM label_files WHERE model = ?", (model,)).fetchall()
+        return {key for (key,) in rows}
+
+    def apply_labels(
+        self,
+        model: str,
+        key: str,
+        *,
+        status: str,
+        labels: Iterable[tuple[str, str]],
+        received_at: float,
+        counters: Mapping[CounterKey, float],
+    ) -> int:
+        """Join one label file to stored predictions, mark it processed and count, atomically.
+
+        Labels whose prediction is not stored yet are kept and applied when it is. Returns how many
+        stored predictions received their label now (a label is applied once).
+        """
+        with self.transaction() as db:
+            applied = 0
+            for row_id, label in labels:
+                cursor = db.execute(
+                    "UPDATE predictions SET label = ?, labelled_at = ?"
+                    " WHERE model = ? AND row_id = ? AND label IS NULL",
+                    (label, received_at, model, row_id),
+                )
+                applied += cursor.rowcount
+                if cursor.rowcount == 0:
+                    db.execute(
+                        "INSERT OR IGNORE INTO pending_labels (model, row_id, label, received_at)"
+                        " SELECT ?, ?, ?, ? WHERE NOT EXISTS"
+                        " (SELECT 1 FROM predictions WHERE model = ? AND row_id = ?)",
+                        (model, row_id, label, received_at, model, row_id),
+                    )
+            db.execute(
+                "INSERT OR REPLACE INTO label_files (model, key, status, processed_at) VALUES (?, ?, ?, ?)",
+                (model, key, status, received_at),
+            )
+            increments = dict(counters)
+            if applied:
+                received = counter_key("mlmon_labels_received")
+                increments[received] = increments.get(received, 0.0) + applied
+            self._add_counters(db, model, increments)
+        return applied
+
+    # --- reference profiles ------------------------------------------------------------------
+    def reference(self, model: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT fingerprint, payload FROM reference_profiles WHERE model = ?", (model,)
+            ).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def save_reference(self, model: str, fingerprint: str, payload: bytes) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO reference_profiles (model, fingerprint, payload) VALUES (?, ?, ?)",
+                (model, fingerprint, payload),
+            )

@@ -1,0 +1,86 @@
+"""Threshold breaches and the run summary table printed by `mlmon run-once`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.config import LOWER_BOUNDS, ModelConfig
+from exporter.figures import Figure
+from exporter.results import Snapshot
+
+# threshold name -> the gauge it bounds; per-feature gauges are judged by their worst feature
+GAUGE_OF = {
+    "accuracy": "mlmon_accuracy_ratio",
+    "precision": "mlmon_precision_ratio",
+    "recall": "mlmon_recall_ratio",
+    "f1": "mlmon_f1_ratio",
+    "roc_auc": "mlmon_roc_auc_ratio",
+    "mean_confidence": "mlmon_mean_confidence_ratio",
+    "estimated_accuracy": "mlmon_estimated_accuracy_ratio",
+    "estimated_f1": "mlmon_estimated_f1_ratio",
+    "labelled_rows_ratio": "mlmon_labelled_rows_ratio",
+    "r2": "mlmon_r2_score",
+    "mean_absolute_error": "mlmon_mean_absolute_error",
+    "root_mean_squared_error": "mlmon_root_mean_squared_error",
+    "drifted_features_ratio": "mlmon_drifted_features_ratio",
+    "missing_ratio": "mlmon_feature_missing_ratio",
+    "out_of_range_ratio": "mlmon_feature_out_of_range_ratio",
+    "unseen_category_ratio": "mlmon_feature_unseen_category_ratio",
+    "label_delay_seconds": "mlmon_label_delay_seconds",
+}
+
+
+@dataclass(frozen=True)
+class Breach:
+    model: str
+    version: str
+    metric: str
+    value: float
+    threshold: float
+
+    def __str__(self) -> str:
+        side = "below" if self.metric in LOWER_BOUNDS else "above"
+        return f"{self.model} {self.version}: {self.metric} {self.value:.4f} {side} threshold {self.threshold:g}"
+
+
+def values(snapshot: Snapshot, name: str) -> list[float]:
+    return [f.value for f in snapshot.figures if isinstance(f, Figure) and f.name == name]
+
+
+def breaches(snapshot: Snapshot, model: ModelConfig) -> list[Breach]:
+    found = []
+    for metric, threshold in sorted(model.effective_thresholds.items()):
+        gauge = GAUGE_OF.get(metric)
+        observed = values(snapshot, gauge) if gauge else []
+        if not observed:
+            continue
+        lower = metric in LOWER_BOUNDS
+        worst = min(observed) if lower else max(observed)
+        if (lower and worst < threshold) or (not lower and worst > threshold):
+            found.append(Breach(snapshot.model, snapshot.version, metric, worst, threshold))
+    return found
+
+
+COLUMNS = (
+    ("rows", "mlmon_window_rows", "{:.0f}"),
+    ("accuracy", "mlmon_accuracy_ratio", "{:.3f}"),
+    ("estimated", "mlmon_estimated_accuracy_ratio", "{:.3f}"),
+    ("f1", "mlmon_f1_ratio", "{:.3f}"),
+    ("confidence", "mlmon_mean_confidence_ratio", "{:.3f}"),
+    ("drifted", "mlmon_drifted_features_ratio", "{:.2f}"),
+    ("mae", "mlmon_mean_absolute_error", "{:.3g}"),
+)
+
+
+def table(snapshots: list[Snapshot]) -> str:
+    header = ["model", "version", *(title for title, _, _ in COLUMNS)]
+    rows = []
+    for snapshot in snapshots:
+        row = [snapshot.model, snapshot.version]
+        for _, name, fmt in COLUMNS:
+            found = values(snapshot, name)
+            row.append(fmt.format(found[0]) if found else "-")
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines)

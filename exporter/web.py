@@ -1,0 +1,80 @@
+"""The HTTP server: /metrics, a landing page at / and /-/healthy."""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from exporter import __version__
+from exporter.collector import render
+
+log = logging.getLogger(__name__)
+
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--web.listen-address {address!r}: expected HOST:PORT or :PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _landing(models: list[str]) -> bytes:
+    items = "".join(f"<li>{html.escape(m)}</li>" for m in models) or "<li>none</li>"
+    return (
+        "<!doctype html><html><head><title>mlmon exporter</title></head><body>"
+        f"<h1>mlmon exporter {html.escape(__version__)}</h1>"
+        '<p><a href="/metrics">Metrics</a></p>'
+        f"<h2>Models</h2><ul>{items}</ul></body></html>"
+    ).encode()
+
+
+class MetricsServer:
+    def __init__(self, registry: Any, address: str, models: list[str]) -> None:
+        host, port = parse_listen_address(address)
+        registry_ref, landing = registry, _landing(models)
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = f"mlmon/{__version__}"
+
+            def do_GET(self) -> None:  # noqa: N802  (the name http.server dispatches to)
+                path = self.path.split("?", 1)[0]
+                try:
+                    if path == "/metrics":
+                        body, content_type = render(registry_ref, self.headers.get("Accept"))
+                        self._reply(200, body, content_type)
+                    elif path == "/":
+                        self._reply(200, landing, "text/html; charset=utf-8")
+                    elif path in ("/-/healthy", "/-/ready"):
+                        self._reply(200, b"OK\n", "text/plain; charset=utf-8")
+                    else:
+                        self._reply(404, b"not found\n", "text/plain; charset=utf-8")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _reply(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                log.debug("%s %s", self.address_string(), format % args)
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="mlmon-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,152 @@
+"""Scored batches kept on disk, and the evaluation window assembled from them.
+
+Each scored batch is written as a Parquet file (features, predictions, probabilities, row ids)
+before its processed mark is committed, so a crash in between only means the batch is scored
+again and its file rewritten. Labels are not in these files: they live in the state store, where
+late labels update them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from exporter.config import ModelConfig
+from exporter.monitors.base import Window
+from exporter.state import StateStore
+
+PREDICTION = "__prediction"
+ROW_ID = "__row_id"
+PROBA = "__proba_"
+
+
+def _file_name(batch_key: str) -> str:
+    return hashlib.sha256(batch_key.encode()).hexdigest()[:24] + ".parquet"
+
+
+def encode_label(value: object) -> str:
+    """How a label is stored in the state store; class values round-trip through it."""
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+class WindowStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _dir(self, model_key: str) -> Path:
+        return self.root / hashlib.sha256(model_key.encode()).hexdigest()[:16]
+
+    def save(
+        self,
+        model_key: str,
+        batch_key: str,
+        features: pd.DataFrame,
+        row_ids: list[str],
+        predictions: np.ndarray,
+        probabilities: np.ndarray | None,
+    ) -> None:
+        frame = features.copy()
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+        frame[ROW_ID] = row_ids
+        frame[PREDICTION] = predictions
+        if probabilities is not None:
+            for i in range(probabilities.shape[1]):
+                frame[f"{PROBA}{i}"] = probabilities[:, i]
+        folder = self._dir(model_key)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / _file_name(batch_key)
+        partial = final.with_suffix(".tmp")
+        frame.to_parquet(partial, index=False)
+        os.replace(partial, final)
+
+    def load(self, model_key: str, batch_key: str) -> pd.DataFrame | None:
+        path = self._dir(model_key) / _file_name(batch_key)
+        return pd.read_parquet(path) if path.exists() else None
+
+    def prune(self, model_key: str, keep: set[str]) -> None:
+        folder = self._dir(model_key)
+        if not folder.is_dir():
+            return
+        wanted = {_file_name(key) for key in keep}
+        for path in folder.glob("*.parquet"):
+            if path.name not in wanted:
+                path.unlink(missing_ok=True)
+
+
+def window_batches(model: ModelConfig, state: StateStore, model_key: str, now: float) -> list[str]:
+    """Keys of the batches the window covers, oldest first."""
+    batches = state.recent_batches(model_key)
+    if not batches:
+        return []
+    if model.window.rows is not None:
+        chosen, total = [], 0
+        for batch in batches:
+            chosen.append(batch)
+            total += batch.rows
+            if total >= model.window.rows:
+                break
+    elif model.window.seconds is not None:
+        chosen = [b for b in batches if b.processed_at >= now - model.window.seconds] or batches[:1]
+    else:
+        chosen = batches[:1]
+    return [b.key for b in reversed(chosen)]
+
+
+def assemble(
+    model: ModelConfig,
+    state: StateStore,
+    store: WindowStore,
+    model_key: str,
+    classes: np.ndarray | None,
+    now: float,
+    arrived: pd.DataFrame | None = None,
+) -> Window | None:
+    keys = window_batches(model, state, model_key, now)
+    frames = [f for f in (store.load(model_key, key) for key in keys) if f is not None]
+    if not frames:
+        return None
+    frame = pd.concat(frames, ignore_index=True)
+    if model.window.rows is not None and len(frame) > model.window.rows:
+        frame = frame.iloc[len(frame) - model.window.rows :].reset_index(drop=True)
+    stored = state.predictions_for(model_key, keys)
+    row_ids = frame[ROW_ID].astype(str).tolist()
+    by_text = {encode_label(c): c for c in classes} if classes is not None else None
+    labels = np.empty(len(frame), dtype=object if classes is not None else float)
+    labelled = np.zeros(len(frame), dtype=bool)
+    scored_at = np.full(len(frame), np.nan)
+    labelled_at = np.full(len(frame), np.nan)
+    for i, row_id in enumerate(row_ids):
+        record = stored.get(row_id)
+        if record is None:
+            continue
+        scored_at[i] = record.scored_at
+        if record.label is None:
+            continue
+        if by_text is not None:
+            if record.label not in by_text:
+                continue
+            labels[i] = by_text[record.label]
+        else:
+            labels[i] = float(record.label)
+        labelled[i] = True
+        labelled_at[i] = record.labelled_at if record.labelled_at is not None else np.nan
+    proba_columns = sorted((c for c in frame.columns if c.startswith(PROBA)), key=lambda c: int(c[len(PROBA) :]))
+    features = frame.drop(columns=[ROW_ID, PREDICTION, *proba_columns])
+    predictions = frame[PREDICTION].to_numpy()
+    return Window(
+        features=features,
+        predictions=predictions,
+        probabilities=frame[proba_columns].to_numpy(dtype=float) if proba_columns else None,
+        classes=classes,
+        labels=labels,
+        labelled=labelled,
+        scored_at=scored_at,
+        labelled_at=labelled_at,
+        arrived=arrived if arrived is not None else pd.DataFrame(columns=features.columns),
+    )

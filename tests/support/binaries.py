@@ -1,0 +1,19 @@
+"""Real Prometheus-stack binaries for the tests: skip where missing, but fail under CI=true."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def require_binary(name: str, *alternatives: str) -> str:
+    for candidate in (name, *alternatives):
+        path = shutil.which(candidate)
+        if path:
+            return path
+    message = f"{name} is not installed (Debian: apt-get install prometheus prometheus-alertmanager docker-compose)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
