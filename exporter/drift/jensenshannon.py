@@ -1,0 +1,38 @@
+"""Jensen–Shannon distance (base 2, so it lies in [0, 1]) between the two frequency distributions.
+
+Categorical columns use the category frequencies over the union of categories; numeric columns use
+a histogram of equal-width bins spanning both samples, as Evidently does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exporter.drift.binning import category_counts, histogram_counts, is_numeric
+from exporter.drift.registry import DriftMethod, DriftResult, register
+
+BINS = 30
+
+
+@register
+class JensenShannon(DriftMethod):
+    name = "jensenshannon"
+    kinds = frozenset({"numeric", "categorical"})
+    default_threshold = 0.1
+
+    def compute(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
+        if is_numeric(reference):
+            reference_counts, current_counts = histogram_counts(reference, current, BINS)
+        else:
+            reference_counts, current_counts = category_counts(reference, current)
+        p = reference_counts / reference_counts.sum()
+        q = current_counts / current_counts.sum()
+        middle = (p + q) / 2
+        divergence = (_kullback_leibler(p, middle) + _kullback_leibler(q, middle)) / 2
+        return DriftResult(float(np.sqrt(max(divergence, 0.0))))
+
+
+def _kullback_leibler(p: np.ndarray, q: np.ndarray) -> float:
+    # Bins where p is empty contribute nothing (the limit of p log p as p -> 0).
+    present = p > 0
+    return float(np.sum(p[present] * np.log2(p[present] / q[present])))

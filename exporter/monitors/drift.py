@@ -1,0 +1,124 @@
+"""Univariate drift of every feature against the reference profile.
+
+Each feature is compared with the method and threshold ``resolve_method`` picks. With a correction
+configured, the p-values of the tested features are adjusted together and the published p-value is
+the adjusted one, so ``pvalue < threshold`` always agrees with the detected flag. Features with no
+usable value in the window or in the reference are left out, of the ratio too.
+
+Only ``limits.max_features`` features get per-feature series: drifted features first, then the
+ones closest to drifting, so a drifted feature is never the one hidden while a quiet one is shown.
+The drifted share and the dataset flag still count every feature.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from exporter.drift import METHODS
+from exporter.drift.correction import adjust
+from exporter.drift.registry import DriftResult
+from exporter.drift.selection import resolve_method
+from exporter.figures import Figure
+from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.profile import observed_values
+
+if TYPE_CHECKING:
+    from exporter.config import ModelConfig
+    from exporter.reference import FeatureProfile, ReferenceProfile
+
+log = logging.getLogger(__name__)
+
+NAMES_LOGGED = 20
+
+
+@dataclass
+class _Outcome:
+    feature: str
+    method: str
+    threshold: float
+    score: float
+    pvalue: float | None
+    drifted: bool = False
+
+    @property
+    def severity(self) -> float:
+        """How far past (above 1) or short of (below 1) its threshold the feature is."""
+        if self.pvalue is None:
+            return self.score / self.threshold if self.threshold > 0 else math.inf
+        return self.threshold / self.pvalue if self.pvalue > 0 else math.inf
+
+
+@register
+class FeatureDrift(Monitor):
+    name = "feature_drift"
+
+    def applies(self, model: ModelConfig) -> bool:
+        return model.drift.enabled
+
+    def calculate(
+        self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
+    ) -> Output:
+        if reference is None:
+            return []
+        outcomes = compare_features(window, reference, model)
+        if not outcomes:
+            return []
+        ranked = sorted(outcomes, key=lambda o: (o.drifted, o.severity), reverse=True)
+        shown, hidden = ranked[: model.limits.max_features], ranked[model.limits.max_features :]
+        if hidden:
+            names = ", ".join(o.feature for o in hidden[:NAMES_LOGGED])
+            more = f" and {len(hidden) - NAMES_LOGGED} more" if len(hidden) > NAMES_LOGGED else ""
+            log.warning(
+                "model %s: drift series of %d feature(s) left out by limits.max_features=%d: %s%s",
+                model.name,
+                len(hidden),
+                model.limits.max_features,
+                names,
+                more,
+            )
+        figures: Output = []
+        for outcome in shown:
+            labels = {"feature": outcome.feature, "method": outcome.method}
+            figures.append(Figure("mlmon_feature_drift_score", outcome.score, labels))
+            if outcome.pvalue is not None:
+                figures.append(Figure("mlmon_feature_drift_pvalue", outcome.pvalue, labels))
+            figures.append(Figure("mlmon_feature_drift_threshold", outcome.threshold, labels))
+            figures.append(Figure("mlmon_feature_drift_detected", float(outcome.drifted), {"feature": outcome.feature}))
+        share = sum(o.drifted for o in outcomes) / len(outcomes)
+        figures.append(Figure("mlmon_drifted_features_ratio", share))
+        figures.append(Figure("mlmon_dataset_drift_detected", float(share >= model.drift.dataset_drift_share)))
+        figures.append(Figure("mlmon_series_dropped", float(len(hidden)), {"kind": "feature"}))
+        return figures
+
+
+def compare_features(window: Window, reference: ReferenceProfile, model: ModelConfig) -> list[_Outcome]:
+    outcomes = []
+    for name, profile in reference.features.items():
+        if name not in window.features.columns or profile.values.size == 0:
+            continue
+        current = observed_values(window.features[name], profile.kind)
+        if current.size == 0:
+            continue
+        method, threshold = resolve_method(name, profile.kind, profile.values.size, _distinct(profile), model.drift)
+        result = METHODS[method].compute(profile.values, current)
+        outcomes.append(_Outcome(name, method, threshold, result.score, result.pvalue))
+    tested = {o.feature: o.pvalue for o in outcomes if o.pvalue is not None}
+    adjusted = adjust(tested, model.drift.correction)
+    for outcome in outcomes:
+        if outcome.pvalue is not None:
+            outcome.pvalue = adjusted[outcome.feature]
+        result = DriftResult(outcome.score, outcome.pvalue)
+        outcome.drifted = METHODS[outcome.method].drifted(result, outcome.threshold)
+    return outcomes
+
+
+def _distinct(profile: FeatureProfile) -> int:
+    if profile.kind == "numeric":
+        # the values are sorted, so distinct values are where consecutive ones differ
+        return 1 + int(np.count_nonzero(np.diff(profile.values)))
+    return len(profile.categories)

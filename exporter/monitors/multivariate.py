@@ -1,0 +1,97 @@
+"""Multivariate drift: how badly a PCA of the reference reconstructs the window (as NannyML does).
+
+Fitting standardises the numeric reference features (reference mean and standard deviation; missing
+values imputed with the reference mean; constant or empty columns dropped) and keeps the fewest
+principal components explaining ``explained_variance`` of the variance. The score is the mean
+Euclidean distance between a standardised row and its reconstruction from those components. A change
+in how features move together raises it even when every feature keeps its own distribution.
+
+The band comes from the reference itself: the PCA is fitted on all reference rows and the error is
+then computed on consecutive chunks of ``chunk_rows`` of those same rows; the upper bound is the
+mean chunk error plus ``band_sigmas`` sample standard deviations. Without two full chunks there is
+no band, so only the score is published. The band suits windows of about ``chunk_rows`` rows: the
+error of a much smaller window varies more than the chunks did.
+
+Models whose reference has fewer than two usable numeric features get no figures.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from exporter.figures import Figure
+from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.profile import REFERENCE_ROWS, as_numbers
+
+if TYPE_CHECKING:
+    from exporter.config import ModelConfig
+    from exporter.reference import ReferenceProfile
+
+
+@register
+class MultivariateDrift(Monitor):
+    name = "multivariate_drift"
+
+    def applies(self, model: ModelConfig) -> bool:
+        return model.drift.enabled and model.drift.multivariate.enabled
+
+    def fit(self, reference: ReferenceProfile, model: ModelConfig) -> Fitted:
+        rows = reference.fitted.get(REFERENCE_ROWS)
+        if rows is None:
+            return {}
+        matrix = rows["matrix"]
+        present = ~np.all(np.isnan(matrix), axis=0)
+        varying = np.zeros(matrix.shape[1], dtype=bool)
+        varying[present] = np.nanmax(matrix[:, present], axis=0) > np.nanmin(matrix[:, present], axis=0)
+        if np.count_nonzero(varying) < 2:
+            return {}
+        matrix = matrix[:, varying]
+        mean, std = np.nanmean(matrix, axis=0), np.nanstd(matrix, axis=0)
+        standardised = _standardise(matrix, mean, std)
+        _, singular, directions = np.linalg.svd(standardised, full_matrices=False)
+        explained = np.cumsum(singular**2) / np.sum(singular**2)
+        wanted = int(np.searchsorted(explained, model.drift.multivariate.explained_variance)) + 1
+        components = directions[: min(wanted, directions.shape[0])]
+        fitted: Fitted = {"columns": rows["columns"][varying], "mean": mean, "std": std, "components": components}
+        chunk = model.drift.multivariate.chunk_rows
+        errors = [
+            reconstruction_error(standardised[start : start + chunk], components)
+            for start in range(0, standardised.shape[0] - chunk + 1, chunk)
+        ]
+        if len(errors) >= 2:
+            upper = np.mean(errors) + model.drift.multivariate.band_sigmas * np.std(errors, ddof=1)
+            fitted["upper"] = np.array([upper])
+        return fitted
+
+    def calculate(
+        self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
+    ) -> Output:
+        if reference is None or "components" not in fitted or len(window.features) == 0:
+            return []
+        columns = [
+            as_numbers(window.features[name])
+            if name in window.features.columns
+            else np.full(len(window.features), np.nan)
+            for name in fitted["columns"]
+        ]
+        standardised = _standardise(np.column_stack(columns), fitted["mean"], fitted["std"])
+        score = reconstruction_error(standardised, fitted["components"])
+        figures: Output = [Figure("mlmon_multivariate_drift_score", score)]
+        if "upper" in fitted:
+            upper = float(fitted["upper"][0])
+            figures.append(Figure("mlmon_multivariate_drift_detected", float(score > upper)))
+            figures.append(Figure("mlmon_threshold", upper, {"metric": "multivariate_drift"}))
+        return figures
+
+
+def reconstruction_error(standardised: np.ndarray, components: np.ndarray) -> float:
+    """Mean Euclidean distance between the rows and their projection onto the components."""
+    reconstructed = standardised @ components.T @ components
+    return float(np.mean(np.linalg.norm(standardised - reconstructed, axis=1)))
+
+
+def _standardise(matrix: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    # A missing value is imputed with the reference mean, which is 0 once standardised.
+    return np.nan_to_num((matrix - mean) / std, nan=0.0)
