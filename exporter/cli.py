@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--day-seconds", type=float, default=5.0, help="seconds per simulated day (default 5)")
     demo.add_argument("--workdir", type=Path, default=None, help="where the demo keeps its files (default: a temp dir)")
     demo.add_argument("--days", type=int, default=None, help="stop feeding after this many days (default: never)")
+    demo.add_argument("--start-day", type=int, default=0, help="simulated day to start from (default 0)")
 
     reference = sub.add_parser("reference", help="reference profile tasks")
     ref_sub = reference.add_subparsers(dest="reference_command", required=True)
@@ -121,13 +122,15 @@ def cmd_serve(path: Path, listen: str) -> int:
     return serve(_load(path), listen)
 
 
-def cmd_demo(listen: str, day_seconds: float, workdir: Path | None, days: int | None) -> int:
+def cmd_demo(listen: str, day_seconds: float, workdir: Path | None, days: int | None, start_day: int = 0) -> int:
     from exporter.app import serve
     from exporter.demo import Feeder, day_of, format_day, write_workdir
 
     if day_seconds <= 0:
         raise ConfigError("--day-seconds must be positive")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="mlmon-demo-"))
+    # one line per simulated day says what the job logs at info
+    logging.getLogger("exporter.job").setLevel(max(logging.WARNING, logging.getLogger().level))
     print(f"mlmon demo: preparing the seed model in {workdir} …", flush=True)
     config_path, data = write_workdir(workdir, day_seconds)
     config = load_config(config_path)
@@ -140,9 +143,11 @@ def cmd_demo(listen: str, day_seconds: float, workdir: Path | None, days: int | 
             f" one simulated day = {day_seconds:g}s)",
             flush=True,
         )
-        Feeder(data, workdir / "incoming", day_seconds, stop, days).start()
+        Feeder(data, workdir / "incoming", day_seconds, stop, days, start_day).start()
 
     def on_report(report: object) -> None:
+        if getattr(report, "model", "") != "breast-cancer:1":
+            return
         names = getattr(report, "batch_names", [])
         day = day_of(names[-1]) if names else None
         if day is not None:
@@ -159,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.log_level != "debug":
+        # the scheduler logs every job start and end at info; that is noise beside mlmon's own lines
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         if args.command == "check-config":
             return cmd_check_config(args.file)
@@ -167,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return cmd_serve(args.config, args.listen)
         if args.command == "demo":
-            return cmd_demo(args.listen, args.day_seconds, args.workdir, args.days)
+            return cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day)
         if args.command == "reference":
             return cmd_reference_build(args.config)
     except ConfigError as exc:

@@ -22,11 +22,12 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.catalogue import SPECS, MetricSpec
+from exporter.catalogue import BY_NAME, SPECS, MetricSpec
 from exporter.figures import Figure, HistogramFigure
 from exporter.results import Results
 
 log = logging.getLogger(__name__)
+BUILD = "mlmon_build"
 
 
 def _le(bound: float) -> str:
@@ -44,13 +45,14 @@ class MlmonCollector(Collector):
             log.warning(message)
 
     def _grouped(self) -> dict[str, dict[tuple[str, ...], Figure | HistogramFigure]]:
-        known = {spec.name: spec for spec in SPECS}
+        # the build family is the collector's own; taken from a snapshot it would be exported twice
+        known = {spec.name: spec for spec in SPECS if spec.name != BUILD}
         grouped: dict[str, dict[tuple[str, ...], Figure | HistogramFigure]] = {}
         for snapshot in self.results.snapshots():
             for item in snapshot.figures:
                 spec = known.get(item.name)
                 if spec is None:
-                    self._warn_once(f"figure {item.name} is not in the metric catalogue; not exported")
+                    self._warn_once(f"figure {item.name} is not a catalogue family a model may publish; not exported")
                     continue
                 labels = {"model": snapshot.model, "version": snapshot.version, **item.labels}
                 try:
@@ -68,8 +70,7 @@ class MlmonCollector(Collector):
             series = grouped.get(spec.name)
             if series:
                 yield self._family(spec, series)
-        build = InfoMetricFamily("mlmon_build", "mlmon build information.", value={"version": __version__})
-        yield build
+        yield InfoMetricFamily(BUILD, BY_NAME[BUILD].help, value={"version": __version__})
 
     @staticmethod
     def _family(spec: MetricSpec, series: dict[tuple[str, ...], Figure | HistogramFigure]) -> Metric:

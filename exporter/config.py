@@ -54,6 +54,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 }
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A validator that checks several keys names the one at fault as "key.sub[0]: message"; that key
+# extends the location pydantic reports, so the user reads one full key path.
+_SUBKEY = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
 
 
 class ConfigError(Exception):
@@ -208,12 +211,15 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _unique_models(self) -> Config:
-        seen: set[tuple[str, str]] = set()
-        for model in self.models:
+        seen: dict[tuple[str, str], int] = {}
+        for index, model in enumerate(self.models):
             key = (model.name, model.version)
             if key in seen:
-                raise ValueError(f"model {model.name} version {model.version} is configured twice")
-            seen.add(key)
+                raise ValueError(
+                    f"models[{index}]: model {model.name} version {model.version} is configured twice"
+                    f" (first at models[{seen[key]}])"
+                )
+            seen[key] = index
         return self
 
     @property
@@ -283,6 +289,10 @@ def parse_config(data: Any, base_dir: Path) -> Config:
         for error in exc.errors():
             where = _location(tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
             message = error["msg"].removeprefix("Value error, ")
+            subkey = _SUBKEY.match(message) if error["type"] == "value_error" else None
+            if subkey:
+                where = f"{where}.{subkey.group(1)}" if where else subkey.group(1)
+                message = subkey.group(2)
             lines.append(f"{where}: {message}" if where else message)
         raise ConfigError("; ".join(lines)) from None
     models = []

@@ -58,6 +58,7 @@ class DemoData:
     pool: pd.DataFrame  # features
     labels: np.ndarray
     confidence: np.ndarray
+    tickets: TicketData | None = None
 
     def weights(self, day: int) -> np.ndarray:
         w = np.exp(tilt(day) * (self.confidence - 0.5) * 2)
@@ -92,6 +93,55 @@ def seed_model_and_pool() -> DemoData:
     return DemoData(model=model, pool=pool, labels=labels, confidence=confidence)
 
 
+TICKET_CLASSES = ("billing", "sales", "technical")
+TICKET_REGIONS = ("north", "south", "east", "west")
+TICKET_REFERENCE_ROWS = 800
+
+
+class TicketData:
+    """A second, multiclass model with a categorical feature, so the fleet has more than one member.
+
+    Support tickets are routed to one of three queues from two numeric features and the customer's
+    region. As days pass, the regional mix moves and a region the model never saw ("partner")
+    starts to send tickets, so categorical drift and unseen categories have something to show.
+    """
+
+    def __init__(self) -> None:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder
+
+        rng = np.random.default_rng(SEED + 10)
+        frame, labels = self.draw(rng, 3000, 0.0)
+        encode = ColumnTransformer(
+            [("region", OneHotEncoder(handle_unknown="ignore"), ["region"])], remainder="passthrough"
+        )
+        self.model = make_pipeline(encode, LogisticRegression(max_iter=2000))
+        self.model.fit(frame, labels)
+
+    @staticmethod
+    def draw(rng: np.random.Generator, rows: int, drift: float) -> tuple[pd.DataFrame, np.ndarray]:
+        labels = rng.choice(len(TICKET_CLASSES), size=rows, p=[0.4, 0.25, 0.35])
+        centres = np.array([[0.0, 1.0], [2.0, -1.0], [-1.5, -0.5]])
+        numeric = centres[labels] + rng.normal(0, 1.0 + 0.6 * drift, size=(rows, 2))
+        numeric[:, 0] += 0.8 * drift
+        regional = np.array([[0.5, 0.2, 0.2, 0.1], [0.1, 0.5, 0.2, 0.2], [0.2, 0.1, 0.3, 0.4]])
+        cumulative = regional.cumsum(axis=1)[labels]
+        picks = (rng.random(rows)[:, None] > cumulative).sum(axis=1)
+        regions = np.array(TICKET_REGIONS, dtype=object)[np.minimum(picks, len(TICKET_REGIONS) - 1)]
+        regions[rng.random(rows) < 0.12 * drift] = "partner"
+        frame = pd.DataFrame({"wait_minutes": numeric[:, 0], "words": numeric[:, 1], "region": regions})
+        return frame, np.array(TICKET_CLASSES, dtype=object)[labels]
+
+    def batch(self, day: int, rng: np.random.Generator) -> pd.DataFrame:
+        rows = int(round(150 + rng.normal(0, 5)))
+        frame, labels = self.draw(rng, rows, progress(day))
+        frame.insert(0, "ticket_id", [f"t{day:05d}-{i:04d}" for i in range(rows)])
+        frame["queue"] = labels
+        return frame
+
+
 def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
     """Model, reference, config and folders for the demo; returns the config path."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +151,15 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
     reference = data.batch(0, rng, rows=REFERENCE_ROWS).drop(columns=["id"])
     reference.to_parquet(workdir / "reference.parquet", index=False)
     (workdir / "incoming").mkdir(exist_ok=True)
+    tickets = TicketData()
+    joblib.dump(tickets.model, workdir / "tickets.joblib")
+    ticket_reference = tickets.batch(0, np.random.default_rng(SEED + 11))
+    ticket_reference = pd.concat(
+        [ticket_reference, *(tickets.batch(0, np.random.default_rng(SEED + 12 + i)) for i in range(6))],
+        ignore_index=True,
+    ).iloc[:TICKET_REFERENCE_ROWS]
+    ticket_reference.drop(columns=["ticket_id"]).to_parquet(workdir / "tickets-reference.parquet", index=False)
+    (workdir / "tickets").mkdir(exist_ok=True)
     config = {
         "state_path": "state/mlmon.db",
         "models": [
@@ -115,12 +174,34 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
                 "reference_path": "reference.parquet",
                 "schedule": {"interval_seconds": day_seconds},
                 "min_rows": 30,
-                "thresholds": {"accuracy": 0.90, "mean_confidence": 0.88},
-            }
+                "thresholds": {
+                    "accuracy": 0.90,
+                    "mean_confidence": 0.88,
+                    "precision": 0.85,
+                    "recall": 0.85,
+                    "f1": 0.85,
+                    "labelled_rows_ratio": 0.5,
+                },
+            },
+            {
+                "name": "ticket-routing",
+                "version": "3",
+                "model_path": "tickets.joblib",
+                "task": "multiclass_classification",
+                "source": {"type": "files", "path": "tickets"},
+                "target_column": "queue",
+                "id_column": "ticket_id",
+                "categorical_features": ["region"],
+                "reference_path": "tickets-reference.parquet",
+                "schedule": {"interval_seconds": day_seconds},
+                "min_rows": 30,
+                "thresholds": {"accuracy": 0.70, "mean_confidence": 0.60},
+            },
         ],
     }
     path = workdir / "mlmon.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+    data.tickets = tickets
     return path, data
 
 
@@ -128,26 +209,38 @@ class Feeder(threading.Thread):
     """Writes one batch file per simulated day into the demo's incoming folder."""
 
     def __init__(
-        self, data: DemoData, incoming: Path, day_seconds: float, stop: threading.Event, days: int | None = None
-    ):
+        self,
+        data: DemoData,
+        incoming: Path,
+        day_seconds: float,
+        stop: threading.Event,
+        days: int | None = None,
+        start_day: int = 0,
+    ) -> None:
         super().__init__(name="mlmon-demo-feeder", daemon=True)
-        self.data, self.incoming, self.day_seconds, self.stop, self.days = data, incoming, day_seconds, stop, days
+        self.data, self.incoming, self.day_seconds, self.stop = data, incoming, day_seconds, stop
+        self.days, self.start_day = days, start_day
         self.rng = np.random.default_rng(SEED + 2)
 
     def write_day(self, day: int) -> Path:
-        frame = self.data.batch(day, self.rng)
-        final = self.incoming / f"day-{day:05d}.csv"
-        partial = final.with_name(final.name + ".part")
-        frame.to_csv(partial, index=False)
-        os.replace(partial, final)
-        return final
+        if self.data.tickets is not None:
+            _write_atomically(self.data.tickets.batch(day, self.rng), self.incoming.parent / "tickets", day)
+        return _write_atomically(self.data.batch(day, self.rng), self.incoming, day)
 
     def run(self) -> None:
-        day = 0
-        while not self.stop.is_set() and (self.days is None or day < self.days):
+        day = self.start_day
+        while not self.stop.is_set() and (self.days is None or day < self.start_day + self.days):
             self.write_day(day)
             day += 1
             self.stop.wait(self.day_seconds)
+
+
+def _write_atomically(frame: pd.DataFrame, folder: Path, day: int) -> Path:
+    final = folder / f"day-{day:05d}.csv"
+    partial = final.with_name(final.name + ".part")
+    frame.to_csv(partial, index=False)
+    os.replace(partial, final)
+    return final
 
 
 def day_of(name: str) -> int | None:

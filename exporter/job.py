@@ -41,6 +41,7 @@ AnyFigure = Figure | HistogramFigure
 
 @dataclass
 class RunReport:
+    model: str = ""
     scored: int = 0
     failed: int = 0
     rows: int = 0
@@ -92,7 +93,7 @@ class ModelJob:
     def run(self) -> RunReport:
         started = self.clock()
         perf = time.perf_counter()
-        report = RunReport()
+        report = RunReport(model=self.key)
         up = True
         try:
             loaded = self._ensure_model()
@@ -267,6 +268,8 @@ class ModelJob:
         except BatchFailure as exc:
             log.warning("model %s: batch %s rejected (%s): %s", self.key, ref.name, exc.reason, exc)
             counters[counter_key("mlmon_batch_failures", {"reason": exc.reason})] += 1
+            for reason, n in exc.invalid.items():
+                counters[counter_key("mlmon_invalid_rows", {"reason": reason})] += n
             self._quarantine(ref, exc.reason, str(exc))
             self.state.record_batch(
                 self.key, ref.key, status="failed", reason=exc.reason, rows=0, processed_at=now, counters=counters

@@ -23,10 +23,11 @@ SCHEMA_VIOLATION_KINDS = ("missing_column", "extra_column", "wrong_dtype")
 
 
 class BatchFailure(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, invalid: Counter[str] | None = None) -> None:
         assert reason in BATCH_FAILURE_REASONS, reason
         super().__init__(message)
         self.reason = reason
+        self.invalid: Counter[str] = invalid or Counter()  # rows found invalid before the batch was given up
 
 
 @dataclass
@@ -149,7 +150,7 @@ def prepare_batch(
     keep = ~bad
     if not keep.any():
         reasons = ", ".join(f"{n} {r}" for r, n in invalid.items() if n)
-        raise BatchFailure("empty", f"no valid rows left ({reasons})")
+        raise BatchFailure("empty", f"no valid rows left ({reasons})", invalid)
     return PreparedBatch(
         features=features.loc[keep].reset_index(drop=True),
         arrived=arrived,

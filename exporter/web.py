@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def parse_listen_address(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"--web.listen-address {address!r}: expected HOST:PORT or :PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
 
@@ -29,6 +30,10 @@ def _landing(models: list[str]) -> bytes:
         '<p><a href="/metrics">Metrics</a></p>'
         f"<h2>Models</h2><ul>{items}</ul></body></html>"
     ).encode()
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class MetricsServer:
@@ -64,7 +69,8 @@ class MetricsServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 log.debug("%s %s", self.address_string(), format % args)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self.httpd = server_class((host, port), Handler)
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="mlmon-http", daemon=True)
 

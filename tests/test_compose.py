@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from support.binaries import require_binary
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 import yaml
-from support.dashboards import DASHBOARD_DIR, load_dashboards, panel_queries, panels, substitute, variable_queries
 
 from exporter.catalogue import SPECS
 from exporter.config import KNOWN_THRESHOLDS
+
+from support.dashboards import DASHBOARD_DIR, load_dashboards, panel_queries, panels, substitute, variable_queries
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "grafana" / "generate.py"

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import requests
 import yaml
+
 from support.binaries import require_binary
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,0 +1,1 @@
+"""Performance estimated without labels, from the model's calibrated confidence."""

@@ -1,0 +1,77 @@
+"""Performance estimated without labels (CBPE) over every row of the window.
+
+The calibration is fitted on the reference's probabilities and labels; a reference without labels,
+with fewer than ``MIN_REFERENCE_ROWS`` labelled rows or with a single class gets no calibration and
+the monitor publishes nothing. Binary: expected accuracy, precision, recall and F1 of the model's
+own predictions, for the configured positive class. Multiclass: expected accuracy only (see
+``exporter.estimation.cbpe``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from exporter.estimation.cbpe import calibrate, estimate, estimate_accuracy, fit_calibrator
+from exporter.figures import Figure
+from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.performance import UNMATCHED, class_indices, positive_index
+
+if TYPE_CHECKING:
+    from exporter.config import ModelConfig
+    from exporter.reference import ReferenceProfile
+
+MIN_REFERENCE_ROWS = 50
+
+
+@register
+class Estimation(Monitor):
+    name = "estimation"
+
+    def applies(self, model: ModelConfig) -> bool:
+        return model.estimation and model.task != "regression"
+
+    def fit(self, reference: ReferenceProfile, model: ModelConfig) -> Fitted:
+        if reference.labels is None or reference.probabilities is None or reference.classes is None:
+            return {}
+        if len(reference.labels) != len(reference.probabilities):
+            return {}
+        classes = np.asarray(reference.classes)
+        true = class_indices(reference.labels, classes)
+        usable = true != UNMATCHED
+        if np.count_nonzero(usable) < MIN_REFERENCE_ROWS or np.unique(true[usable]).size < 2:
+            return {}
+        probabilities = np.asarray(reference.probabilities, dtype=np.float64)[usable]
+        if model.task == "binary_classification":
+            positive = positive_index(classes, model.positive_class)
+            return fit_calibrator(probabilities[:, positive], true[usable] == positive)
+        predictions = reference.predictions[usable] if reference.predictions is not None else None
+        predicted = _predicted(predictions, probabilities, classes)
+        confidence = probabilities[np.arange(len(predicted)), predicted]
+        return fit_calibrator(confidence, predicted == true[usable])
+
+    def calculate(
+        self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
+    ) -> Output:
+        if not fitted or window.probabilities is None or window.classes is None or window.rows == 0:
+            return []
+        classes = np.asarray(window.classes)
+        probabilities = np.asarray(window.probabilities, dtype=np.float64)
+        predicted = _predicted(window.predictions, probabilities, classes)
+        if model.task == "binary_classification":
+            positive = positive_index(classes, model.positive_class)
+            expected = estimate(calibrate(probabilities[:, positive], fitted), predicted == positive)
+            return [Figure(f"mlmon_estimated_{name}_ratio", value) for name, value in expected.items()]
+        confidence = calibrate(probabilities[np.arange(len(predicted)), predicted], fitted)
+        accuracy = estimate_accuracy(confidence)
+        return [] if accuracy is None else [Figure("mlmon_estimated_accuracy_ratio", accuracy)]
+
+
+def _predicted(predictions: np.ndarray | None, probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The predicted class index of each row: the model's prediction, else the most probable class."""
+    most_probable = probabilities.argmax(axis=1)
+    if predictions is None:
+        return most_probable
+    predicted = class_indices(predictions, classes)
+    return np.where(predicted == UNMATCHED, most_probable, predicted)

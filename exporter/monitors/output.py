@@ -1,0 +1,51 @@
+"""What the model outputs over the window, labels or not.
+
+Classification: the mean probability of the predicted class (the row's highest probability) and the
+share of rows predicted as each class. Per-class shares are bounded by ``limits.max_classes``: the
+most predicted classes keep theirs, and ``mlmon_series_dropped{kind="class"}`` counts the model
+classes without one, as the performance monitor does. Regression: the mean predicted value.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from exporter.figures import Figure
+from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.performance import UNMATCHED, class_indices, class_label
+from exporter.performance.multiclass import classes_kept
+
+if TYPE_CHECKING:
+    from exporter.config import ModelConfig
+    from exporter.reference import ReferenceProfile
+
+
+@register
+class ModelOutput(Monitor):
+    name = "output"
+
+    def calculate(
+        self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
+    ) -> Output:
+        if window.rows == 0:
+            return []
+        if model.task == "regression":
+            values = np.asarray(window.predictions, dtype=np.float64)
+            values = values[np.isfinite(values)]
+            return [Figure("mlmon_mean_prediction", float(values.mean()))] if values.size else []
+        figures: Output = []
+        if window.probabilities is not None:
+            figures.append(Figure("mlmon_mean_confidence_ratio", float(window.probabilities.max(axis=1).mean())))
+        if window.classes is None:
+            return figures
+        classes = np.asarray(window.classes)
+        predicted = class_indices(window.predictions, classes)
+        counts = np.bincount(predicted[predicted != UNMATCHED], minlength=len(classes))
+        kept = classes_kept(np.arange(len(classes)), counts, model.limits.max_classes)
+        for index in kept:
+            share = counts[index] / window.rows
+            figures.append(Figure("mlmon_predicted_class_ratio", float(share), {"class": class_label(classes[index])}))
+        figures.append(Figure("mlmon_series_dropped", float(len(classes) - len(kept)), {"kind": "class"}))
+        return figures

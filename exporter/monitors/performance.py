@@ -1,0 +1,100 @@
+"""Realized performance over the labelled rows of the window.
+
+Labels and predictions are matched to the model's classes by value whatever their type (see
+``exporter.performance.class_indices``); a labelled row whose label matches no class is left out.
+Nothing is published until at least ``min_rows`` usable labelled rows are in the window.
+
+Multiclass per-class series are bounded by ``limits.max_classes``: the classes with the most
+labelled rows in the window keep theirs. ``mlmon_series_dropped{kind="class"}`` counts the model
+classes without one. A class's precision is left out while it was never predicted, its recall
+while it never occurred.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from exporter.figures import Figure
+from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.performance import UNMATCHED, class_indices, class_label, positive_index
+from exporter.performance.binary import binary_metrics
+from exporter.performance.multiclass import classes_kept, multiclass_metrics, per_class
+from exporter.performance.regression import regression_metrics
+
+if TYPE_CHECKING:
+    from exporter.config import ModelConfig
+    from exporter.reference import ReferenceProfile
+
+FAMILIES = {
+    "accuracy": "mlmon_accuracy_ratio",
+    "precision": "mlmon_precision_ratio",
+    "recall": "mlmon_recall_ratio",
+    "f1": "mlmon_f1_ratio",
+    "roc_auc": "mlmon_roc_auc_ratio",
+    "log_loss": "mlmon_log_loss",
+    "weighted_precision": "mlmon_weighted_precision_ratio",
+    "weighted_recall": "mlmon_weighted_recall_ratio",
+    "weighted_f1": "mlmon_weighted_f1_ratio",
+    "mean_absolute_error": "mlmon_mean_absolute_error",
+    "root_mean_squared_error": "mlmon_root_mean_squared_error",
+    "mean_absolute_percentage_error": "mlmon_mean_absolute_percentage_error_ratio",
+    "r2": "mlmon_r2_score",
+}
+
+
+@register
+class Performance(Monitor):
+    name = "performance"
+
+    def applies(self, model: ModelConfig) -> bool:
+        return model.target_column is not None
+
+    def calculate(
+        self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
+    ) -> Output:
+        if window.labelled_rows < model.min_rows:
+            return []
+        labelled = np.asarray(window.labelled, dtype=bool)
+        if model.task == "regression":
+            return _regression(window.labels[labelled], window.predictions[labelled], model.min_rows)
+        if window.classes is None:
+            return []
+        classes = np.asarray(window.classes)
+        true = class_indices(window.labels[labelled], classes)
+        predicted = class_indices(window.predictions[labelled], classes)
+        usable = true != UNMATCHED
+        if np.count_nonzero(usable) < model.min_rows:
+            return []
+        true, predicted = true[usable], predicted[usable]
+        probabilities = window.probabilities[labelled][usable] if window.probabilities is not None else None
+        indices = np.arange(len(classes))
+        if model.task == "binary_classification":
+            positive = positive_index(classes, model.positive_class)
+            return _figures(binary_metrics(true, predicted, positive, probabilities, indices))
+        figures = _figures(multiclass_metrics(true, predicted, indices, probabilities))
+        support = np.bincount(true, minlength=len(classes))
+        kept = classes_kept(indices, support, model.limits.max_classes)
+        for index, scores in per_class(true, predicted, kept).items():
+            labels = {"class": class_label(classes[index])}
+            if scores.precision is not None:
+                figures.append(Figure("mlmon_class_precision_ratio", scores.precision, labels))
+            if scores.recall is not None:
+                figures.append(Figure("mlmon_class_recall_ratio", scores.recall, labels))
+        figures.append(Figure("mlmon_series_dropped", float(len(classes) - len(kept)), {"kind": "class"}))
+        return figures
+
+
+def _regression(labels: np.ndarray, predictions: np.ndarray, min_rows: int) -> Output:
+    true = pd.to_numeric(pd.Series(labels, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    predicted = np.asarray(predictions, dtype=np.float64)
+    usable = np.isfinite(true) & np.isfinite(predicted)
+    if np.count_nonzero(usable) < min_rows:
+        return []
+    return _figures(regression_metrics(true[usable], predicted[usable]))
+
+
+def _figures(metrics: dict[str, float]) -> Output:
+    return [Figure(FAMILIES[name], value) for name, value in metrics.items()]

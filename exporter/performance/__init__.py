@@ -1,0 +1,65 @@
+"""Performance metrics on plain arrays, and matching labels to the model's classes.
+
+Labels reach mlmon in whatever type the file held (``"1"``, ``1.0``, ``" yes"``) while the model's
+classes keep the type they were trained with, so everything compares class *indices*: a value maps
+to the class whose text equals its own (stripped), else to the class equal to it as a number, so
+``"1"``, ``1.0`` and ``1`` all reach class ``1``. Missing values and values matching no class map
+to -1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+UNMATCHED = -1
+
+
+def class_label(value: Any) -> str:
+    """The text a class is published under as a label value."""
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def number_key(value: Any) -> str | None:
+    """The value as a canonical number text ("1" for 1, 1.0 and "1.0"), or None when it is no finite number."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The index in ``classes`` of each value, or -1 for missing values and values matching no class."""
+    by_text: dict[str, int] = {}
+    by_number: dict[str, int] = {}
+    for index, cls in enumerate(classes):
+        by_text.setdefault(class_label(cls).strip(), index)
+        number = number_key(class_label(cls))
+        if number is not None:
+            by_number.setdefault(number, index)
+    codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object), dtype=object))
+    lookup = np.full(len(uniques) + 1, UNMATCHED, dtype=np.int64)
+    for code, value in enumerate(uniques):
+        text = class_label(value).strip()
+        if text in by_text:
+            lookup[code] = by_text[text]
+        else:
+            number = number_key(text)
+            if number is not None and number in by_number:
+                lookup[code] = by_number[number]
+    # factorize codes missing values as -1, which picks the trailing UNMATCHED slot
+    return lookup[codes]
+
+
+def positive_index(classes: np.ndarray, positive: int | str) -> int:
+    """The column of the configured positive class; the last class (sklearn's convention) when it is not one of them."""
+    index = int(class_indices(np.array([positive], dtype=object), classes)[0])
+    return index if index != UNMATCHED else len(classes) - 1

@@ -1,0 +1,128 @@
+"""The Alertmanager config is valid, routes each severity to the intended receivers and renders templates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support.binaries import require_binary
+
+ALERTMANAGER = Path(__file__).resolve().parent.parent / "prometheus" / "alertmanager"
+CONFIG = ALERTMANAGER / "alertmanager.yml"
+
+
+def _amtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    amtool = require_binary("amtool")
+    return subprocess.run([amtool, *map(str, args)], capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_check_config() -> None:
+    result = _amtool("check-config", CONFIG)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 templates" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (["severity=critical"], ["pagerduty"]),
+        (["severity=warning"], ["slack-and-email"]),
+        (["severity=info"], ["null"]),
+        (["severity=critical", "notify=webhook"], ["webhook", "pagerduty"]),
+        (["severity=warning", "notify=webhook"], ["webhook", "slack-and-email"]),
+        (["alertname=SomethingElse"], ["null"]),
+    ],
+)
+def test_routes(labels: list[str], receivers: list[str]) -> None:
+    args = ["alertname=MlmonAccuracyBelowThreshold", "model=breast-cancer", "version=1", *labels]
+    result = _amtool("config", "routes", "test", f"--config.file={CONFIG}", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().split(",") == receivers
+
+
+def _config() -> dict:
+    return yaml.safe_load(CONFIG.read_text())
+
+
+def test_secrets_come_from_files() -> None:
+    """No receiver carries a key, URL secret or password inline; each names a file instead."""
+    config = _config()
+    inline = {"routing_key", "service_key", "api_url", "auth_password", "smtp_auth_password", "credentials"}
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                assert key not in inline, f"{where}.{key} is inline; use the *_file field"
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{where}[{index}]")
+
+    walk(config, "config")
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert receivers["pagerduty"]["pagerduty_configs"][0]["routing_key_file"]
+    assert receivers["slack-and-email"]["slack_configs"][0]["api_url_file"]
+    assert config["global"]["smtp_auth_password_file"]
+
+
+def test_grouping_and_inhibition() -> None:
+    config = _config()
+    assert config["route"]["group_by"] == ["alertname", "model"]
+    rules = config["inhibit_rules"]
+    assert {
+        "source_matchers": ['severity="critical"'],
+        "target_matchers": ['severity="warning"'],
+        "equal": ["model", "version", "signal"],
+    } in rules
+    exporter_rule = next(r for r in rules if "MlmonExporterAbsent|MlmonExporterDown" in r["source_matchers"][0])
+    # absent() carries no model label, so this rule must not require equal labels.
+    assert "equal" not in exporter_rule
+
+
+def test_template_renders_model_version_and_runbook(tmp_path: Path) -> None:
+    alert = {
+        "status": "firing",
+        "labels": {
+            "alertname": "MlmonAccuracyBelowThreshold",
+            "model": "breast-cancer",
+            "version": "1",
+            "severity": "warning",
+            "signal": "performance",
+        },
+        "annotations": {
+            "summary": "Model accuracy is below its threshold.",
+            "description": "Accuracy of model breast-cancer version 1 is 85%, below the threshold of 90%.",
+            "runbook_url": "https://github.com/mlmon/mlmon/blob/main/docs/runbook.md#mlmonaccuracybelowthreshold",
+        },
+        "startsAt": "2026-06-13T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+    }
+    data = {
+        "receiver": "slack-and-email",
+        "status": "firing",
+        "alerts": [alert],
+        "groupLabels": {"alertname": "MlmonAccuracyBelowThreshold", "model": "breast-cancer"},
+        "commonLabels": alert["labels"],
+        "commonAnnotations": alert["annotations"],
+        "externalURL": "http://127.0.0.1:9093",
+    }
+    data_file = tmp_path / "data.json"
+    data_file.write_text(json.dumps(data))
+    result = _amtool(
+        "template",
+        "render",
+        f"--template.glob={ALERTMANAGER / 'templates' / '*.tmpl'}",
+        f"--template.data={data_file}",
+        '--template.text={{ template "mlmon.title" . }}\n{{ template "mlmon.text" . }}',
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    title, _, body = result.stdout.partition("\n")
+    assert title == "[FIRING:1] MlmonAccuracyBelowThreshold model breast-cancer version 1"
+    assert "Model: breast-cancer, version: 1" in body
+    assert "is 85%, below the threshold of 90%" in body
+    assert "Runbook: https://github.com/mlmon/mlmon/blob/main/docs/runbook.md#mlmonaccuracybelowthreshold" in body
+    assert "Since: 2026-06-13 10:00:00 UTC" in body

@@ -1,0 +1,284 @@
+"""The scoring job end to end in-process: real models, real files, a real SQLite state store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics
+
+from exporter.app import build_app
+from exporter.config import load_config
+from exporter.monitors.base import MONITORS, monitors_for
+
+from helpers import FEATURES, binary_data, multiclass_data, regression_data, value, values, write_batch, write_project
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def app_for(config: Path, clock: Clock | None = None):  # type: ignore[no-untyped-def]
+    return build_app(load_config(config), clock=clock or Clock())
+
+
+def test_binary_gauges_equal_sklearn_on_the_same_rows(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    x, y = binary_data(300, seed=1)
+    write_batch(tmp_path, "b1.csv", x, y)
+    figures = app_for(config).jobs[0].run().figures
+
+    model = joblib.load(tmp_path / "model.joblib")
+    predicted = model.predict(x)
+    proba = model.predict_proba(x)
+    expected = {
+        "mlmon_accuracy_ratio": metrics.accuracy_score(y, predicted),
+        "mlmon_precision_ratio": metrics.precision_score(y, predicted),
+        "mlmon_recall_ratio": metrics.recall_score(y, predicted),
+        "mlmon_f1_ratio": metrics.f1_score(y, predicted),
+        "mlmon_roc_auc_ratio": metrics.roc_auc_score(y, proba[:, 1]),
+        "mlmon_log_loss": metrics.log_loss(y, proba, labels=model.classes_),
+        "mlmon_mean_confidence_ratio": proba.max(axis=1).mean(),
+    }
+    for name, want in expected.items():
+        assert value(figures, name) == pytest.approx(want, abs=1e-9), name
+    assert value(figures, "mlmon_predictions") == 300
+    assert value(figures, "mlmon_batch_rows") == 300
+    assert value(figures, "mlmon_window_rows") == 300
+    assert value(figures, "mlmon_model_up") == 1
+
+
+def test_a_restart_never_scores_a_batch_twice_and_counters_carry_over(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    x, y = binary_data(200, seed=2)
+    write_batch(tmp_path, "b1.csv", x, y)
+    first = app_for(config)
+    assert value(first.jobs[0].run().figures, "mlmon_predictions") == 200
+    first.state.close()
+
+    second = app_for(config)
+    assert value(second.jobs[0].run().figures, "mlmon_predictions") == 200
+    write_batch(tmp_path, "b2.csv", x.iloc[:50], y[:50])
+    report = second.jobs[0].run()
+    assert report.scored == 1
+    assert value(report.figures, "mlmon_predictions") == 250
+    assert value(report.figures, "mlmon_batches_processed") == 2
+    confidence = next(f for f in report.figures if f.name == "mlmon_prediction_confidence")
+    assert confidence.count == 250
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("broken.parquet", b"this is not parquet", "unreadable"),
+        ("schema.csv", b"id,f0,f1\n1,0.1,0.2\n", "schema"),
+        ("empty.csv", ("id," + ",".join(FEATURES) + ",target\n").encode(), "empty"),
+    ],
+)
+def test_a_bad_batch_is_counted_quarantined_and_the_figures_stay(
+    tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
+    config = write_project(tmp_path)
+    x, y = binary_data(100, seed=3)
+    write_batch(tmp_path, "good.csv", x, y)
+    app = app_for(config)
+    good = value(app.jobs[0].run().figures, "mlmon_accuracy_ratio")
+    (tmp_path / "incoming" / name).write_bytes(content)
+
+    report = app.jobs[0].run()
+    assert report.failed == 1
+    assert value(report.figures, "mlmon_batch_failures", reason=reason) == 1
+    assert sum(values(report.figures, "mlmon_batch_failures")) == 1
+    assert value(report.figures, "mlmon_accuracy_ratio") == good
+    assert value(report.figures, "mlmon_model_up") == 1
+    assert not (tmp_path / "incoming" / name).exists()
+    kept = tmp_path / "state" / "mlmon-quarantine" / "m" / "1" / name
+    assert kept.read_bytes() == content
+    assert kept.with_name(name + ".reason.txt").read_text().startswith(reason)
+    # the quarantined batch is not retried on the next run
+    assert app.jobs[0].run().failed == 0
+
+
+def test_bad_rows_are_dropped_and_counted_by_reason(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    x, y = binary_data(20, seed=4)
+    frame = x.astype(object).copy()
+    frame.insert(0, "id", [f"r{i}" for i in range(20)])
+    frame["target"] = y
+    frame.loc[0, "f0"] = None  # missing_value
+    frame.loc[1, "f1"] = "twelve"  # bad_type
+    frame.loc[2, "target"] = 7  # unknown_label
+    frame.loc[3, "id"] = "r4"  # duplicate_id (r4 comes again in row 4)
+    frame.to_csv(tmp_path / "incoming" / "rows.csv", index=False)
+    figures = app_for(config).jobs[0].run().figures
+    for reason in ("missing_value", "bad_type", "unknown_label", "duplicate_id"):
+        assert value(figures, "mlmon_invalid_rows", reason=reason) == 1, reason
+    assert value(figures, "mlmon_predictions") == 16
+    assert value(figures, "mlmon_schema_violations", kind="wrong_dtype") == 1
+
+
+def test_an_id_scored_in_an_earlier_batch_is_a_duplicate(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    x, y = binary_data(30, seed=5)
+    write_batch(tmp_path, "a.csv", x, y, id_prefix="same", mtime=1_000)
+    write_batch(tmp_path, "b.csv", x, y, id_prefix="same", mtime=2_000)
+    figures = app_for(config).jobs[0].run().figures
+    assert value(figures, "mlmon_invalid_rows", reason="duplicate_id") == 30
+    assert value(figures, "mlmon_predictions") == 30
+    # a batch with no row left is given up as a whole, and its rows are still counted
+    assert value(figures, "mlmon_batch_failures", reason="empty") == 1
+
+
+def test_the_row_window_spans_batches(tmp_path: Path) -> None:
+    config = write_project(tmp_path, model_overrides={"window": {"rows": 500}})
+    x, y = binary_data(900, seed=6)
+    app = app_for(config)
+    for i in range(3):
+        write_batch(tmp_path, f"b{i}.csv", x.iloc[i * 300 : (i + 1) * 300], y[i * 300 : (i + 1) * 300], mtime=1_000 + i)
+    figures = app.jobs[0].run().figures
+    model = joblib.load(tmp_path / "model.joblib")
+    last = slice(400, 900)
+    assert value(figures, "mlmon_window_rows") == 500
+    want = metrics.accuracy_score(y[last], model.predict(x.iloc[last]))
+    assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(want, abs=1e-9)
+
+
+def test_the_duration_window_keeps_recent_batches(tmp_path: Path) -> None:
+    config = write_project(tmp_path, model_overrides={"window": {"seconds": 150}})
+    x, y = binary_data(300, seed=7)
+    clock = Clock(10_000)
+    app = app_for(config, clock)
+    for i in range(3):
+        write_batch(tmp_path, f"b{i}.csv", x.iloc[i * 100 : (i + 1) * 100], y[i * 100 : (i + 1) * 100])
+        figures = app.jobs[0].run().figures
+        clock.now += 100
+    # batches scored at 10000, 10100, 10200; at 10200 the window reaches back to 10050
+    assert value(figures, "mlmon_window_rows") == 200
+
+
+def test_below_min_rows_no_window_figure_is_published(tmp_path: Path) -> None:
+    config = write_project(tmp_path, model_overrides={"min_rows": 50})
+    x, y = binary_data(20, seed=8)
+    write_batch(tmp_path, "small.csv", x, y)
+    figures = app_for(config).jobs[0].run().figures
+    assert value(figures, "mlmon_window_rows") == 20
+    assert values(figures, "mlmon_accuracy_ratio") == []
+    assert values(figures, "mlmon_feature_drift_score") == []
+
+
+def _late_label_project(tmp_path: Path) -> Path:
+    (tmp_path / "labels").mkdir(parents=True)
+    return write_project(
+        tmp_path,
+        model_overrides={"labels": {"source": {"type": "files", "path": "labels"}}, "window": {"rows": 1000}},
+    )
+
+
+def test_late_labels_update_the_window_they_belong_to(tmp_path: Path) -> None:
+    config = _late_label_project(tmp_path)
+    x, y = binary_data(200, seed=9)
+    write_batch(tmp_path, "b1.csv", x)  # no target column: labels come later
+    clock = Clock(50_000)
+    app = app_for(config, clock)
+    figures = app.jobs[0].run().figures
+    assert values(figures, "mlmon_accuracy_ratio") == []
+    assert value(figures, "mlmon_labelled_rows_ratio") == 0
+    assert values(figures, "mlmon_estimated_accuracy_ratio"), "estimation needs no labels"
+
+    clock.now += 3_600
+    half = pd.DataFrame({"id": [f"b1-{i}" for i in range(100)], "target": y[:100]})
+    half.to_csv(tmp_path / "labels" / "l1.csv", index=False)
+    figures = app.jobs[0].run().figures
+    model = joblib.load(tmp_path / "model.joblib")
+    want = metrics.accuracy_score(y[:100], model.predict(x.iloc[:100]))
+    assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(want, abs=1e-9)
+    assert value(figures, "mlmon_labelled_rows_ratio") == pytest.approx(0.5)
+    assert value(figures, "mlmon_label_delay_seconds") == pytest.approx(3_600)
+    assert value(figures, "mlmon_labels_received") == 100
+    # a label file is applied once
+    assert app.jobs[0].run().labels == 0
+
+
+def test_labels_that_arrive_before_their_predictions_are_kept(tmp_path: Path) -> None:
+    config = _late_label_project(tmp_path)
+    x, y = binary_data(60, seed=10)
+    pd.DataFrame({"id": [f"b1-{i}" for i in range(60)], "target": y}).to_csv(tmp_path / "labels" / "l.csv", index=False)
+    app = app_for(config)
+    app.jobs[0].run()
+    write_batch(tmp_path, "b1.csv", x)
+    figures = app.jobs[0].run().figures
+    assert value(figures, "mlmon_labelled_rows_ratio") == 1
+    model = joblib.load(tmp_path / "model.joblib")
+    assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, model.predict(x)))
+
+
+def test_a_failing_calculator_costs_only_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_project(tmp_path)
+    monitors_for(load_config(config).models[0])  # make sure the registry is filled
+
+    def broken(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(MONITORS["feature_drift"], "calculate", broken)
+    x, y = binary_data(100, seed=11)
+    write_batch(tmp_path, "b.csv", x, y)
+    figures = app_for(config).jobs[0].run().figures
+    assert value(figures, "mlmon_calculator_success", calculator="feature_drift") == 0
+    assert value(figures, "mlmon_calculator_success", calculator="performance") == 1
+    assert values(figures, "mlmon_accuracy_ratio")
+    assert values(figures, "mlmon_feature_drift_score") == []
+
+
+def test_a_model_that_cannot_load_is_reported_down_and_the_rest_stays(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    (tmp_path / "model.joblib").write_bytes(b"not a model")
+    report = app_for(config).jobs[0].run()
+    assert value(report.figures, "mlmon_model_up") == 0
+    assert value(report.figures, "mlmon_predictions") == 0
+    assert values(report.figures, "mlmon_last_run_success_timestamp_seconds") == []
+
+
+def test_multiclass_gauges_equal_sklearn(tmp_path: Path) -> None:
+    config = write_project(tmp_path, "multiclass_classification")
+    x, y = multiclass_data(300, seed=12)
+    write_batch(tmp_path, "b.csv", x, y)
+    figures = app_for(config).jobs[0].run().figures
+    model = joblib.load(tmp_path / "model.joblib")
+    predicted, proba = model.predict(x), model.predict_proba(x)
+    assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, predicted), abs=1e-9)
+    assert value(figures, "mlmon_precision_ratio") == pytest.approx(
+        metrics.precision_score(y, predicted, average="macro"), abs=1e-9
+    )
+    assert value(figures, "mlmon_weighted_f1_ratio") == pytest.approx(
+        metrics.f1_score(y, predicted, average="weighted"), abs=1e-9
+    )
+    per_class = metrics.recall_score(y, predicted, average=None, labels=model.classes_)
+    for cls, want in zip(model.classes_, per_class):
+        assert value(figures, "mlmon_class_recall_ratio", **{"class": str(cls)}) == pytest.approx(want, abs=1e-9)
+    assert value(figures, "mlmon_log_loss") == pytest.approx(metrics.log_loss(y, proba, labels=model.classes_))
+
+
+def test_regression_gauges_equal_sklearn(tmp_path: Path) -> None:
+    config = write_project(tmp_path, "regression")
+    x, y = regression_data(300, seed=13)
+    write_batch(tmp_path, "b.csv", x, y)
+    figures = app_for(config).jobs[0].run().figures
+    predicted = joblib.load(tmp_path / "model.joblib").predict(x)
+    expected = {
+        "mlmon_mean_absolute_error": metrics.mean_absolute_error(y, predicted),
+        "mlmon_root_mean_squared_error": np.sqrt(metrics.mean_squared_error(y, predicted)),
+        "mlmon_mean_absolute_percentage_error_ratio": metrics.mean_absolute_percentage_error(y, predicted),
+        "mlmon_r2_score": metrics.r2_score(y, predicted),
+        "mlmon_mean_prediction": predicted.mean(),
+    }
+    for name, want in expected.items():
+        assert value(figures, name) == pytest.approx(want, abs=1e-9), name
+    assert values(figures, "mlmon_residual_drift_score")
+    assert values(figures, "mlmon_prediction_confidence") == []
