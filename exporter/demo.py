@@ -148,7 +148,11 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
     data = seed_model_and_pool()
     joblib.dump(data.model, workdir / "model.joblib")
     rng = np.random.default_rng(SEED + 1)
-    reference = data.batch(0, rng, rows=REFERENCE_ROWS).drop(columns=["id"])
+    # The reference is a labelled period drawn evenly from the whole population, hard cases
+    # included, so calibration for label-free estimation has seen every confidence level.
+    index = rng.choice(len(data.pool), size=REFERENCE_ROWS, replace=True)
+    reference = data.pool.iloc[index].reset_index(drop=True)
+    reference["target"] = data.labels[index]
     reference.to_parquet(workdir / "reference.parquet", index=False)
     (workdir / "incoming").mkdir(exist_ok=True)
     tickets = TicketData()

@@ -24,7 +24,7 @@ def demo_days(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, f
     app = build_app(load_config(config_path))
     feeder = Feeder(data, workdir / "incoming", 1, threading.Event())
     days = {}
-    for day in range(15):
+    for day in range(CYCLE):
         feeder.write_day(day)
         figures = app.jobs[0].run().figures
         days[day] = {f.name: f.value for f in figures if not f.labels and hasattr(f, "value")}
@@ -69,8 +69,21 @@ def test_drift_is_detected_as_the_mix_moves(demo_days: dict[int, dict[str, float
 
 
 def test_estimated_accuracy_tracks_realized_accuracy(demo_days: dict[int, dict[str, float]]) -> None:
-    gaps = [abs(day["mlmon_estimated_accuracy_ratio"] - day["mlmon_accuracy_ratio"]) for day in demo_days.values()]
-    assert max(gaps) < 0.03, gaps
+    """Estimated (labels withheld) against realized accuracy, over a whole drift cycle.
+
+    One day's realized accuracy rests on about 600 rows, so it carries a sampling error of about
+    0.015 by itself: single days are allowed that noise, five-day blocks and the mean are not.
+    """
+    days = list(demo_days.values())
+    gaps = np.array([d["mlmon_estimated_accuracy_ratio"] - d["mlmon_accuracy_ratio"] for d in days])
+    assert abs(gaps.mean()) < 0.01, gaps
+    assert np.mean(np.abs(gaps) < 0.03) >= 0.9, gaps
+    rows = np.array([d["mlmon_window_rows"] for d in days])
+    for start in range(0, len(days) - 4, 5):
+        block = slice(start, start + 5)
+        estimated = np.average([d["mlmon_estimated_accuracy_ratio"] for d in days[block]], weights=rows[block])
+        realized = np.average([d["mlmon_accuracy_ratio"] for d in days[block]], weights=rows[block])
+        assert abs(estimated - realized) < 0.03, (start, estimated, realized)
 
 
 def test_the_ticket_model_scores_its_own_batches(demo_days: dict[int, dict[str, float]]) -> None:
