@@ -108,7 +108,7 @@ def cmd_reference_build(path: Path) -> int:
             if job.model.reference_path is None:
                 print(f"{job.key}: no reference_path, nothing to build")
                 continue
-            loaded = job._ensure_model()
+            loaded = job.ensure_model()
             profile = job.load_or_fit_reference(loaded)
             print(f"{job.key}: reference {profile.fingerprint} ({profile.rows} rows, {len(profile.features)} features)")
     finally:

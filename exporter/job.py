@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from exporter import histogram
@@ -96,7 +95,7 @@ class ModelJob:
         report = RunReport(model=self.key)
         up = True
         try:
-            loaded = self._ensure_model()
+            loaded = self.ensure_model()
         except ModelLoadError as exc:
             log.error("model %s: %s", self.key, exc)
             up, loaded = False, None
@@ -137,7 +136,7 @@ class ModelJob:
         return report
 
     # ---------------------------------------------------------------------------------------
-    def _ensure_model(self) -> LoadedModel:
+    def ensure_model(self) -> LoadedModel:
         digest = file_digest(self.model.model_path) if self.model.model_path.exists() else None
         if self.loaded is None or digest != self.loaded.digest:
             self.loaded = self.loader(self.model.model_path, self.model.task)
@@ -202,24 +201,22 @@ class ModelJob:
             require_id=False,
         )
         scored = score(loaded, prepared.features)
-        labels = prepared.labels[prepared.labelled] if prepared.labels is not None else None
+        predictions, probabilities, labels = scored.predictions, scored.probabilities, None
+        if prepared.labels is not None and prepared.labelled.any():
+            # Where only part of the reference is labelled, the model's reference output is kept for
+            # those rows, so labels, predictions and probabilities stay aligned row by row.
+            mask = prepared.labelled
+            labels, predictions = prepared.labels[mask], predictions[mask]
+            probabilities = probabilities[mask] if probabilities is not None else None
         profile = build_profile(
             prepared.features,
             self._categorical(frame),
             fingerprint=fingerprint,
             classes=loaded.classes,
-            predictions=scored.predictions,
-            probabilities=scored.probabilities,
-            labels=None,
+            predictions=predictions,
+            probabilities=probabilities,
+            labels=labels,
         )
-        if prepared.labels is not None and prepared.labelled.all():
-            profile.labels = np.asarray(labels)
-        elif prepared.labels is not None and prepared.labelled.any():
-            # keep only rows with a label so labels, predictions and probabilities stay aligned
-            mask = prepared.labelled
-            profile.labels = np.asarray(labels)
-            profile.predictions = scored.predictions[mask]
-            profile.probabilities = scored.probabilities[mask] if scored.probabilities is not None else None
         for monitor in monitors_for(self.model):
             profile.fitted[monitor.name] = monitor.fit(profile, self.model)
         return profile

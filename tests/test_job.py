@@ -282,3 +282,33 @@ def test_regression_gauges_equal_sklearn(tmp_path: Path) -> None:
         assert value(figures, name) == pytest.approx(want, abs=1e-9), name
     assert values(figures, "mlmon_residual_drift_score")
     assert values(figures, "mlmon_prediction_confidence") == []
+
+
+def test_the_reference_profile_is_cached_and_refitted_only_when_the_reference_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.cli import main
+
+    config = write_project(tmp_path)
+    assert main(["reference", "build", "--config", str(config)]) == 0
+    first = app_for(config)
+    cached = first.state.reference("m:1")
+    first.state.close()
+    assert cached is not None
+
+    # a restart reads the cached profile instead of fitting again
+    second = app_for(config)
+    monkeypatch.setattr(second.jobs[0], "fit_reference", lambda *a: pytest.fail("refitted an unchanged reference"))
+    x, y = binary_data(100, seed=14)
+    write_batch(tmp_path, "b.csv", x, y)
+    figures = second.jobs[0].run().figures
+    assert value(figures, "mlmon_reference", fingerprint=cached[0]) == 1
+    monkeypatch.undo()
+
+    # a changed reference gets a new fingerprint and a new profile
+    reference = pd.read_parquet(tmp_path / "reference.parquet")
+    reference.iloc[:300].to_parquet(tmp_path / "reference.parquet", index=False)
+    figures = second.jobs[0].run().figures
+    (info,) = [f for f in figures if f.name == "mlmon_reference"]
+    assert info.labels["fingerprint"] != cached[0]
+    assert value(figures, "mlmon_reference_rows") == 300
