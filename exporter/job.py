@@ -81,6 +81,7 @@ class ModelJob:
         self.label_source = label_source or (open_source(model.labels.source) if model.labels else None)
         self.loader = loader
         self.loaded: LoadedModel | None = None
+        self._model_signature: tuple[int, int] | None = None
         self.profile: ReferenceProfile | None = None
         self._window_figures: list[AnyFigure] = []
         self._last_success: float | None = None
@@ -137,9 +138,15 @@ class ModelJob:
 
     # ---------------------------------------------------------------------------------------
     def ensure_model(self) -> LoadedModel:
-        digest = file_digest(self.model.model_path) if self.model.model_path.exists() else None
-        if self.loaded is None or digest != self.loaded.digest:
+        """The loaded model, reloaded when its file changes (a new deployment)."""
+        try:
+            stat = self.model.model_path.stat()
+            signature: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            signature = None
+        if self.loaded is None or signature != self._model_signature:
             self.loaded = self.loader(self.model.model_path, self.model.task)
+            self._model_signature = signature
             self.profile = None
             log.info("model %s: loaded %s", self.key, self.model.model_path)
         return self.loaded

@@ -144,10 +144,14 @@ class StateStore:
                 (model, model, key),
             )
 
-    def recent_batches(self, model: str, limit: int | None = None) -> list[StoredBatch]:
-        """Successfully scored batches, newest first."""
-        query = "SELECT key, rows, processed_at, seq FROM batches WHERE model = ? AND status = 'ok' ORDER BY seq DESC"
+    def recent_batches(self, model: str, limit: int | None = None, since: float | None = None) -> list[StoredBatch]:
+        """Successfully scored batches, newest first; at most ``limit``, processed at or after ``since``."""
+        query = "SELECT key, rows, processed_at, seq FROM batches WHERE model = ? AND status = 'ok'"
         params: tuple[object, ...] = (model,)
+        if since is not None:
+            query += " AND processed_at >= ?"
+            params += (since,)
+        query += " ORDER BY seq DESC"
         if limit is not None:
             query += " LIMIT ?"
             params += (limit,)

@@ -81,20 +81,22 @@ class WindowStore:
 
 def window_batches(model: ModelConfig, state: StateStore, model_key: str, now: float) -> list[str]:
     """Keys of the batches the window covers, oldest first."""
-    batches = state.recent_batches(model_key)
-    if not batches:
-        return []
     if model.window.rows is not None:
-        chosen, total = [], 0
-        for batch in batches:
-            chosen.append(batch)
-            total += batch.rows
-            if total >= model.window.rows:
+        chosen, total, page = [], 0, 64
+        while total < model.window.rows:
+            batches = state.recent_batches(model_key, limit=len(chosen) + page)[len(chosen) :]
+            if not batches:
                 break
+            for batch in batches:
+                chosen.append(batch)
+                total += batch.rows
+                if total >= model.window.rows:
+                    break
     elif model.window.seconds is not None:
-        chosen = [b for b in batches if b.processed_at >= now - model.window.seconds] or batches[:1]
+        chosen = state.recent_batches(model_key, since=now - model.window.seconds)
+        chosen = chosen or state.recent_batches(model_key, limit=1)
     else:
-        chosen = batches[:1]
+        chosen = state.recent_batches(model_key, limit=1)
     return [b.key for b in reversed(chosen)]
 
 

@@ -312,3 +312,24 @@ def test_the_reference_profile_is_cached_and_refitted_only_when_the_reference_ch
     (info,) = [f for f in figures if f.name == "mlmon_reference"]
     assert info.labels["fingerprint"] != cached[0]
     assert value(figures, "mlmon_reference_rows") == 300
+
+
+def test_a_redeployed_model_file_is_loaded_on_the_next_run(tmp_path: Path) -> None:
+    import os
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    config = write_project(tmp_path)
+    x, y = binary_data(200, seed=15)
+    app = app_for(config)
+    write_batch(tmp_path, "b1.csv", x, y)
+    first = app.jobs[0].run().figures
+    tree = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x, y)
+    joblib.dump(tree, tmp_path / "model.joblib")
+    os.utime(tmp_path / "model.joblib", ns=(1, 1))
+    write_batch(tmp_path, "b2.csv", x, y)
+    second = app.jobs[0].run().figures
+    assert value(second, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, tree.predict(x)))
+    (old,) = [f.labels["fingerprint"] for f in first if f.name == "mlmon_reference"]
+    (new,) = [f.labels["fingerprint"] for f in second if f.name == "mlmon_reference"]
+    assert old != new
