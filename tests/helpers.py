@@ -108,3 +108,44 @@ def value(figures: Any, name: str, **labels: str) -> float:
     found = values(figures, name, **labels)
     assert len(found) == 1, f"{name} {labels}: {found}"
     return found[0]
+
+
+def write_model(
+    root: Path,
+    name: str,
+    task: str,
+    train: tuple[pd.DataFrame, np.ndarray],
+    reference: tuple[pd.DataFrame, np.ndarray],
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Fit a model on ``train`` and write it, its labelled ``reference`` and an empty incoming folder
+    under ``root / name``; returns the model's config entry, its paths relative to ``root``."""
+    folder = root / name
+    (folder / "incoming").mkdir(parents=True, exist_ok=True)
+    estimator = LinearRegression() if task == "regression" else LogisticRegression(max_iter=1000)
+    estimator.fit(*train)
+    joblib.dump(estimator, folder / "model.joblib")
+    frame = reference[0].copy()
+    frame["target"] = reference[1]
+    frame.to_parquet(folder / "reference.parquet", index=False)
+    model: dict[str, Any] = {
+        "name": name,
+        "version": "1",
+        "model_path": f"{name}/model.joblib",
+        "task": task,
+        "source": {"type": "files", "path": f"{name}/incoming"},
+        "target_column": "target",
+        "id_column": "id",
+        "reference_path": f"{name}/reference.parquet",
+        "schedule": {"interval_seconds": 60},
+        "min_rows": 10,
+    }
+    model.update(overrides)
+    return model
+
+
+def write_config(root: Path, models: list[dict[str, Any]]) -> Path:
+    """A config serving ``models`` (entries from ``write_model``) in ``root``; returns its path."""
+    path = root / "mlmon.yml"
+    path.write_text(yaml.safe_dump({"state_path": "state/mlmon.db", "models": models}, sort_keys=False))
+    return path
