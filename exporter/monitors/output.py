@@ -3,7 +3,7 @@
 Classification: the mean probability of the predicted class (the row's highest probability) and the
 share of rows predicted as each class. Per-class shares are bounded by ``limits.max_classes``: the
 most predicted classes keep theirs, and ``mlmon_series_dropped{kind="class"}`` counts the model
-classes without one, as the performance monitor does. Regression: the mean predicted value.
+classes without one (for every per-class family: the bound is the same). Regression: the mean predicted value.
 """
 
 from __future__ import annotations

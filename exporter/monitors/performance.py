@@ -5,9 +5,9 @@ Labels and predictions are matched to the model's classes by value whatever thei
 Nothing is published until at least ``min_rows`` usable labelled rows are in the window.
 
 Multiclass per-class series are bounded by ``limits.max_classes``: the classes with the most
-labelled rows in the window keep theirs. ``mlmon_series_dropped{kind="class"}`` counts the model
-classes without one. A class's precision is left out while it was never predicted, its recall
-while it never occurred.
+labelled rows in the window keep theirs (the output monitor, which runs with or without labels,
+publishes ``mlmon_series_dropped{kind="class"}``). A class's precision is left out while it was
+never predicted, its recall while it never occurred.
 """
 
 from __future__ import annotations
@@ -83,7 +83,6 @@ class Performance(Monitor):
                 figures.append(Figure("mlmon_class_precision_ratio", scores.precision, labels))
             if scores.recall is not None:
                 figures.append(Figure("mlmon_class_recall_ratio", scores.recall, labels))
-        figures.append(Figure("mlmon_series_dropped", float(len(classes) - len(kept)), {"kind": "class"}))
         return figures
 
 

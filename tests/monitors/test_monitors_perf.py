@@ -131,7 +131,8 @@ def test_multiclass_performance_bounds_class_series() -> None:
     assert got[("mlmon_class_recall_ratio", (("class", "c"),))] == pytest.approx(
         metrics.recall_score(y, p, labels=["c"], average=None)[0], abs=1e-9
     )
-    assert got[("mlmon_series_dropped", (("kind", "class"),))] == 2.0
+    # the dropped count has one owner, the output monitor, so two monitors never race for one series
+    assert ("mlmon_series_dropped", (("kind", "class"),)) not in got
 
 
 def test_regression_performance_with_text_labels() -> None:
