@@ -61,6 +61,7 @@ class Panel:
     transformations: list[dict[str, Any]] = field(default_factory=list)
     overrides: list[dict[str, Any]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    log_scale: bool = False
 
 
 @dataclass
@@ -256,13 +257,30 @@ def data_drift() -> list[Row]:
             [
                 Panel(
                     "timeseries",
-                    "Feature drift scores",
-                    "Drift statistic or distance of each feature against the reference. Scales differ by method "
-                    "(see the table for each feature's threshold).",
+                    "Feature drift distances",
+                    "Distance of each feature from the reference, for the distance methods (normed Wasserstein, "
+                    "Jensen-Shannon, PSI); a feature drifts when its distance reaches its threshold (see the table). "
+                    "Test statistics are not drawn here: their scale depends on the sample size.",
                     "short",
-                    [Query(sel("mlmon_feature_drift_score"), "{{feature}} ({{method}}) {{model}} {{version}}")],
-                    width=14,
+                    [
+                        Query(
+                            sel("mlmon_feature_drift_score", 'method=~"wasserstein|jensenshannon|psi"'),
+                            "{{feature}} ({{method}}) {{model}} {{version}}",
+                        )
+                    ],
+                    width=7,
                     height=10,
+                ),
+                Panel(
+                    "timeseries",
+                    "Feature drift p-values",
+                    "P-value of each feature's drift test (Kolmogorov-Smirnov, chi-squared), on a log scale; "
+                    "a feature drifts when its p-value falls below its threshold (see the table).",
+                    "short",
+                    [Query(sel("mlmon_feature_drift_pvalue"), "{{feature}} ({{method}}) {{model}} {{version}}")],
+                    width=7,
+                    height=10,
+                    log_scale=True,
                 ),
                 Panel(
                     "table",
@@ -329,25 +347,24 @@ def data_drift() -> list[Row]:
                 Panel(
                     "timeseries",
                     "Multivariate drift",
-                    "PCA reconstruction error of the window in reference standard units (left), and whether it "
-                    "left the band fitted on reference chunks (right, 1 = outside the band).",
+                    "PCA reconstruction error of the window in reference standard units, with the upper bound "
+                    "of the band fitted on reference chunks.",
                     "short",
-                    [
-                        Query(sel("mlmon_multivariate_drift_score"), "reconstruction error {{model}} {{version}}"),
-                        Query(sel("mlmon_multivariate_drift_detected"), "outside band {{model}} {{version}}"),
-                    ],
-                    width=24,
-                    overrides=[
-                        {
-                            "matcher": {"id": "byRegexp", "options": "/^outside band/"},
-                            "properties": [
-                                {"id": "custom.axisPlacement", "value": "right"},
-                                {"id": "custom.drawStyle", "value": "bars"},
-                                {"id": "min", "value": 0},
-                                {"id": "max", "value": 1},
-                            ],
-                        }
-                    ],
+                    with_threshold(
+                        "multivariate_drift",
+                        "mlmon_multivariate_drift_score",
+                        "reconstruction error {{model}} {{version}}",
+                    ),
+                    width=18,
+                ),
+                Panel(
+                    "stat",
+                    "Multivariate drift detected",
+                    "Whether the reconstruction error of the latest run was above the band fitted on reference chunks.",
+                    "none",
+                    [Query(sel("mlmon_multivariate_drift_detected"))],
+                    width=6,
+                    mappings=DRIFT_MAPPINGS,
                 ),
             ],
         ),
@@ -546,6 +563,8 @@ def field_config(panel: Panel) -> dict[str, Any]:
             "showPoints": "never",
             "spanNulls": True,
         }
+        if panel.log_scale:
+            defaults["custom"]["scaleDistribution"] = {"type": "log", "log": 10}
         if any(q.legend == THRESHOLD_LEGEND for q in panel.queries):
             overrides.append(threshold_override())
     return {"defaults": defaults, "overrides": overrides}

@@ -53,7 +53,9 @@ class MultivariateDrift(Monitor):
         _, singular, directions = np.linalg.svd(standardised, full_matrices=False)
         explained = np.cumsum(singular**2) / np.sum(singular**2)
         wanted = int(np.searchsorted(explained, model.drift.multivariate.explained_variance)) + 1
-        components = directions[: min(wanted, directions.shape[0])]
+        # at least one direction is left out: with every component kept, any row is rebuilt exactly
+        # and the error is rounding noise, so the band would flag nothing but that noise
+        components = directions[: min(wanted, directions.shape[0] - 1)]
         fitted: Fitted = {"columns": rows["columns"][varying], "mean": mean, "std": std, "components": components}
         chunk = model.drift.multivariate.chunk_rows
         errors = [

@@ -1,0 +1,253 @@
+"""Feature drift through mlmon's monitor against a plain per-column scipy loop, on seeded synthetic data.
+
+The mlmon side is what a scheduled run pays per window: ``FeatureDrift.calculate`` on a reference profile
+built once beforehand (its build time is printed apart). The naive side calls scipy on the raw, unsorted
+reference and window columns, as a script without a profile would. Both sides compute the same numbers:
+the largest difference between their scores is printed, and the run fails if it exceeds rounding.
+
+Usage: ``python benchmarks/bench_drift.py [--quick] [--rows N [N ...]]`` (``make bench`` runs the default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+import scipy
+from scipy.stats import ks_2samp, wasserstein_distance
+
+from exporter.config import ModelConfig
+from exporter.drift.selection import SMALL_REFERENCE_ROWS
+from exporter.figures import Figure
+from exporter.monitors.base import Window, monitors_for
+from exporter.monitors.drift import FeatureDrift
+from exporter.profile import build_profile
+from exporter.reference import ReferenceProfile
+
+DEFAULT_REFERENCE_ROWS = 10_000
+DEFAULT_WINDOW_ROWS = (10_000, 100_000, 1_000_000)
+QUICK_REFERENCE_ROWS = 2_000
+QUICK_WINDOW_ROWS = (1_000, 10_000)
+FEATURES = 30
+SEED = 20240601
+# A window this large is timed once: repeating it would take most of the run and the spread is small.
+SINGLE_RUN_ROWS = 1_000_000
+REPEATS = 3
+# Scores are the same statistic computed two ways; anything beyond rounding means the sides differ.
+TOLERANCE = 1e-9
+# Windows are shifted a little from the reference, so the two samples differ as production data does.
+WINDOW_SHIFT = 0.05
+CLASSES = np.array([0, 1])
+
+Scores = dict[str, float]
+T = TypeVar("T")
+HEADER = ("case", "rows", "mlmon s", "naive s", "ratio (naive/mlmon)", "mlmon rows/s", "naive rows/s", "max |diff|")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    case: str
+    rows: int
+    mlmon_seconds: float
+    naive_seconds: float | None = None
+    max_difference: float | None = None
+
+
+def synthetic_features(rows: int, features: int, shift: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Continuous columns of three shapes (normal, skewed, heavy-tailed), so the sorts see varied data."""
+    columns: dict[str, np.ndarray] = {}
+    for index in range(features):
+        shape = index % 3
+        if shape == 0:
+            values = rng.normal(shift, 1.0, rows)
+        elif shape == 1:
+            values = rng.lognormal(shift, 0.5, rows)
+        else:
+            values = rng.standard_t(5, rows) + shift
+        columns[f"f{index:02d}"] = values
+    return pd.DataFrame(columns)
+
+
+def model_outputs(features: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predictions, probabilities and true labels of a fixed logistic model, for the monitors that need them."""
+    weights = np.random.default_rng(SEED).normal(0.0, 0.3, features.shape[1])
+    positive = 1.0 / (1.0 + np.exp(-(features.to_numpy() @ weights - 0.5)))
+    truth = (rng.random(len(features)) < positive).astype(int)
+    return (positive >= 0.5).astype(int), np.column_stack([1.0 - positive, positive]), truth
+
+
+def reference_profile(features: pd.DataFrame, rng: np.random.Generator) -> ReferenceProfile:
+    predictions, probabilities, labels = model_outputs(features, rng)
+    return build_profile(
+        features,
+        [],
+        fingerprint="benchmark",
+        classes=CLASSES,
+        predictions=predictions,
+        probabilities=probabilities,
+        labels=labels,
+    )
+
+
+def window_of(features: pd.DataFrame, rng: np.random.Generator) -> Window:
+    rows = len(features)
+    predictions, probabilities, truth = model_outputs(features, rng)
+    labelled = rng.random(rows) < 0.5
+    return Window(
+        features=features,
+        predictions=predictions,
+        probabilities=probabilities,
+        classes=CLASSES,
+        labels=truth.astype(object),
+        labelled=labelled,
+        scored_at=np.zeros(rows),
+        labelled_at=np.where(labelled, 60.0, np.nan),
+        arrived=features,
+    )
+
+
+def model_config(**settings: object) -> ModelConfig:
+    return ModelConfig(
+        name="benchmark", model_path="model.joblib", source={"path": "incoming"}, target_column="target", **settings
+    )
+
+
+def mlmon_drift(window: Window, profile: ReferenceProfile, model: ModelConfig) -> Scores:
+    figures = FeatureDrift().calculate(window, profile, {}, model)
+    return {
+        f.labels["feature"]: f.value for f in figures if isinstance(f, Figure) and f.name == "mlmon_feature_drift_score"
+    }
+
+
+def naive_wasserstein(reference: pd.DataFrame, window: pd.DataFrame) -> Scores:
+    # scaled by the reference standard deviation, as mlmon publishes it, so the scores can be compared
+    scores = {}
+    for column in reference.columns:
+        expected = reference[column].to_numpy()
+        scores[column] = wasserstein_distance(expected, window[column].to_numpy()) / np.std(expected)
+    return scores
+
+
+def naive_ks(reference: pd.DataFrame, window: pd.DataFrame) -> Scores:
+    return {
+        column: float(ks_2samp(reference[column].to_numpy(), window[column].to_numpy()).statistic)
+        for column in reference.columns
+    }
+
+
+def best_of(repeats: int, run: Callable[[], T]) -> tuple[float, T]:
+    """The shortest of ``repeats`` (at least one) wall-clock timings, and the result of the last run."""
+    timings = []
+    for _ in range(max(repeats, 1)):
+        started = time.perf_counter()
+        result = run()
+        timings.append(time.perf_counter() - started)
+    return min(timings), result
+
+
+def largest_difference(case: str, ours: Scores, theirs: Scores) -> float:
+    if ours.keys() != theirs.keys():
+        raise SystemExit(f"{case}: the two sides scored different features")
+    worst = max(abs(ours[name] - theirs[name]) / max(1.0, abs(theirs[name])) for name in ours)
+    if worst > TOLERANCE:
+        raise SystemExit(f"{case}: scores differ by {worst:.3g}, so the two sides do not compute the same thing")
+    return worst
+
+
+def run_monitors(window: Window, profile: ReferenceProfile, model: ModelConfig) -> int:
+    """Every calculator a scheduled run applies to an assembled window; returns how many figures they made."""
+    return sum(
+        len(monitor.calculate(window, profile, profile.fitted.get(monitor.name, {}), model))
+        for monitor in monitors_for(model)
+    )
+
+
+def measure(reference_rows: int, window_rows: list[int], features: int) -> tuple[list[Measurement], float]:
+    rng = np.random.default_rng(SEED)
+    reference = synthetic_features(reference_rows, features, 0.0, rng)
+    started = time.perf_counter()
+    profile = reference_profile(reference, rng)
+    everything = model_config()
+    for monitor in monitors_for(everything):
+        profile.fitted[monitor.name] = monitor.fit(profile, everything)
+    profile_seconds = time.perf_counter() - started
+    cases: list[tuple[str, ModelConfig, Callable[[pd.DataFrame, pd.DataFrame], Scores]]] = [
+        ("wasserstein (auto)", model_config(), naive_wasserstein),
+        ("ks (forced)", model_config(drift={"method": "ks"}), naive_ks),
+    ]
+    measurements = []
+    for rows in window_rows:
+        frame = synthetic_features(rows, features, WINDOW_SHIFT, rng)
+        window = window_of(frame, rng)
+        repeats = 1 if rows >= SINGLE_RUN_ROWS else REPEATS
+        for case, model, naive in cases:
+            ours_seconds, ours = best_of(repeats, partial(mlmon_drift, window, profile, model))
+            naive_seconds, theirs = best_of(repeats, partial(naive, reference, frame))
+            difference = largest_difference(case, ours, theirs)
+            measurements.append(Measurement(case, rows, ours_seconds, naive_seconds, difference))
+        seconds, _ = best_of(repeats, partial(run_monitors, window, profile, everything))
+        measurements.append(Measurement("all monitors", rows, seconds))
+    return measurements, profile_seconds
+
+
+def table(measurements: list[Measurement]) -> str:
+    lines = [HEADER]
+    for m in measurements:
+        naive = m.naive_seconds
+        lines.append(
+            (
+                m.case,
+                f"{m.rows:,}",
+                f"{m.mlmon_seconds:.4f}",
+                "-" if naive is None else f"{naive:.4f}",
+                "-" if naive is None else f"{naive / m.mlmon_seconds:.2f}",
+                f"{m.rows / m.mlmon_seconds:,.0f}",
+                "-" if naive is None else f"{m.rows / naive:,.0f}",
+                "-" if m.max_difference is None else f"{m.max_difference:.1e}",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+        for line in lines
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run, for a smoke test")
+    parser.add_argument("--rows", type=int, nargs="+", metavar="N", help="window sizes (rows) to time")
+    parser.add_argument("--reference-rows", type=int, help="rows of the reference")
+    parser.add_argument("--features", type=int, default=FEATURES, help="numeric features per row")
+    args = parser.parse_args(argv)
+    reference_rows = args.reference_rows or (QUICK_REFERENCE_ROWS if args.quick else DEFAULT_REFERENCE_ROWS)
+    window_rows = args.rows or list(QUICK_WINDOW_ROWS if args.quick else DEFAULT_WINDOW_ROWS)
+    if reference_rows <= SMALL_REFERENCE_ROWS:
+        parser.error(f"--reference-rows must exceed {SMALL_REFERENCE_ROWS}, where the automatic method is Wasserstein")
+    if min(window_rows) < 1 or args.features < 1:
+        parser.error("--rows and --features must be positive")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"pandas {pd.__version__}, {os.cpu_count()} CPU(s)"
+    )
+    print(
+        f"reference {reference_rows:,} rows x {args.features} numeric features, seed {SEED}; "
+        f"best of {REPEATS} runs (1 from {SINGLE_RUN_ROWS:,} rows)"
+    )
+    measurements, profile_seconds = measure(reference_rows, window_rows, args.features)
+    print(f"reference profile and monitor fits, built once per reference: {profile_seconds:.3f} s\n")
+    print(table(measurements))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The drift benchmark runs end to end in its quick mode and prints its table; timings are not checked."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARK = ROOT / "benchmarks" / "bench_drift.py"
+HEADER = ["case", "rows", "mlmon s", "naive s", "ratio (naive/mlmon)", "mlmon rows/s", "naive rows/s", "max |diff|"]
+
+
+def test_quick_benchmark_prints_the_comparison_table() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # cells are separated by at least two spaces; case names hold single ones
+    split = [re.split(r"\s{2,}", line.strip()) for line in lines]
+    assert HEADER in split, result.stdout
+    rows = split[split.index(HEADER) + 1 :]
+    compared = {(cells[0], cells[1]): cells for cells in rows if cells[0] != "all monitors"}
+    assert set(compared) == {
+        (case, size) for case in ("wasserstein (auto)", "ks (forced)") for size in ("1,000", "10,000")
+    }, result.stdout
+    ratio = HEADER.index("ratio (naive/mlmon)")
+    for cells in compared.values():
+        assert len(cells) == len(HEADER), cells
+        assert float(cells[ratio]) > 0, cells
