@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     model TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
@@ -57,15 +59,6 @@ class StoredBatch:
     rows: int
     processed_at: float
     seq: int
-
-
-@dataclass(frozen=True)
-class StoredPrediction:
-    row_id: str
-    batch_key: str
-    scored_at: float
-    label: str | None
-    labelled_at: float | None
 
 
 class StateStore:
@@ -180,20 +173,20 @@ class StateStore:
         return {counter_key(name, json.loads(labels)): value for name, labels, value in rows}
 
     # --- predictions and late labels ---------------------------------------------------------
-    def predictions_for(self, model: str, batch_keys: Iterable[str]) -> dict[str, StoredPrediction]:
+    def predictions_for(self, model: str, batch_keys: Iterable[str]) -> pd.DataFrame:
+        """Stored predictions of the given batches: row_id, scored_at, label (text or None), labelled_at."""
         keys = list(batch_keys)
-        out: dict[str, StoredPrediction] = {}
+        rows: list[tuple[object, ...]] = []
         with self._lock:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for row in self._db.execute(
-                    "SELECT row_id, batch_key, scored_at, label, labelled_at FROM predictions"
+                rows += self._db.execute(
+                    f"SELECT row_id, scored_at, label, labelled_at FROM predictions"
                     f" WHERE model = ? AND batch_key IN ({marks})",
                     (model, *chunk),
-                ):
-                    out[row[0]] = StoredPrediction(*row)
-        return out
+                ).fetchall()
+        return pd.DataFrame(rows, columns=["row_id", "scored_at", "label", "labelled_at"])
 
     def known_row_ids(self, model: str, row_ids: Iterable[str]) -> set[str]:
         ids = list(row_ids)

@@ -116,28 +116,20 @@ def assemble(
     frame = pd.concat(frames, ignore_index=True)
     if model.window.rows is not None and len(frame) > model.window.rows:
         frame = frame.iloc[len(frame) - model.window.rows :].reset_index(drop=True)
-    stored = state.predictions_for(model_key, keys)
-    row_ids = frame[ROW_ID].astype(str).tolist()
-    by_text = {encode_label(c): c for c in classes} if classes is not None else None
-    labels = np.empty(len(frame), dtype=object if classes is not None else float)
-    labelled = np.zeros(len(frame), dtype=bool)
-    scored_at = np.full(len(frame), np.nan)
-    labelled_at = np.full(len(frame), np.nan)
-    for i, row_id in enumerate(row_ids):
-        record = stored.get(row_id)
-        if record is None:
-            continue
-        scored_at[i] = record.scored_at
-        if record.label is None:
-            continue
-        if by_text is not None:
-            if record.label not in by_text:
-                continue
-            labels[i] = by_text[record.label]
-        else:
-            labels[i] = float(record.label)
-        labelled[i] = True
-        labelled_at[i] = record.labelled_at if record.labelled_at is not None else np.nan
+    stored = state.predictions_for(model_key, keys).drop_duplicates("row_id").set_index("row_id")
+    joined = stored.reindex(frame[ROW_ID].astype(str))
+    scored_at = joined["scored_at"].to_numpy(dtype=float)
+    text = joined["label"]
+    if classes is not None:
+        by_text = {encode_label(c): c for c in classes}
+        decoded = text.map(by_text)
+        labelled = decoded.notna().to_numpy()
+        labels = np.empty(len(frame), dtype=object)
+        labels[labelled] = decoded[labelled].to_numpy()
+    else:
+        labels = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        labelled = ~np.isnan(labels)
+    labelled_at = np.where(labelled, joined["labelled_at"].to_numpy(dtype=float), np.nan)
     proba_columns = sorted((c for c in frame.columns if c.startswith(PROBA)), key=lambda c: int(c[len(PROBA) :]))
     features = frame.drop(columns=[ROW_ID, PREDICTION, *proba_columns])
     predictions = frame[PREDICTION].to_numpy()
