@@ -36,7 +36,7 @@ def build_app(config: Config, clock: Callable[[], float] = time.time) -> App:
     windows = WindowStore(Path(str(config.state_path) + ".windows"))
     results = Results()
     jobs = [ModelJob(model, state, windows, results, config.quarantine_dir, clock=clock) for model in config.models]
-    return App(config, state, results, jobs, build_registry(results))
+    return App(config, state, results, jobs, build_registry(results, runtime=True))
 
 
 def serve(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -97,9 +97,13 @@ class MlmonCollector(Collector):
         return family
 
 
-def build_registry(results: Results) -> CollectorRegistry:
+def build_registry(results: Results, runtime: bool = False) -> CollectorRegistry:
+    """A private registry with mlmon's families; ``runtime`` adds the usual process_* and python_info."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MlmonCollector(results))
+    if runtime:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
     return registry
 
 

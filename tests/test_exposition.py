@@ -283,3 +283,11 @@ def test_parse_listen_address(address: str, expected: tuple[str, int]) -> None:
 def test_parse_listen_address_refuses(address: str) -> None:
     with pytest.raises(ValueError, match="listen-address"):
         parse_listen_address(address)
+
+
+def test_the_exporter_registry_adds_process_and_python_metrics() -> None:
+    body, _ = render(build_registry(Results(), runtime=True), None)
+    text = body.decode()
+    assert "\npython_info{" in text
+    assert "\nprocess_cpu_seconds_total " in text
+    assert "process_" not in render(build_registry(Results()), None)[0].decode()

@@ -106,13 +106,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_binary("prometheus-alertmanager", "alertmanager")
     root = tmp_path_factory.mktemp("live")
     webhook = Webhook()
-    # Two seconds a simulated day, starting on day seven: accuracy drops below 0.90 within a few
-    # days and stays there for thirty (a minute), beyond the accuracy rule's `for: 1m`.
+    # Four seconds a simulated day, starting on day seven: accuracy drops below 0.90 on day eight and
+    # stays there until day forty (over two minutes), well beyond the accuracy rule's `for: 1m`, so the
+    # alert is still firing when the dashboard test looks for it.
     with (
         AlertmanagerServer(root / "am", config=render_alertmanager_config(webhook.url)) as am,
         ExporterProcess(
             "demo",
-            ["--day-seconds", "3", "--start-day", "6", "--workdir", str(root / "demo")],
+            ["--day-seconds", "4", "--start-day", "7", "--workdir", str(root / "demo")],
             workdir=root / "exporter",
         ) as exporter,
         PrometheusServer(root / "prom", targets=[exporter.target], alertmanager=am.target) as prom,
