@@ -109,7 +109,7 @@ def cmd_reference_build(path: Path) -> int:
                 print(f"{job.key}: no reference_path, nothing to build")
                 continue
             loaded = job.ensure_model()
-            profile = job.load_or_fit_reference(loaded)
+            profile = job.reference.load_or_fit(loaded)
             print(f"{job.key}: reference {profile.fingerprint} ({profile.rows} rows, {len(profile.features)} features)")
     finally:
         app.state.close()

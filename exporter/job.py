@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -16,9 +15,10 @@ import pandas as pd
 from exporter import histogram
 from exporter.config import ModelConfig
 from exporter.figures import Figure, HistogramFigure
-from exporter.model import LoadedModel, ModelLoadError, file_digest, load_model
+from exporter.model import LoadedModel, ModelLoadError, load_model
 from exporter.monitors.base import Window, monitors_for
 from exporter.reference import ReferenceProfile
+from exporter.referencing import ReferenceKeeper
 from exporter.results import Results, Snapshot
 from exporter.scoring import (
     BATCH_FAILURE_REASONS,
@@ -29,7 +29,6 @@ from exporter.scoring import (
     score,
 )
 from exporter.sources import BatchRef, BatchSource, UnreadableBatch, open_source
-from exporter.sources.files import READERS
 from exporter.state import CounterKey, StateStore, counter_key
 from exporter.window import WindowStore, assemble, encode_label, window_batches
 
@@ -47,13 +46,6 @@ class RunReport:
     labels: int = 0
     batch_names: list[str] = field(default_factory=list)
     figures: tuple[AnyFigure, ...] = field(default_factory=tuple)
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(f"{path}: unsupported file type (use CSV, CSV.gz or Parquet)")
-    return reader(path)
 
 
 class ModelJob:
@@ -82,7 +74,7 @@ class ModelJob:
         self.loader = loader
         self.loaded: LoadedModel | None = None
         self._model_signature: tuple[int, int] | None = None
-        self.profile: ReferenceProfile | None = None
+        self.reference = ReferenceKeeper(model, state, self.key)
         self._window_figures: list[AnyFigure] = []
         self._last_success: float | None = None
         self._last_batch_rows: float | None = None
@@ -102,7 +94,7 @@ class ModelJob:
             up, loaded = False, None
         calculators: list[AnyFigure] = []
         if loaded is not None:
-            calculators += self._ensure_reference(loaded)
+            calculators += self.reference.refresh(loaded)
             if self.label_source is not None:
                 report.labels = self._ingest_labels(loaded, started)
             arrived: list[pd.DataFrame] = []
@@ -137,6 +129,10 @@ class ModelJob:
         return report
 
     # ---------------------------------------------------------------------------------------
+    @property
+    def profile(self) -> ReferenceProfile | None:
+        return self.reference.profile
+
     def ensure_model(self) -> LoadedModel:
         """The loaded model, reloaded when its file changes (a new deployment)."""
         try:
@@ -147,98 +143,9 @@ class ModelJob:
         if self.loaded is None or signature != self._model_signature:
             self.loaded = self.loader(self.model.model_path, self.model.task)
             self._model_signature = signature
-            self.profile = None
+            self.reference.invalidate()
             log.info("model %s: loaded %s", self.key, self.model.model_path)
         return self.loaded
-
-    def fingerprint(self, loaded: LoadedModel) -> str | None:
-        from exporter.profile import fingerprint_of
-
-        path = self.model.reference_path
-        if path is None:
-            return None
-        settings = self.model.model_dump(
-            mode="json",
-            include={"task", "target_column", "feature_columns", "categorical_features", "positive_class", "drift"},
-        )
-        return fingerprint_of(file_digest(path), loaded.digest, json.dumps(settings, sort_keys=True))
-
-    def _ensure_reference(self, loaded: LoadedModel) -> list[AnyFigure]:
-        """Fit the reference profile when the reference, the model or the settings change."""
-        if self.model.reference_path is None:
-            return []
-        started = time.perf_counter()
-        try:
-            fingerprint = self.fingerprint(loaded)
-            if self.profile is None or self.profile.fingerprint != fingerprint:
-                self.profile = self.load_or_fit_reference(loaded, fingerprint)
-            ok = 1.0
-        except Exception:  # noqa: BLE001  (a broken reference costs drift and estimation, never the run)
-            log.exception("model %s: cannot build the reference profile", self.key)
-            self.profile, ok = None, 0.0
-        return [
-            Figure("mlmon_calculator_success", ok, {"calculator": "reference"}),
-            Figure("mlmon_calculator_duration_seconds", time.perf_counter() - started, {"calculator": "reference"}),
-        ]
-
-    def load_or_fit_reference(self, loaded: LoadedModel, fingerprint: str | None = None) -> ReferenceProfile:
-        from exporter.profile import profile_from_bytes, profile_to_bytes
-
-        fingerprint = fingerprint or self.fingerprint(loaded)
-        assert fingerprint is not None
-        cached = self.state.reference(self.key)
-        if cached is not None and cached[0] == fingerprint:
-            return profile_from_bytes(cached[1])
-        profile = self.fit_reference(loaded, fingerprint)
-        self.state.save_reference(self.key, fingerprint, profile_to_bytes(profile))
-        log.info("model %s: reference profile %s fitted on %d rows", self.key, fingerprint, profile.rows)
-        return profile
-
-    def fit_reference(self, loaded: LoadedModel, fingerprint: str) -> ReferenceProfile:
-        from exporter.profile import build_profile
-
-        assert self.model.reference_path is not None
-        frame = read_table(self.model.reference_path)
-        prepared = prepare_batch(
-            frame,
-            self.model,
-            loaded,
-            categorical=self._categorical(frame),
-            batch_key="reference",
-            require_id=False,
-        )
-        scored = score(loaded, prepared.features)
-        predictions, probabilities, labels = scored.predictions, scored.probabilities, None
-        if prepared.labels is not None and prepared.labelled.any():
-            # Where only part of the reference is labelled, the model's reference output is kept for
-            # those rows, so labels, predictions and probabilities stay aligned row by row.
-            mask = prepared.labelled
-            labels, predictions = prepared.labels[mask], predictions[mask]
-            probabilities = probabilities[mask] if probabilities is not None else None
-        profile = build_profile(
-            prepared.features,
-            self._categorical(frame),
-            fingerprint=fingerprint,
-            classes=loaded.classes,
-            predictions=predictions,
-            probabilities=probabilities,
-            labels=labels,
-        )
-        for monitor in monitors_for(self.model):
-            profile.fitted[monitor.name] = monitor.fit(profile, self.model)
-        return profile
-
-    def _categorical(self, frame: pd.DataFrame | None = None) -> set[str]:
-        chosen = set(self.model.categorical_features)
-        if self.profile is not None:
-            chosen |= {name for name, f in self.profile.features.items() if f.kind == "categorical"}
-        elif frame is not None:
-            chosen |= {
-                str(c)
-                for c in frame.columns
-                if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
-            } - {self.model.target_column, self.model.id_column, self.model.timestamp_column}
-        return chosen
 
     # ---------------------------------------------------------------------------------------
     def _quarantine(self, ref: BatchRef, reason: str, message: str) -> None:
@@ -264,7 +171,7 @@ class ModelJob:
                 frame,
                 self.model,
                 loaded,
-                categorical=self._categorical(),
+                categorical=self.reference.categorical(frame),
                 batch_key=ref.key,
                 is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
             )

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics
+from sklearn.linear_model import LogisticRegression
 
 from exporter.app import build_app
 from exporter.config import load_config
@@ -298,7 +299,7 @@ def test_the_reference_profile_is_cached_and_refitted_only_when_the_reference_ch
 
     # a restart reads the cached profile instead of fitting again
     second = app_for(config)
-    monkeypatch.setattr(second.jobs[0], "fit_reference", lambda *a: pytest.fail("refitted an unchanged reference"))
+    monkeypatch.setattr(second.jobs[0].reference, "fit", lambda *a: pytest.fail("refitted an unchanged reference"))
     x, y = binary_data(100, seed=14)
     write_batch(tmp_path, "b.csv", x, y)
     figures = second.jobs[0].run().figures
@@ -333,3 +334,20 @@ def test_a_redeployed_model_file_is_loaded_on_the_next_run(tmp_path: Path) -> No
     (old,) = [f.labels["fingerprint"] for f in first if f.name == "mlmon_reference"]
     (new,) = [f.labels["fingerprint"] for f in second if f.name == "mlmon_reference"]
     assert old != new
+
+
+def test_text_columns_reach_the_model_as_categories_even_without_a_reference(tmp_path: Path) -> None:
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    x, y = binary_data(300, seed=16)
+    x["colour"] = np.where(y == 1, "red", "blue")
+    encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["colour"]), remainder="passthrough")
+    pipeline = make_pipeline(encode, LogisticRegression(max_iter=1000)).fit(x, y)
+    config = write_project(tmp_path, model_overrides={"reference_path": None})
+    joblib.dump(pipeline, tmp_path / "model.joblib")
+    write_batch(tmp_path, "b.csv", x, y)
+    figures = app_for(config).jobs[0].run().figures
+    assert values(figures, "mlmon_invalid_rows", reason="bad_type") == [0]
+    assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, pipeline.predict(x)))

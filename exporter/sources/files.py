@@ -22,6 +22,14 @@ READERS = {
 IN_PROGRESS = (".tmp", ".part", ".partial")
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A whole table from a CSV, CSV.gz or Parquet file (the reference data, for one)."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ValueError(f"{path}: unsupported file type (use CSV, CSV.gz or Parquet)")
+    return reader(path)
+
+
 class FolderSource:
     def __init__(self, config: SourceConfig) -> None:
         self.path = Path(config.path)

@@ -1,0 +1,120 @@
+"""One model's reference profile: fitted once per fingerprint and cached in the state store.
+
+The fingerprint covers the reference file, the model file and the settings the profile depends on,
+so a new reference, a redeployed model or a changed drift setting each give a fresh profile, and a
+restart with none of them changed reads the cached one instead of fitting again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pandas as pd
+
+from exporter.config import ModelConfig
+from exporter.figures import Figure
+from exporter.model import LoadedModel, file_digest
+from exporter.monitors.base import monitors_for
+from exporter.profile import build_profile, fingerprint_of, profile_from_bytes, profile_to_bytes
+from exporter.reference import ReferenceProfile
+from exporter.scoring import prepare_batch, score
+from exporter.sources.files import read_table
+from exporter.state import StateStore
+
+log = logging.getLogger(__name__)
+
+# the settings a profile depends on; anything else can change without a refit
+PROFILE_SETTINGS = {"task", "target_column", "feature_columns", "categorical_features", "positive_class", "drift"}
+
+
+class ReferenceKeeper:
+    def __init__(self, model: ModelConfig, state: StateStore, key: str) -> None:
+        self.model, self.state, self.key = model, state, key
+        self.profile: ReferenceProfile | None = None
+
+    def invalidate(self) -> None:
+        self.profile = None
+
+    def categorical(self, frame: pd.DataFrame) -> set[str]:
+        """Categorical columns: known from the profile, else configured or inferred from ``frame``."""
+        if self.profile is not None:
+            known = {name for name, f in self.profile.features.items() if f.kind == "categorical"}
+            return known | set(self.model.categorical_features)
+        return self.inferred_categorical(frame)
+
+    def inferred_categorical(self, frame: pd.DataFrame) -> set[str]:
+        """Configured categorical columns, plus the text and boolean columns of ``frame``."""
+        inferred = {
+            str(c)
+            for c in frame.columns
+            if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
+        }
+        inferred -= {self.model.target_column, self.model.id_column, self.model.timestamp_column}
+        return inferred | set(self.model.categorical_features)
+
+    def fingerprint(self, loaded: LoadedModel) -> str | None:
+        path = self.model.reference_path
+        if path is None:
+            return None
+        settings = self.model.model_dump(mode="json", include=PROFILE_SETTINGS)
+        return fingerprint_of(file_digest(path), loaded.digest, json.dumps(settings, sort_keys=True))
+
+    def refresh(self, loaded: LoadedModel) -> list[Figure]:
+        """Make the profile current; a broken reference costs drift and estimation, never the run."""
+        if self.model.reference_path is None:
+            return []
+        started = time.perf_counter()
+        try:
+            fingerprint = self.fingerprint(loaded)
+            if self.profile is None or self.profile.fingerprint != fingerprint:
+                self.profile = self.load_or_fit(loaded, fingerprint)
+            ok = 1.0
+        except Exception:  # noqa: BLE001  (whatever broke, the run goes on without a reference)
+            log.exception("model %s: cannot build the reference profile", self.key)
+            self.profile, ok = None, 0.0
+        return [
+            Figure("mlmon_calculator_success", ok, {"calculator": "reference"}),
+            Figure("mlmon_calculator_duration_seconds", time.perf_counter() - started, {"calculator": "reference"}),
+        ]
+
+    def load_or_fit(self, loaded: LoadedModel, fingerprint: str | None = None) -> ReferenceProfile:
+        fingerprint = fingerprint or self.fingerprint(loaded)
+        if fingerprint is None:
+            raise ValueError(f"model {self.key} has no reference_path")
+        cached = self.state.reference(self.key)
+        if cached is not None and cached[0] == fingerprint:
+            return profile_from_bytes(cached[1])
+        profile = self.fit(loaded, fingerprint)
+        self.state.save_reference(self.key, fingerprint, profile_to_bytes(profile))
+        log.info("model %s: reference profile %s fitted on %d rows", self.key, fingerprint, profile.rows)
+        return profile
+
+    def fit(self, loaded: LoadedModel, fingerprint: str) -> ReferenceProfile:
+        assert self.model.reference_path is not None
+        frame = read_table(self.model.reference_path)
+        categorical = self.inferred_categorical(frame)
+        prepared = prepare_batch(
+            frame, self.model, loaded, categorical=categorical, batch_key="reference", require_id=False
+        )
+        scored = score(loaded, prepared.features)
+        predictions, probabilities, labels = scored.predictions, scored.probabilities, None
+        if prepared.labels is not None and prepared.labelled.any():
+            # Where only part of the reference is labelled, the model's reference output is kept for
+            # those rows, so labels, predictions and probabilities stay aligned row by row.
+            mask = prepared.labelled
+            labels, predictions = prepared.labels[mask], predictions[mask]
+            probabilities = probabilities[mask] if probabilities is not None else None
+        profile = build_profile(
+            prepared.features,
+            categorical,
+            fingerprint=fingerprint,
+            classes=loaded.classes,
+            predictions=predictions,
+            probabilities=probabilities,
+            labels=labels,
+        )
+        for monitor in monitors_for(self.model):
+            profile.fitted[monitor.name] = monitor.fit(profile, self.model)
+        return profile
