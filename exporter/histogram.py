@@ -21,6 +21,7 @@ def _le(bound: float) -> str:
 def increments(name: str, values: Sequence[float] | np.ndarray, bounds: Sequence[float]) -> dict[CounterKey, float]:
     """Per-bucket (not cumulative) counts and the sum, as counter increments for the state store."""
     values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]  # a NaN would poison the persisted sum forever
     edges = np.asarray([*bounds, math.inf])
     # a value equal to a bound belongs to that bucket (le = less than or equal)
     index = np.searchsorted(edges, values, side="left")

@@ -94,22 +94,12 @@ class ModelJob:
             up, loaded = False, None
         calculators: list[AnyFigure] = []
         if loaded is not None:
-            calculators += self.reference.refresh(loaded)
-            if self.label_source is not None:
-                report.labels = self._ingest_labels(loaded, started)
-            arrived: list[pd.DataFrame] = []
-            for ref in self.source.pending(self.state.seen_batches(self.key)):
-                rows = self._process(ref, loaded, started, arrived)
-                if rows is None:
-                    report.failed += 1
-                else:
-                    report.scored += 1
-                    report.rows += rows
-                    report.batch_names.append(ref.name)
-            if report.scored or report.labels or not self._window_figures:
-                if arrived:
-                    self._arrived = pd.concat(arrived, ignore_index=True)
-                self._window_figures = self._evaluate(loaded, started)
+            try:
+                calculators += self.reference.refresh(loaded)
+                self._score_pending(loaded, started, report)
+            except Exception:  # noqa: BLE001  (the state store or the disk failed: say so, keep serving)
+                log.exception("model %s: the run failed", self.key)
+                up = False
         if up:
             self._last_success = self.clock()
         figures = self._run_figures(up, started, time.perf_counter() - perf) + calculators
@@ -127,6 +117,24 @@ class ModelJob:
         for listener in self.listeners:
             listener(report)
         return report
+
+    def _score_pending(self, loaded: LoadedModel, now: float, report: RunReport) -> None:
+        if self.label_source is not None:
+            report.labels = self._ingest_labels(loaded, now)
+        arrived: list[pd.DataFrame] = []
+        for ref in self.source.pending(self.state.seen_batches(self.key)):
+            outcome, rows = self._process(ref, loaded, now, arrived)
+            if outcome == "failed":
+                report.failed += 1
+            elif outcome == "scored":
+                report.scored += 1
+                report.rows += rows
+                report.batch_names.append(ref.name)
+        # a time window moves with the clock, so it is evaluated on every run
+        if report.scored or report.labels or not self._window_figures or self.model.window.seconds is not None:
+            if arrived:
+                self._arrived = pd.concat(arrived, ignore_index=True)
+            self._window_figures = self._evaluate(loaded, now)
 
     # ---------------------------------------------------------------------------------------
     @property
@@ -160,7 +168,9 @@ class ModelJob:
         except OSError as exc:
             log.error("model %s: cannot quarantine %s: %s", self.key, ref.name, exc)
 
-    def _process(self, ref: BatchRef, loaded: LoadedModel, now: float, arrived: list[pd.DataFrame]) -> int | None:
+    def _process(self, ref: BatchRef, loaded: LoadedModel, now: float, arrived: list[pd.DataFrame]) -> tuple[str, int]:
+        """Score one batch: ("scored", rows), ("failed", 0), or ("skipped", 0) when another process
+        recorded it first."""
         counters: Counter[CounterKey] = Counter()
         try:
             try:
@@ -176,16 +186,24 @@ class ModelJob:
                 is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
             )
             scored = score(loaded, prepared.features)
-        except BatchFailure as exc:
+        except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
+            exc = (
+                error
+                if isinstance(error, BatchFailure)
+                else BatchFailure("scoring", f"{type(error).__name__}: {error}")
+            )
+            if not isinstance(error, BatchFailure):
+                log.exception("model %s: batch %s broke the scoring", self.key, ref.name)
             log.warning("model %s: batch %s rejected (%s): %s", self.key, ref.name, exc.reason, exc)
             counters[counter_key("mlmon_batch_failures", {"reason": exc.reason})] += 1
             for reason, n in exc.invalid.items():
                 counters[counter_key("mlmon_invalid_rows", {"reason": reason})] += n
-            self._quarantine(ref, exc.reason, str(exc))
-            self.state.record_batch(
+            recorded = self.state.record_batch(
                 self.key, ref.key, status="failed", reason=exc.reason, rows=0, processed_at=now, counters=counters
             )
-            return None
+            if recorded:
+                self._quarantine(ref, exc.reason, str(exc))
+            return ("failed", 0) if recorded else ("skipped", 0)
         rows = len(prepared.features)
         for reason, n in prepared.invalid.items():
             if n:
@@ -217,12 +235,14 @@ class ModelJob:
             )
             for i, row_id in enumerate(prepared.row_ids)
         )
-        self.state.record_batch(
+        if not self.state.record_batch(
             self.key, ref.key, status="ok", rows=rows, processed_at=now, counters=counters, predictions=stored
-        )
+        ):
+            log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
+            return "skipped", 0
         self._last_batch_rows = float(rows)
         arrived.append(prepared.arrived)
-        return rows
+        return "scored", rows
 
     def _ingest_labels(self, loaded: LoadedModel, now: float) -> int:
         from exporter.labels import ingest_labels

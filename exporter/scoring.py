@@ -179,4 +179,8 @@ def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float
     seconds = clock() - start
     if len(predictions) != len(features):
         raise BatchFailure("scoring", f"the model returned {len(predictions)} predictions for {len(features)} rows")
+    for name, output in (("probabilities", probabilities), ("predictions", predictions)):
+        if output is not None and np.issubdtype(output.dtype, np.number) and not np.isfinite(output).all():
+            bad = int((~np.isfinite(output.reshape(len(output), -1))).any(axis=1).sum())
+            raise BatchFailure("scoring", f"the model returned non-finite {name} for {bad} of {len(output)} rows")
     return Scored(predictions=predictions, probabilities=probabilities, seconds=seconds)

@@ -104,15 +104,18 @@ class StateStore:
         counters: Mapping[CounterKey, float],
         reason: str | None = None,
         predictions: Iterable[tuple[str, float, str | None, float | None]] = (),
-    ) -> None:
+    ) -> bool:
         """Mark a batch processed, add its counter increments and store its predictions, atomically.
 
-        ``predictions`` yields (row_id, scored_at, label or None, labelled_at or None).
+        ``predictions`` yields (row_id, scored_at, label or None, labelled_at or None). Returns False,
+        writing nothing, when the batch is already recorded (another process got there first).
         """
         with self.transaction() as db:
+            if db.execute("SELECT 1 FROM batches WHERE model = ? AND key = ?", (model, key)).fetchone():
+                return False
             (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM batches WHERE model = ?", (model,)).fetchone()
             db.execute(
-                "INSERT OR REPLACE INTO batches (model, key, status, reason, rows, processed_at, seq)"
+                "INSERT INTO batches (model, key, status, reason, rows, processed_at, seq)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (model, key, status, reason, rows, processed_at, seq),
             )
@@ -123,7 +126,7 @@ class StateStore:
                 ((model, row_id, key, at, label, label_at) for row_id, at, label, label_at in predictions),
             )
             # labels that arrived before their prediction was scored
-            db.execute(
+            early = db.execute(
                 "UPDATE predictions SET (label, labelled_at) ="
                 " (SELECT p.label, MAX(p.received_at, predictions.scored_at)"
                 " FROM pending_labels p WHERE p.model = predictions.model AND p.row_id = predictions.row_id)"
@@ -136,6 +139,9 @@ class StateStore:
                 " (SELECT row_id FROM predictions WHERE model = ? AND batch_key = ?)",
                 (model, model, key),
             )
+            if early.rowcount > 0:
+                self._add_counters(db, model, {counter_key("mlmon_labels_received"): float(early.rowcount)})
+        return True
 
     def recent_batches(self, model: str, limit: int | None = None, since: float | None = None) -> list[StoredBatch]:
         """Successfully scored batches, newest first; at most ``limit``, processed at or after ``since``."""

@@ -216,6 +216,7 @@ def test_labels_that_arrive_before_their_predictions_are_kept(tmp_path: Path) ->
     write_batch(tmp_path, "b1.csv", x)
     figures = app.jobs[0].run().figures
     assert value(figures, "mlmon_labelled_rows_ratio") == 1
+    assert value(figures, "mlmon_labels_received") == 60
     model = joblib.load(tmp_path / "model.joblib")
     assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, model.predict(x)))
 
@@ -351,3 +352,72 @@ def test_text_columns_reach_the_model_as_categories_even_without_a_reference(tmp
     figures = app_for(config).jobs[0].run().figures
     assert values(figures, "mlmon_invalid_rows", reason="bad_type") == [0]
     assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, pipeline.predict(x)))
+
+
+class NanModel(LogisticRegression):
+    """A classifier whose probabilities are NaN for rows with a negative first feature."""
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        proba = super().predict_proba(x)
+        proba[np.asarray(x)[:, 0] < 0] = np.nan
+        return proba
+
+
+def test_a_model_that_returns_nan_costs_only_that_batch(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    x, y = binary_data(200, seed=17)
+    joblib.dump(NanModel(max_iter=1000).fit(x, y), tmp_path / "model.joblib")
+    write_batch(tmp_path, "nan.csv", x, y, mtime=1_000)
+    clean = x[x["f0"] >= 0]
+    write_batch(tmp_path, "clean.csv", clean, y[x["f0"] >= 0], mtime=2_000)
+    report = app_for(config).jobs[0].run()
+    assert (report.failed, report.scored) == (1, 1)
+    assert value(report.figures, "mlmon_batch_failures", reason="scoring") == 1
+    assert value(report.figures, "mlmon_predictions") == len(clean)
+    assert value(report.figures, "mlmon_model_up") == 1
+    confidence = next(f for f in report.figures if f.name == "mlmon_prediction_confidence")
+    assert np.isfinite(confidence.sum) and confidence.count == len(clean)
+    reason = tmp_path / "state" / "mlmon-quarantine" / "m" / "1" / "nan.csv.reason.txt"
+    assert "non-finite probabilities" in reason.read_text()
+
+
+def test_a_failing_state_store_is_reported_and_the_batch_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_project(tmp_path)
+    x, y = binary_data(100, seed=18)
+    write_batch(tmp_path, "b.csv", x, y)
+    app = app_for(config)
+    job = app.jobs[0]
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(job.windows, "save", disk_full)
+    report = job.run()
+    assert value(report.figures, "mlmon_model_up") == 0
+    assert value(report.figures, "mlmon_predictions") == 0
+    assert app.results.get("m", "1") is not None  # the scrape still has something to show
+    monkeypatch.undo()
+    report = job.run()
+    assert value(report.figures, "mlmon_model_up") == 1
+    assert value(report.figures, "mlmon_predictions") == 100
+
+
+@pytest.mark.parametrize("with_ids", [False, True])
+def test_a_batch_recorded_by_another_process_is_not_counted_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_ids: bool
+) -> None:
+    config = write_project(tmp_path, model_overrides={} if with_ids else {"id_column": None})
+    x, y = binary_data(100, seed=19)
+    write_batch(tmp_path, "b.csv", x, y)
+    first, second = app_for(config), app_for(config)
+    # the second process read the processed marks before the first one committed
+    monkeypatch.setattr(second.state, "seen_batches", lambda model: set())
+    first.jobs[0].run()
+    report = second.jobs[0].run()
+    assert (report.scored, report.failed) == (0, 0)
+    assert value(report.figures, "mlmon_predictions") == 100
+    assert value(report.figures, "mlmon_batches_processed") == 1
+    assert sum(values(report.figures, "mlmon_batch_failures")) == 0
+    assert (tmp_path / "incoming" / "b.csv").exists()
