@@ -262,7 +262,13 @@ SPECS: tuple[MetricSpec, ...] = (
         (*MODEL, "reason"),
         "runs",
     ),
-    MetricSpec("mlmon_invalid_rows", "counter", "Rows dropped before scoring, by reason.", (*MODEL, "reason"), "runs"),
+    MetricSpec(
+        "mlmon_invalid_rows",
+        "counter",
+        "Rows with a problem, by reason: dropped before scoring, except unknown_label (scored without its label).",
+        (*MODEL, "reason"),
+        "runs",
+    ),
     MetricSpec(
         "mlmon_scoring_duration_seconds",
         "histogram",

@@ -13,6 +13,7 @@ from exporter.model import LoadedModel
 from exporter.scoring import BatchFailure, _match_labels
 from exporter.sources import BatchRef, BatchSource, UnreadableBatch
 from exporter.state import StateStore, counter_key
+from exporter.values import canonical
 from exporter.window import encode_label
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def ingest_labels(
             values = raw.apply(lambda v: _to_float(v)).to_numpy(dtype=float)
             known = ~np.isnan(values)
         invalid["unknown_label"] += int((~known).sum())
-        ids = frame[model.id_column].astype(str).to_numpy()
+        ids = frame[model.id_column].map(canonical).to_numpy()
         pairs = [(row_id, encode_label(value)) for row_id, value, ok in zip(ids, values, known) if ok]
         counters = {counter_key("mlmon_invalid_rows", {"reason": r}): float(n) for r, n in invalid.items() if n}
         applied += state.apply_labels(model_key, ref.key, status="ok", labels=pairs, received_at=now, counters=counters)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exporter.reference import FeatureKind, FeatureProfile, ReferenceProfile
+from exporter.values import canonical
 
 FORMAT = 1
 # Row-aligned reference values of the numeric features, kept under this reserved `fitted` key because
@@ -49,6 +50,9 @@ def observed_values(series: pd.Series, kind: FeatureKind) -> np.ndarray:
         floats = present.to_numpy(dtype=np.float64)
         if np.all((np.mod(floats, 1) == 0) & (np.abs(floats) < 2**53)):
             present = present.astype(np.int64)
+    elif present.dtype == object:
+        # mixed Python objects (3.0 beside "3") take the one text form ids and categories share
+        present = present.map(canonical).dropna()
     return present.astype(str).to_numpy(dtype=str)
 
 

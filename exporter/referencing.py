@@ -45,12 +45,12 @@ class ReferenceKeeper:
         return self.inferred_categorical(frame)
 
     def inferred_categorical(self, frame: pd.DataFrame) -> set[str]:
-        """Configured categorical columns, plus the text and boolean columns of ``frame``."""
-        inferred = {
-            str(c)
-            for c in frame.columns
-            if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
-        }
+        """Configured categorical columns, plus the boolean and text columns of ``frame``.
+
+        A text column whose values are mostly numbers is a numeric column with a few bad cells, not a
+        category: it stays numeric so those cells are dropped as bad_type rather than sink the batch.
+        """
+        inferred = {str(c) for c in frame.columns if _looks_categorical(frame[c])}
         inferred -= {self.model.target_column, self.model.id_column, self.model.timestamp_column}
         return inferred | set(self.model.categorical_features)
 
@@ -118,3 +118,13 @@ class ReferenceKeeper:
         for monitor in monitors_for(self.model):
             profile.fitted[monitor.name] = monitor.fit(profile, self.model)
         return profile
+
+
+def _looks_categorical(column: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(column):
+        return True
+    if pd.api.types.is_numeric_dtype(column):
+        return False
+    present = column.dropna()
+    numbers = pd.to_numeric(present, errors="coerce").notna().sum()
+    return bool(len(present) == 0 or numbers < 0.5 * len(present))

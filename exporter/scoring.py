@@ -1,7 +1,9 @@
 """Turning an arrived batch into valid rows, and scoring them.
 
 A batch that cannot be used at all raises ``BatchFailure`` with one of ``BATCH_FAILURE_REASONS``;
-rows that cannot be scored are dropped and counted by one of ``INVALID_ROW_REASONS``.
+rows that cannot be scored are dropped and counted by one of ``INVALID_ROW_REASONS``. A row whose
+features are fine but whose label is not one of the model's classes is scored, counted as
+``unknown_label``, and kept without a label.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.model import LoadedModel
+from exporter.values import canonical
 
 BATCH_FAILURE_REASONS = ("unreadable", "schema", "empty", "scoring")
 INVALID_ROW_REASONS = ("missing_value", "bad_type", "unknown_label", "duplicate_id")
@@ -103,7 +106,6 @@ def prepare_batch(
     bad_type = np.zeros(len(frame), dtype=bool)
     for column in columns:
         if column in categorical:
-            features[column] = features[column].astype(object)
             continue
         if not pd.api.types.is_numeric_dtype(features[column]):
             coerced = pd.to_numeric(features[column], errors="coerce")
@@ -112,6 +114,9 @@ def prepare_batch(
                 violations["wrong_dtype"] += 1
                 bad_type |= wrong
             features[column] = coerced
+        if pd.api.types.is_float_dtype(features[column]):
+            # an infinity passes as a number but no estimator takes it
+            bad_type |= np.isinf(features[column].to_numpy(dtype=float))
     bad_type &= ~missing_rows
     invalid["missing_value"] += int(missing_rows.sum())
     invalid["bad_type"] += int(bad_type.sum())
@@ -123,20 +128,20 @@ def prepare_batch(
         raw = frame[model.target_column]
         if loaded.classes is not None:
             labels, labelled = _match_labels(raw, loaded.classes)
-            unknown = raw.notna().to_numpy() & ~labelled & ~bad
-            invalid["unknown_label"] += int(unknown.sum())
-            bad |= unknown
+            invalid["unknown_label"] += int((raw.notna().to_numpy() & ~labelled & ~bad).sum())
         else:
             numeric = pd.to_numeric(raw, errors="coerce")
             labels = numeric.to_numpy(dtype=float)
             labelled = ~np.isnan(labels)
-            unknown = raw.notna().to_numpy() & ~labelled & ~bad
-            invalid["unknown_label"] += int(unknown.sum())
-            bad |= unknown
+            invalid["unknown_label"] += int((raw.notna().to_numpy() & ~labelled & ~bad).sum())
 
     if has_ids:
-        ids = frame[model.id_column].astype(str).to_numpy()
-        duplicate = np.array(pd.Series(ids).duplicated().to_numpy(), dtype=bool)
+        texts = frame[model.id_column].map(canonical)
+        no_id = texts.isna().to_numpy() & ~bad
+        invalid["missing_value"] += int(no_id.sum())
+        bad |= no_id
+        ids = texts.fillna("").to_numpy(dtype=str)
+        duplicate = np.array(pd.Series(ids).duplicated().to_numpy(), dtype=bool) & ~no_id
         seen = is_known_id([i for i, b in zip(ids, bad | duplicate) if not b])
         if seen:
             duplicate |= np.isin(ids, list(seen))

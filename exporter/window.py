@@ -18,6 +18,7 @@ import pandas as pd
 from exporter.config import ModelConfig
 from exporter.monitors.base import Window
 from exporter.state import StateStore
+from exporter.values import canonical
 
 PREDICTION = "__prediction"
 ROW_ID = "__row_id"
@@ -52,7 +53,7 @@ class WindowStore:
         frame = features.copy()
         for column in frame.columns:
             if frame[column].dtype == object:
-                frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+                frame[column] = frame[column].map(canonical)
         frame[ROW_ID] = row_ids
         frame[PREDICTION] = predictions
         if probabilities is not None:

@@ -121,7 +121,9 @@ def test_bad_rows_are_dropped_and_counted_by_reason(tmp_path: Path) -> None:
     figures = app_for(config).jobs[0].run().figures
     for reason in ("missing_value", "bad_type", "unknown_label", "duplicate_id"):
         assert value(figures, "mlmon_invalid_rows", reason=reason) == 1, reason
-    assert value(figures, "mlmon_predictions") == 16
+    # the row with an unknown label is scored; it only loses its label
+    assert value(figures, "mlmon_predictions") == 17
+    assert value(figures, "mlmon_window_rows") == 17
     assert value(figures, "mlmon_schema_violations", kind="wrong_dtype") == 1
 
 
@@ -421,3 +423,47 @@ def test_a_batch_recorded_by_another_process_is_not_counted_again(
     assert value(report.figures, "mlmon_batches_processed") == 1
     assert sum(values(report.figures, "mlmon_batch_failures")) == 0
     assert (tmp_path / "incoming" / "b.csv").exists()
+
+
+def test_infinities_and_stray_text_drop_rows_not_batches_even_without_a_reference(tmp_path: Path) -> None:
+    config = write_project(tmp_path, model_overrides={"reference_path": None})
+    x, y = binary_data(40, seed=20)
+    frame = x.astype(object)
+    frame.loc[0, "f2"] = "n.a."
+    frame.loc[1, "f3"] = float("inf")
+    write_batch(tmp_path, "b.csv", frame, y)
+    report = app_for(config).jobs[0].run()
+    assert report.failed == 0
+    assert value(report.figures, "mlmon_invalid_rows", reason="bad_type") == 2
+    assert value(report.figures, "mlmon_predictions") == 38
+
+
+def test_ids_keep_their_identity_through_blank_cells_and_float_columns(tmp_path: Path) -> None:
+    config = _late_label_project(tmp_path)
+    x, _ = binary_data(50, seed=21)
+    batch = x.copy()
+    batch.insert(0, "id", np.arange(1000, 1050))
+    batch.loc[49, "id"] = None  # one blank id turns the column into floats
+    batch.to_csv(tmp_path / "incoming" / "b.csv", index=False)
+    labels = pd.DataFrame({"id": [*range(1000, 1040), None], "target": [1] * 41})
+    labels.to_csv(tmp_path / "labels" / "l.csv", index=False)
+    app = app_for(config)
+    app.jobs[0].run()
+    figures = app.jobs[0].run().figures
+    assert value(figures, "mlmon_invalid_rows", reason="missing_value") == 1
+    assert value(figures, "mlmon_labels_received") == 40
+    assert value(figures, "mlmon_labelled_rows_ratio") == pytest.approx(40 / 49)
+
+
+def test_float_flags_do_not_drift_against_themselves(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    reference = pd.read_parquet(tmp_path / "reference.parquet")
+    reference["f4"] = (reference["f4"] > 0).astype(float)  # a 0.0/1.0 flag: categorical
+    reference.to_parquet(tmp_path / "reference.parquet", index=False)
+    model = LogisticRegression(max_iter=1000).fit(reference[FEATURES], reference["target"])
+    joblib.dump(model, tmp_path / "model.joblib")
+    batch = reference.iloc[:300]
+    write_batch(tmp_path, "b.csv", batch[FEATURES], batch["target"].to_numpy())
+    figures = app_for(config).jobs[0].run().figures
+    assert value(figures, "mlmon_feature_drift_score", feature="f4", method="chisquare") < 5
+    assert value(figures, "mlmon_feature_drift_detected", feature="f4") == 0
