@@ -158,6 +158,11 @@ SPECS: tuple[MetricSpec, ...] = (
         "Mean time between scoring and label arrival, over labelled rows of the window.",
         group="labels",
     ),
+    _gauge(
+        "mlmon_unmatched_labels",
+        "Late labels kept until a prediction with their id is scored (ids never scored stay here).",
+        group="labels",
+    ),
     MetricSpec("mlmon_labels_received", "counter", "Late labels joined to stored predictions.", MODEL, "labels"),
     # --- drift ---
     _gauge(

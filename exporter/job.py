@@ -137,6 +137,30 @@ class ModelJob:
             self._window_figures = self._evaluate(loaded, now)
 
     # ---------------------------------------------------------------------------------------
+    def _warn_about(self, loaded: LoadedModel) -> None:
+        """Say once, at load, what the config leaves to chance for this model."""
+        model = self.model
+        if loaded.feature_names is None and model.feature_columns is None and model.reference_path is None:
+            log.warning(
+                "model %s: the estimator has no feature_names_in_ and no feature_columns or reference is"
+                " configured, so each batch's columns are taken in file order",
+                self.key,
+            )
+        classes = loaded.classes if loaded.classes is not None else []
+        if model.task == "binary_classification" and str(model.positive_class) not in {str(c) for c in classes}:
+            log.warning(
+                "model %s: positive_class %r is not one of the classes %s; the last class is used",
+                self.key,
+                model.positive_class,
+                [c.item() if hasattr(c, "item") else c for c in classes],
+            )
+        if model.labels is not None and model.window.rows is None and model.window.seconds is None:
+            log.warning(
+                "model %s: late labels only update the window they fall in, and the window is the latest"
+                " batch; set window.rows or window.seconds to reach back as far as labels take to arrive",
+                self.key,
+            )
+
     @property
     def profile(self) -> ReferenceProfile | None:
         return self.reference.profile
@@ -153,6 +177,7 @@ class ModelJob:
             self._model_signature = signature
             self.reference.invalidate()
             log.info("model %s: loaded %s", self.key, self.model.model_path)
+            self._warn_about(self.loaded)
         return self.loaded
 
     # ---------------------------------------------------------------------------------------
@@ -184,6 +209,7 @@ class ModelJob:
                 categorical=self.reference.categorical(frame),
                 batch_key=ref.key,
                 is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
+                known_features=list(self.profile.features) if self.profile is not None else None,
             )
             scored = score(loaded, prepared.features)
         except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
@@ -255,7 +281,7 @@ class ModelJob:
         window = assemble(self.model, self.state, self.windows, self.key, loaded.classes, now, self._arrived)
         self.windows.prune(self.key, set(window_batches(self.model, self.state, self.key, now)))
         if window is None:
-            return []
+            return [Figure("mlmon_window_rows", 0.0)]
         figures: list[AnyFigure] = [Figure("mlmon_window_rows", float(window.rows))]
         if window.rows < self.model.min_rows:
             log.info("model %s: window has %d row(s), below min_rows %d", self.key, window.rows, self.model.min_rows)
@@ -315,6 +341,8 @@ class ModelJob:
             figures.append(Figure("mlmon_schema_violations", counters.get(key, 0.0), {"kind": kind}))
         if self.model.target_column is not None:
             figures.append(Figure("mlmon_labels_received", counters.get(counter_key("mlmon_labels_received"), 0.0)))
+        if self.model.labels is not None:
+            figures.append(Figure("mlmon_unmatched_labels", float(self.state.pending_labels(self.key))))
         figures.append(histogram.figure("mlmon_scoring_duration_seconds", counters, histogram.DURATION_BUCKETS))
         if self.model.task != "regression":
             figures.append(histogram.figure("mlmon_prediction_confidence", counters, histogram.CONFIDENCE_BUCKETS))

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.model import LoadedModel
@@ -62,6 +63,10 @@ def ingest_labels(
             known = ~np.isnan(values)
         invalid["unknown_label"] += int((~known).sum())
         ids = frame[model.id_column].map(canonical).to_numpy()
+        # one label per id: the first in the file wins, the others are counted
+        repeated = pd.Series(ids).duplicated().to_numpy()
+        invalid["duplicate_id"] += int(repeated.sum())
+        known &= ~repeated
         pairs = [(row_id, encode_label(value)) for row_id, value, ok in zip(ids, values, known) if ok]
         counters = {counter_key("mlmon_invalid_rows", {"reason": r}): float(n) for r, n in invalid.items() if n}
         applied += state.apply_labels(model_key, ref.key, status="ok", labels=pairs, received_at=now, counters=counters)

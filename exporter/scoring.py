@@ -44,11 +44,20 @@ class PreparedBatch:
     schema_violations: Counter[str] = field(default_factory=Counter)
 
 
-def feature_columns(model: ModelConfig, loaded: LoadedModel, frame_columns: Sequence[str]) -> list[str]:
+def feature_columns(
+    model: ModelConfig, loaded: LoadedModel, frame_columns: Sequence[str], known: Sequence[str] | None = None
+) -> list[str]:
+    """The feature columns, in the order the model takes them.
+
+    Configured columns first, then the model's own ``feature_names_in_``, then the reference's
+    columns (``known``); only with none of these is the file's own order used.
+    """
     if model.feature_columns is not None:
         return list(model.feature_columns)
     if loaded.feature_names is not None:
         return list(loaded.feature_names)
+    if known:
+        return list(known)
     skip = {model.target_column, model.id_column, model.timestamp_column}
     return [c for c in frame_columns if c not in skip]
 
@@ -83,11 +92,12 @@ def prepare_batch(
     batch_key: str,
     is_known_id: Callable[[list[str]], set[str]] = lambda ids: set(),
     require_id: bool = True,
+    known_features: Sequence[str] | None = None,
 ) -> PreparedBatch:
     if frame.empty:
         raise BatchFailure("empty", "the batch has no rows")
     frame = frame.reset_index(drop=True)
-    columns = feature_columns(model, loaded, [str(c) for c in frame.columns])
+    columns = feature_columns(model, loaded, [str(c) for c in frame.columns], known_features)
     violations: Counter[str] = Counter()
     missing = [c for c in columns if c not in frame.columns]
     has_ids = model.id_column is not None and model.id_column in frame.columns
@@ -175,10 +185,12 @@ class Scored:
 
 
 def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float] = time.perf_counter) -> Scored:
+    # an estimator fitted on a bare array gets one: the column order was settled when preparing the batch
+    inputs = features if loaded.feature_names is not None else features.to_numpy()
     start = clock()
     try:
-        predictions = np.asarray(loaded.estimator.predict(features))
-        probabilities = np.asarray(loaded.estimator.predict_proba(features), dtype=float) if loaded.has_proba else None
+        predictions = np.asarray(loaded.estimator.predict(inputs))
+        probabilities = np.asarray(loaded.estimator.predict_proba(inputs), dtype=float) if loaded.has_proba else None
     except Exception as exc:  # noqa: BLE001  (the estimator's own error is the reason, whatever it is)
         raise BatchFailure("scoring", f"the model could not score the batch: {type(exc).__name__}: {exc}") from exc
     seconds = clock() - start

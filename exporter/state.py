@@ -252,6 +252,12 @@ class StateStore:
             self._add_counters(db, model, increments)
         return applied
 
+    def pending_labels(self, model: str) -> int:
+        """Labels kept until a prediction with their id is scored."""
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM pending_labels WHERE model = ?", (model,)).fetchone()
+        return int(count)
+
     # --- reference profiles ------------------------------------------------------------------
     def reference(self, model: str) -> tuple[str, bytes] | None:
         with self._lock:

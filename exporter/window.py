@@ -94,8 +94,8 @@ def window_batches(model: ModelConfig, state: StateStore, model_key: str, now: f
                 if total >= model.window.rows:
                     break
     elif model.window.seconds is not None:
+        # an empty window is honest: with no batch in the last N seconds there is nothing to judge
         chosen = state.recent_batches(model_key, since=now - model.window.seconds)
-        chosen = chosen or state.recent_batches(model_key, limit=1)
     else:
         chosen = state.recent_batches(model_key, limit=1)
     return [b.key for b in reversed(chosen)]

@@ -164,6 +164,11 @@ def test_the_duration_window_keeps_recent_batches(tmp_path: Path) -> None:
         clock.now += 100
     # batches scored at 10000, 10100, 10200; at 10200 the window reaches back to 10050
     assert value(figures, "mlmon_window_rows") == 200
+    # with nothing new for longer than the window, the window empties instead of freezing
+    clock.now += 1_000
+    figures = app.jobs[0].run().figures
+    assert value(figures, "mlmon_window_rows") == 0
+    assert values(figures, "mlmon_accuracy_ratio") == []
 
 
 def test_below_min_rows_no_window_figure_is_published(tmp_path: Path) -> None:
@@ -207,6 +212,18 @@ def test_late_labels_update_the_window_they_belong_to(tmp_path: Path) -> None:
     assert value(figures, "mlmon_labels_received") == 100
     # a label file is applied once
     assert app.jobs[0].run().labels == 0
+
+    # a repeated id keeps its first label and is counted; an id never scored waits, and is shown
+    clock.now += 60
+    pd.DataFrame({"id": ["b1-100", "b1-100", "nope-1"], "target": [y[100], 1 - y[100], 1]}).to_csv(
+        tmp_path / "labels" / "l2.csv", index=False
+    )
+    figures = app.jobs[0].run().figures
+    assert value(figures, "mlmon_invalid_rows", reason="duplicate_id") == 1
+    assert value(figures, "mlmon_labels_received") == 101
+    assert value(figures, "mlmon_unmatched_labels") == 1
+    want = metrics.accuracy_score(y[:101], model.predict(x.iloc[:101]))
+    assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(want, abs=1e-9)
 
 
 def test_labels_that_arrive_before_their_predictions_are_kept(tmp_path: Path) -> None:
@@ -467,3 +484,27 @@ def test_float_flags_do_not_drift_against_themselves(tmp_path: Path) -> None:
     figures = app_for(config).jobs[0].run().figures
     assert value(figures, "mlmon_feature_drift_score", feature="f4", method="chisquare") < 5
     assert value(figures, "mlmon_feature_drift_detected", feature="f4") == 0
+
+
+def test_a_model_without_feature_names_takes_the_reference_column_order(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    reference = pd.read_parquet(tmp_path / "reference.parquet")
+    unnamed = LogisticRegression(max_iter=1000).fit(reference[FEATURES].to_numpy(), reference["target"])
+    joblib.dump(unnamed, tmp_path / "model.joblib")
+    x, y = binary_data(200, seed=22)
+    write_batch(tmp_path, "b.csv", x[FEATURES[::-1]], y)  # the same columns, in reverse order
+    figures = app_for(config).jobs[0].run().figures
+    want = metrics.accuracy_score(y, unnamed.predict(x[FEATURES].to_numpy()))
+    assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(want, abs=1e-9)
+
+
+def test_what_the_config_leaves_to_chance_is_said_at_load(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "labels").mkdir(parents=True)
+    config = write_project(
+        tmp_path,
+        model_overrides={"positive_class": "yes", "labels": {"source": {"type": "files", "path": "labels"}}},
+    )
+    with caplog.at_level("WARNING", logger="exporter.job"):
+        app_for(config).jobs[0].run()
+    assert "positive_class 'yes' is not one of the classes [0, 1]" in caplog.text
+    assert "late labels only update the window they fall in" in caplog.text

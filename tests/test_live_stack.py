@@ -38,6 +38,7 @@ ALWAYS_SERVED = {
         "mlmon_mean_prediction",
         "mlmon_residual_drift_score",
         "mlmon_label_delay_seconds",
+        "mlmon_unmatched_labels",
     }
 }
 
