@@ -115,6 +115,9 @@ class ReferenceKeeper:
             probabilities=probabilities,
             labels=labels,
         )
+        unknown = sorted(set(self.model.drift.feature_methods) - set(profile.features))
+        if unknown:
+            log.warning("model %s: drift.feature_methods names no feature called %s", self.key, ", ".join(unknown))
         for monitor in monitors_for(self.model):
             profile.fitted[monitor.name] = monitor.fit(profile, self.model)
         return profile

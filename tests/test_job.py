@@ -502,9 +502,14 @@ def test_what_the_config_leaves_to_chance_is_said_at_load(tmp_path: Path, caplog
     (tmp_path / "labels").mkdir(parents=True)
     config = write_project(
         tmp_path,
-        model_overrides={"positive_class": "yes", "labels": {"source": {"type": "files", "path": "labels"}}},
+        model_overrides={
+            "positive_class": "yes",
+            "labels": {"source": {"type": "files", "path": "labels"}},
+            "drift": {"feature_methods": {"f_typo": "ks"}},
+        },
     )
-    with caplog.at_level("WARNING", logger="exporter.job"):
+    with caplog.at_level("WARNING", logger="exporter"):
         app_for(config).jobs[0].run()
     assert "positive_class 'yes' is not one of the classes [0, 1]" in caplog.text
     assert "late labels only update the window they fall in" in caplog.text
+    assert "drift.feature_methods names no feature called f_typo" in caplog.text
