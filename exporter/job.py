@@ -80,6 +80,7 @@ class ModelJob:
         self._last_batch_rows: float | None = None
         self._arrived: pd.DataFrame | None = None
         self.listeners: list[Callable[[RunReport], None]] = []
+        self.late_labels = 0  # labels carried by batches in the current run
 
     # ---------------------------------------------------------------------------------------
     def run(self) -> RunReport:
@@ -121,6 +122,7 @@ class ModelJob:
     def _score_pending(self, loaded: LoadedModel, now: float, report: RunReport) -> None:
         if self.label_source is not None:
             report.labels = self._ingest_labels(loaded, now)
+        self.late_labels = 0
         arrived: list[pd.DataFrame] = []
         for ref in self.source.pending(self.state.seen_batches(self.key)):
             outcome, rows = self._process(ref, loaded, now, arrived)
@@ -130,6 +132,7 @@ class ModelJob:
                 report.scored += 1
                 report.rows += rows
                 report.batch_names.append(ref.name)
+        report.labels += self.late_labels
         # a time window moves with the clock, so it is evaluated on every run
         if report.scored or report.labels or not self._window_figures or self.model.window.seconds is not None:
             if arrived:
@@ -194,8 +197,8 @@ class ModelJob:
             log.error("model %s: cannot quarantine %s: %s", self.key, ref.name, exc)
 
     def _process(self, ref: BatchRef, loaded: LoadedModel, now: float, arrived: list[pd.DataFrame]) -> tuple[str, int]:
-        """Score one batch: ("scored", rows), ("failed", 0), or ("skipped", 0) when another process
-        recorded it first."""
+        """Score one batch: ("scored", rows), ("failed", 0), ("labels", 0) when it only carried labels
+        for rows scored earlier, or ("skipped", 0) when another process recorded it first."""
         counters: Counter[CounterKey] = Counter()
         try:
             try:
@@ -211,7 +214,7 @@ class ModelJob:
                 is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
                 known_features=list(self.profile.features) if self.profile is not None else None,
             )
-            scored = score(loaded, prepared.features)
+            scored = score(loaded, prepared.features) if len(prepared.features) else None
         except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
             exc = (
                 error
@@ -230,6 +233,15 @@ class ModelJob:
             if recorded:
                 self._quarantine(ref, exc.reason, str(exc))
             return ("failed", 0) if recorded else ("skipped", 0)
+        if prepared.late_labels:
+            self.late_labels += self.state.apply_labels(
+                self.key,
+                f"{ref.key}#labels",
+                status="ok",
+                labels=[(row_id, encode_label(label)) for row_id, label in prepared.late_labels],
+                received_at=now,
+                counters={},
+            )
         rows = len(prepared.features)
         for reason, n in prepared.invalid.items():
             if n:
@@ -238,6 +250,11 @@ class ModelJob:
         for kind, n in prepared.schema_violations.items():
             if n:
                 counters[counter_key("mlmon_schema_violations", {"kind": kind})] += n
+        if scored is None:
+            # every row was a label for an earlier prediction: nothing to score, nothing to quarantine
+            self.state.record_batch(self.key, ref.key, status="labels", rows=0, processed_at=now, counters=counters)
+            log.info("model %s: batch %s carried %d late label(s)", self.key, ref.name, len(prepared.late_labels))
+            return "labels", 0
         counters[counter_key("mlmon_predictions")] += rows
         counters[counter_key("mlmon_batches_processed")] += 1
         counters.update(

@@ -42,6 +42,8 @@ class PreparedBatch:
     row_ids: list[str]
     invalid: Counter[str] = field(default_factory=Counter)
     schema_violations: Counter[str] = field(default_factory=Counter)
+    # (row id, label) for rows scored in an earlier batch that now come with their label
+    late_labels: list[tuple[str, object]] = field(default_factory=list)
 
 
 def feature_columns(
@@ -90,7 +92,7 @@ def prepare_batch(
     *,
     categorical: Collection[str],
     batch_key: str,
-    is_known_id: Callable[[list[str]], set[str]] = lambda ids: set(),
+    is_known_id: Callable[[list[str]], dict[str, bool]] = lambda ids: {},
     require_id: bool = True,
     known_features: Sequence[str] | None = None,
 ) -> PreparedBatch:
@@ -151,19 +153,24 @@ def prepare_batch(
         invalid["missing_value"] += int(no_id.sum())
         bad |= no_id
         ids = texts.fillna("").to_numpy(dtype=str)
-        duplicate = np.array(pd.Series(ids).duplicated().to_numpy(), dtype=bool) & ~no_id
-        seen = is_known_id([i for i, b in zip(ids, bad | duplicate) if not b])
-        if seen:
-            duplicate |= np.isin(ids, list(seen))
-        duplicate &= ~bad
+        within = np.array(pd.Series(ids).duplicated().to_numpy(), dtype=bool) & ~no_id
+        seen = is_known_id([i for i, b in zip(ids, bad | within) if not b])
+        earlier = np.isin(ids, list(seen)) & ~bad & ~within if seen else np.zeros(len(ids), dtype=bool)
+        awaiting = np.array([seen.get(i) is False for i in ids], dtype=bool)
+        # a row scored before, still waiting for its label, that now carries one is a label delivery
+        # (the label column was filled in later), not a duplicate
+        late = earlier & awaiting & labelled
+        duplicate = (within | (earlier & ~late)) & ~bad
         invalid["duplicate_id"] += int(duplicate.sum())
-        bad |= duplicate
+        bad |= duplicate | late
         row_ids = [str(i) for i in ids]
+        late_labels = [(row_ids[i], labels[i]) for i in np.flatnonzero(late)] if labels is not None else []
     else:
         row_ids = [f"{batch_key}#{i}" for i in range(len(frame))]
+        late_labels = []
 
     keep = ~bad
-    if not keep.any():
+    if not keep.any() and not late_labels:
         reasons = ", ".join(f"{n} {r}" for r, n in invalid.items() if n)
         raise BatchFailure("empty", f"no valid rows left ({reasons})", invalid)
     return PreparedBatch(
@@ -174,6 +181,7 @@ def prepare_batch(
         row_ids=[r for r, k in zip(row_ids, keep) if k],
         invalid=invalid,
         schema_violations=violations,
+        late_labels=late_labels,
     )
 
 

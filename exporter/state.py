@@ -194,15 +194,16 @@ class StateStore:
                 ).fetchall()
         return pd.DataFrame(rows, columns=["row_id", "scored_at", "label", "labelled_at"])
 
-    def known_row_ids(self, model: str, row_ids: Iterable[str]) -> set[str]:
+    def known_row_ids(self, model: str, row_ids: Iterable[str]) -> dict[str, bool]:
+        """Which of ``row_ids`` were scored before, each with whether its label has arrived."""
         ids = list(row_ids)
-        found: set[str] = set()
+        found: dict[str, bool] = {}
         with self._lock:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                query = f"SELECT row_id FROM predictions WHERE model = ? AND row_id IN ({marks})"
-                found.update(row_id for (row_id,) in self._db.execute(query, (model, *chunk)))
+                query = f"SELECT row_id, label IS NOT NULL FROM predictions WHERE model = ? AND row_id IN ({marks})"
+                found.update((row_id, bool(done)) for row_id, done in self._db.execute(query, (model, *chunk)))
         return found
 
     def seen_label_files(self, model: str) -> set[str]:

@@ -513,3 +513,24 @@ def test_what_the_config_leaves_to_chance_is_said_at_load(tmp_path: Path, caplog
     assert "positive_class 'yes' is not one of the classes [0, 1]" in caplog.text
     assert "late labels only update the window they fall in" in caplog.text
     assert "drift.feature_methods names no feature called f_typo" in caplog.text
+
+
+def test_a_batch_dropped_again_with_its_label_column_filled_in_delivers_labels(tmp_path: Path) -> None:
+    config = write_project(tmp_path, model_overrides={"window": {"rows": 1000}})
+    x, y = binary_data(120, seed=23)
+    clock = Clock(70_000)
+    app = app_for(config, clock)
+    write_batch(tmp_path, "b.csv", x, mtime=1_000)  # scored before anyone knows the outcome
+    figures = app.jobs[0].run().figures
+    assert values(figures, "mlmon_accuracy_ratio") == []
+
+    clock.now += 600
+    write_batch(tmp_path, "b.csv", x, y, mtime=2_000)  # the same rows, the target column now filled in
+    report = app.jobs[0].run()
+    model = joblib.load(tmp_path / "model.joblib")
+    assert (report.failed, report.labels) == (0, 120)
+    assert value(report.figures, "mlmon_predictions") == 120
+    assert value(report.figures, "mlmon_invalid_rows", reason="duplicate_id") == 0
+    assert value(report.figures, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, model.predict(x)))
+    assert value(report.figures, "mlmon_label_delay_seconds") == pytest.approx(600)
+    assert (tmp_path / "incoming" / "b.csv").exists()
