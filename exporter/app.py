@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.collector import build_registry
-from exporter.config import Config
+from exporter.config import Config, ConfigError, load_config
+from exporter.figures import Figure
 from exporter.job import ModelJob, RunReport
 from exporter.results import Results
 from exporter.scheduler import build_scheduler
@@ -31,12 +32,82 @@ class App:
     registry: object
 
 
-def build_app(config: Config, clock: Callable[[], float] = time.time) -> App:
+def build_app(config: Config, clock: Callable[[], float] = time.time, results: Results | None = None) -> App:
     state = StateStore(config.state_path)
     windows = WindowStore(Path(str(config.state_path) + ".windows"))
-    results = Results()
+    results = results or Results()
     jobs = [ModelJob(model, state, windows, results, config.quarantine_dir, clock=clock) for model in config.models]
     return App(config, state, results, jobs, build_registry(results, runtime=True))
+
+
+class Runtime:
+    """The running exporter: one web server for its whole life, and jobs that a reload replaces.
+
+    A reload (SIGHUP or POST /-/reload) reads the config file again; when it is valid, the scheduler
+    stops after the runs in progress, the jobs are rebuilt from the new config, and models no longer
+    configured stop being exported. When it is not, everything keeps running as it was, and
+    ``mlmon_config_last_reload_successful`` says so.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path | None = None,
+        on_report: Callable[[RunReport], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config_path, self.on_report, self.clock = config_path, on_report, clock
+        self.results = Results()
+        self._lock = threading.Lock()
+        self.app = self._start(config)
+        self.registry = self.app.registry
+        self._reloaded(True)
+
+    def _start(self, config: Config) -> App:
+        app = build_app(config, self.clock, self.results)
+        if self.on_report is not None:
+            for job in app.jobs:
+                job.listeners.append(self.on_report)
+        self.results.retain({(m.name, m.version) for m in config.models})
+        self.scheduler = build_scheduler(app.jobs)
+        return app
+
+    def _reloaded(self, ok: bool) -> None:
+        figures = [Figure("mlmon_config_last_reload_successful", 1.0 if ok else 0.0)]
+        if ok:
+            self._last_success = self.clock()
+        figures.append(Figure("mlmon_config_last_reload_success_timestamp_seconds", self._last_success))
+        self.results.set_globals(figures)
+
+    def models(self) -> list[str]:
+        return [job.key for job in self.app.jobs]
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def reload(self) -> str | None:
+        """Reload the config file; None when it worked, else why not."""
+        if self.config_path is None:
+            return "no config file to reload"
+        with self._lock:
+            try:
+                config = load_config(self.config_path)
+            except ConfigError as exc:
+                log.error("reload of %s failed, keeping the running config: %s", self.config_path, exc)
+                self._reloaded(False)
+                return str(exc)
+            self.scheduler.shutdown(wait=True)
+            self.app.state.close()
+            self.app = self._start(config)
+            self.scheduler.start()
+            self._reloaded(True)
+            log.info("reloaded %s: %d model(s)", self.config_path, len(config.models))
+            return None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self.scheduler.shutdown(wait=True)
+            self.app.state.close()
 
 
 def serve(
@@ -45,31 +116,39 @@ def serve(
     stop: threading.Event | None = None,
     on_ready: Callable[[MetricsServer], None] | None = None,
     on_report: Callable[[RunReport], None] | None = None,
+    config_path: Path | None = None,
 ) -> int:
-    app = build_app(config)
-    if on_report is not None:
-        for job in app.jobs:
-            job.listeners.append(on_report)
-    server = MetricsServer(app.registry, listen_address, [job.key for job in app.jobs])
-    scheduler = build_scheduler(app.jobs)
+    runtime = Runtime(config, config_path, on_report)
+    server = MetricsServer(runtime.registry, listen_address, runtime.models, runtime.reload)
     stop = stop or threading.Event()
+    reload_requested = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("received signal %d, shutting down", signum)
         stop.set()
 
+    def _reload(signum: int, _frame: object) -> None:
+        reload_requested.set()
+        stop.set()  # wakes the wait below; cleared again when it is a reload
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGHUP, _reload)
     server.start()
     log.info("serving metrics on http://%s:%d/metrics", server.httpd.server_address[0], server.port)
-    scheduler.start()
+    runtime.start()
     if on_ready is not None:
         on_ready(server)
     try:
-        stop.wait()
+        while True:
+            stop.wait()
+            if not reload_requested.is_set():
+                break
+            reload_requested.clear()
+            stop.clear()
+            runtime.reload()
     finally:
-        scheduler.shutdown(wait=True)
+        runtime.shutdown()
         server.stop()
-        app.state.close()
     return 0

@@ -317,6 +317,20 @@ SPECS: tuple[MetricSpec, ...] = (
         "core",
     ),
     MetricSpec("mlmon_build", "info", "mlmon build information.", ("version",), "core"),
+    MetricSpec(
+        "mlmon_config_last_reload_successful",
+        "gauge",
+        "1 when the latest load or reload of the configuration file succeeded, else 0.",
+        (),
+        "core",
+    ),
+    MetricSpec(
+        "mlmon_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the latest successful load or reload of the configuration file.",
+        (),
+        "core",
+    ),
 )
 
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in SPECS}

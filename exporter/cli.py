@@ -119,7 +119,7 @@ def cmd_reference_build(path: Path) -> int:
 def cmd_serve(path: Path, listen: str) -> int:
     from exporter.app import serve
 
-    return serve(_load(path), listen)
+    return serve(_load(path), listen, config_path=path)
 
 
 def cmd_demo(listen: str, day_seconds: float, workdir: Path | None, days: int | None, start_day: int = 0) -> int:

@@ -62,6 +62,12 @@ class MlmonCollector(Collector):
                     continue
                 # the last figure of a series wins, so a series is never exported twice
                 grouped.setdefault(item.name, {})[values] = item
+        for item in self.results.globals():
+            spec = known.get(item.name)
+            if spec is None or spec.labels:
+                self._warn_once(f"figure {item.name} is not an exporter-wide catalogue family; not exported")
+                continue
+            grouped.setdefault(item.name, {})[()] = item
         return grouped
 
     def collect(self) -> Iterator[Metric]:

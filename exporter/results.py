@@ -19,6 +19,21 @@ class Results:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._snapshots: dict[tuple[str, str], Snapshot] = {}
+        self._globals: tuple[Figure, ...] = ()
+
+    def set_globals(self, figures: list[Figure]) -> None:
+        """Figures about the exporter itself rather than a model (no model or version label)."""
+        with self._lock:
+            self._globals = tuple(figures)
+
+    def globals(self) -> tuple[Figure, ...]:
+        with self._lock:
+            return self._globals
+
+    def retain(self, keys: set[tuple[str, str]]) -> None:
+        """Forget every model not in ``keys``: a model removed from the config stops being exported."""
+        with self._lock:
+            self._snapshots = {key: snap for key, snap in self._snapshots.items() if key in keys}
 
     def publish(self, snapshot: Snapshot) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ import html
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,9 +38,19 @@ class _IPv6Server(ThreadingHTTPServer):
 
 
 class MetricsServer:
-    def __init__(self, registry: Any, address: str, models: list[str]) -> None:
+    """``models`` lists what the landing page shows; ``reload``, when given, serves POST /-/reload
+    and returns None on success or the reason it failed."""
+
+    def __init__(
+        self,
+        registry: Any,
+        address: str,
+        models: list[str] | Callable[[], list[str]],
+        reload: Callable[[], str | None] | None = None,
+    ) -> None:
         host, port = parse_listen_address(address)
-        registry_ref, landing = registry, _landing(models)
+        registry_ref = registry
+        list_models = models if callable(models) else (lambda: list(models))
 
         class Handler(BaseHTTPRequestHandler):
             server_version = f"mlmon/{__version__}"
@@ -51,11 +62,25 @@ class MetricsServer:
                         body, content_type = render(registry_ref, self.headers.get("Accept"))
                         self._reply(200, body, content_type)
                     elif path == "/":
-                        self._reply(200, landing, "text/html; charset=utf-8")
+                        self._reply(200, _landing(list_models()), "text/html; charset=utf-8")
                     elif path in ("/-/healthy", "/-/ready"):
                         self._reply(200, b"OK\n", "text/plain; charset=utf-8")
                     else:
                         self._reply(404, b"not found\n", "text/plain; charset=utf-8")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def do_POST(self) -> None:  # noqa: N802  (the name http.server dispatches to)
+                path = self.path.split("?", 1)[0]
+                try:
+                    if path != "/-/reload" or reload is None:
+                        self._reply(404, b"not found\n", "text/plain; charset=utf-8")
+                        return
+                    failure = reload()
+                    if failure is None:
+                        self._reply(200, b"OK\n", "text/plain; charset=utf-8")
+                    else:
+                        self._reply(500, f"failed to reload config: {failure}\n".encode(), "text/plain; charset=utf-8")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

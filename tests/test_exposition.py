@@ -25,10 +25,11 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 INF = float("inf")
 
 
-def exposition(*snapshots: Snapshot) -> str:
+def exposition(*snapshots: Snapshot, exporter_wide: tuple[Figure, ...] = ()) -> str:
     results = Results()
     for snapshot in snapshots:
         results.publish(snapshot)
+    results.set_globals(list(exporter_wide))
     body, content_type = render(build_registry(results), None)
     assert content_type == TEXT
     return body.decode()
@@ -179,11 +180,14 @@ def figure_for(spec: MetricSpec, scale: float) -> Figure | HistogramFigure:
 
 
 def realistic_exposition() -> str:
-    # the build family is the collector's own and always present
-    published = [spec for spec in SPECS if spec.name != "mlmon_build"]
+    # the build family is the collector's own and always present; the config reload families are
+    # the exporter's, not a model's
+    published = [spec for spec in SPECS if "model" in spec.labels]
+    exporter_wide = tuple(figure_for(spec, 1.0) for spec in SPECS if spec.name != "mlmon_build" and not spec.labels)
     return exposition(
         Snapshot("churn", "2", tuple(figure_for(spec, 1.0) for spec in published)),
         Snapshot("fraud", "1", tuple(figure_for(spec, 2.0) for spec in published)),
+        exporter_wide=exporter_wide,
     )
 
 
@@ -192,7 +196,7 @@ def test_every_catalogue_family_is_exposed() -> None:
     for spec in SPECS:
         # counters are created without a timestamp, so `_created` is not exposed
         for name in (n for n in spec.exposed_names if not n.endswith("_created")):
-            assert any(line.startswith(name + "{") for line in lines), name
+            assert any(line.startswith((name + "{", name + " ")) for line in lines), name
 
 
 def test_promtool_check_metrics_is_clean() -> None:
@@ -291,3 +295,11 @@ def test_the_exporter_registry_adds_process_and_python_metrics() -> None:
     assert "\npython_info{" in text
     assert "\nprocess_cpu_seconds_total " in text
     assert "process_" not in render(build_registry(Results()), None)[0].decode()
+
+
+def test_exporter_wide_figures_carry_no_model_label_and_model_families_are_refused_there() -> None:
+    text = exposition(
+        exporter_wide=(Figure("mlmon_config_last_reload_successful", 1.0), Figure("mlmon_accuracy_ratio", 0.5))
+    )
+    assert "\nmlmon_config_last_reload_successful 1.0\n" in text
+    assert "mlmon_accuracy_ratio" not in text

@@ -1,0 +1,59 @@
+"""Reloading the config of a running `mlmon serve`: SIGHUP or POST /-/reload, as Prometheus does."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from helpers import binary_data, write_batch, write_project
+from support.processes import ExporterProcess
+
+pytestmark = pytest.mark.live
+
+
+def _models(body: str) -> set[str]:
+    return {
+        line.split('model="', 1)[1].split('"', 1)[0] for line in body.splitlines() if line.startswith("mlmon_model_up{")
+    }
+
+
+def _metrics(exporter: ExporterProcess) -> str:
+    return requests.get(f"{exporter.url}/metrics", timeout=5).text
+
+
+def test_a_reload_swaps_models_and_a_bad_config_keeps_the_running_one(tmp_path: Path) -> None:
+    config = write_project(tmp_path, model_overrides={"schedule": {"interval_seconds": 1}})
+    x, y = binary_data(60, seed=30)
+    write_batch(tmp_path, "b.csv", x, y)
+    with ExporterProcess("serve", ["--config", str(config)], workdir=tmp_path / "run") as exporter:
+        exporter.wait_for(lambda: _models(_metrics(exporter)) == {"m"}, timeout=60, description="model m served")
+        assert "mlmon_config_last_reload_successful 1.0" in _metrics(exporter)
+
+        # rename the model and send SIGHUP: the new name is served, the old one is gone
+        data = yaml.safe_load(config.read_text())
+        data["models"][0]["name"] = "renamed"
+        config.write_text(yaml.safe_dump(data))
+        assert exporter.proc is not None
+        os.kill(exporter.proc.pid, signal.SIGHUP)
+        exporter.wait_for(
+            lambda: _models(_metrics(exporter)) == {"renamed"}, timeout=60, description="the renamed model only"
+        )
+        assert "renamed" in requests.get(f"{exporter.url}/", timeout=5).text
+
+        # a broken config is refused over HTTP; the running models stay and the failure is visible
+        config.write_text("models: [{name: broken}]\n")
+        answer = requests.post(f"{exporter.url}/-/reload", timeout=30)
+        assert answer.status_code == 500 and "model_path" in answer.text
+        body = _metrics(exporter)
+        assert "mlmon_config_last_reload_successful 0.0" in body
+        assert _models(body) == {"renamed"}
+
+        # and a good one again is taken
+        config.write_text(yaml.safe_dump(data))
+        assert requests.post(f"{exporter.url}/-/reload", timeout=30).status_code == 200
+        assert "mlmon_config_last_reload_successful 1.0" in _metrics(exporter)
