@@ -79,6 +79,7 @@ class ModelJob:
         self._last_success: float | None = None
         self._last_batch_rows: float | None = None
         self._arrived: pd.DataFrame | None = None
+        self._counters: list[AnyFigure] = []
         self.listeners: list[Callable[[RunReport], None]] = []
         self.late_labels = 0  # labels carried by batches in the current run
 
@@ -101,10 +102,15 @@ class ModelJob:
             except Exception:  # noqa: BLE001  (the state store or the disk failed: say so, keep serving)
                 log.exception("model %s: the run failed", self.key)
                 up = False
+        try:
+            self._counters = self._counter_figures()
+        except Exception:  # noqa: BLE001  (keep the last counts on /metrics rather than blank them)
+            log.exception("model %s: cannot read the counters from the state store", self.key)
+            up = False
         if up:
             self._last_success = self.clock()
         figures = self._run_figures(up, started, time.perf_counter() - perf) + calculators
-        figures += self._window_figures + self._counter_figures()
+        figures += self._window_figures + self._counters
         report.figures = tuple(figures)
         self.results.publish(Snapshot(self.model.name, self.model.version, report.figures))
         log.info(

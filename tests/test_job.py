@@ -417,6 +417,11 @@ def test_a_failing_state_store_is_reported_and_the_batch_is_retried(
     assert value(report.figures, "mlmon_model_up") == 0
     assert value(report.figures, "mlmon_predictions") == 0
     assert app.results.get("m", "1") is not None  # the scrape still has something to show
+    # with the store unreadable too, the last counts stay published instead of vanishing
+    monkeypatch.setattr(job.state, "counters", disk_full)
+    report = job.run()
+    assert value(report.figures, "mlmon_model_up") == 0
+    assert value(report.figures, "mlmon_predictions") == 0
     monkeypatch.undo()
     report = job.run()
     assert value(report.figures, "mlmon_model_up") == 1
