@@ -1,10 +1,15 @@
-"""Chi-squared goodness of fit of the current category counts to the reference category shares.
+"""Chi-squared test of homogeneity between the reference and the current category counts.
 
-Categories the reference never saw have no expected count. They are pooled into one "unseen" cell
-whose expected share is a small epsilon (the other shares scaled down to keep the total), so a few
-new categories weigh heavily: they are drift the reference cannot explain. Numeric columns (the
-auto choice sends low-cardinality ones here) are compared value by value. With a single cell there
-is nothing to test: statistic 0, p-value 1.
+Both sides are samples, so the test is two-sample: the 2 x k table of (reference, current) counts
+over the union of categories, expected counts from its margins, k - 1 degrees of freedom, no
+continuity correction (what scipy.stats.chi2_contingency computes with correction=False). A category
+one side never saw is a zero cell like any other, so a new category that takes a real share of the
+rows is drift. Categories seen fewer than ``MIN_COUNT`` times over both samples are left out: the
+chi-squared approximation does not hold for such sparse cells, and one stray new value among
+hundreds of rows would otherwise read as certain drift (new categories still show, row by row, in
+the unseen-category ratio). Numeric columns (the auto choice sends low-cardinality ones here) are
+compared value by value. With fewer than two categories left there is nothing to test: statistic 0,
+p-value 1.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from scipy.stats import chi2
 from exporter.drift.binning import category_counts
 from exporter.drift.registry import DriftMethod, DriftResult, register
 
-EPSILON = 1e-4
+MIN_COUNT = 5
 
 
 @register
@@ -27,15 +32,10 @@ class ChiSquare(DriftMethod):
 
     def compute(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
         reference_counts, current_counts = category_counts(reference, current)
-        seen = reference_counts > 0
-        shares = reference_counts[seen] / reference.size
-        observed = current_counts[seen]
-        unseen = current_counts[~seen].sum()
-        if unseen:
-            shares = np.append(shares, EPSILON) / (1.0 + EPSILON)
-            observed = np.append(observed, unseen)
-        if observed.size < 2:
+        table = np.vstack([reference_counts, current_counts]).astype(float)
+        table = table[:, table.sum(axis=0) >= MIN_COUNT]
+        if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
             return DriftResult(0.0, 1.0)
-        expected = shares * current.size
-        statistic = float(np.sum((observed - expected) ** 2 / expected))
-        return DriftResult(statistic, float(chi2.sf(statistic, observed.size - 1)))
+        expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+        statistic = float(np.sum((table - expected) ** 2 / expected))
+        return DriftResult(statistic, float(chi2.sf(statistic, table.shape[1] - 1)))

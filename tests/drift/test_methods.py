@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chisquare, ks_2samp, wasserstein_distance
+from scipy.stats import chi2_contingency, chisquare, ks_2samp, wasserstein_distance
 
 from exporter.drift import METHODS
 from exporter.drift.registry import DriftMethod, DriftResult
@@ -110,28 +110,58 @@ def test_psi_categorical_matches_plain_formula(case: str) -> None:
     assert METHODS["psi"].compute(reference, current).score == pytest.approx(expected, abs=1e-9)
 
 
+def _contingency(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Counts per category on both sides, categories seen fewer than 5 times in all left out."""
+    categories = sorted(set(reference.tolist()) | set(current.tolist()))
+    table = np.array([[np.count_nonzero(side == c) for c in categories] for side in (reference, current)])
+    return table[:, table.sum(axis=0) >= 5]
+
+
 @pytest.mark.parametrize("case", CATEGORICAL_CASES)
-def test_chisquare_matches_scipy_with_unseen_categories_pooled(case: str) -> None:
+def test_chisquare_is_scipys_two_sample_test_of_homogeneity(case: str) -> None:
     reference, current = CATEGORICAL_CASES[case]
-    known = sorted(set(reference.tolist()))
-    counts = Counter(current.tolist())
-    observed = [counts[k] for k in known]
-    shares = [np.count_nonzero(reference == k) / len(reference) for k in known]
-    unseen = sum(n for k, n in counts.items() if k not in known)
-    if unseen:
-        observed.append(unseen)
-        shares = [s / (1 + 1e-4) for s in [*shares, 1e-4]]
-    expected = chisquare(observed, np.array(shares) * len(current))
+    table = _contingency(reference, current)
     result = METHODS["chisquare"].compute(reference, current)
-    assert result.score == pytest.approx(expected.statistic, abs=1e-9)
-    assert result.pvalue == pytest.approx(expected.pvalue, abs=1e-9)
+    statistic, pvalue, dof, expected = chi2_contingency(table, correction=False)
+    assert result.score == pytest.approx(statistic, abs=1e-9)
+    assert result.pvalue == pytest.approx(pvalue, abs=1e-9)
+    # the same statistic as a goodness of fit of every cell to its margin-based expectation
+    flat = chisquare(table.ravel(), expected.ravel(), ddof=table.shape[1])
+    assert result.score == pytest.approx(flat.statistic, abs=1e-9)
+    assert result.pvalue == pytest.approx(flat.pvalue, abs=1e-9)
+    assert dof == table.shape[1] - 1
 
 
-def test_unseen_category_is_drift_for_chisquare_but_finite_for_distances() -> None:
+@pytest.mark.parametrize(
+    ("reference", "current"),
+    [
+        (COLOURS, np.array(["red"])),
+        (np.array(["red"] * 10), np.array(["red"] * 3)),
+        (COLOURS[:1], np.array(["red", "red"])),
+    ],
+    ids=["tiny window", "single category", "one reference row"],
+)
+def test_chisquare_with_one_category_or_tiny_samples(reference: np.ndarray, current: np.ndarray) -> None:
+    result = METHODS["chisquare"].compute(reference, current)
+    table = _contingency(reference, current)
+    if table.shape[1] < 2 or 0 in table.sum(axis=1):
+        assert (result.score, result.pvalue) == (0.0, 1.0)
+    else:
+        assert result.pvalue == pytest.approx(chi2_contingency(table, correction=False).pvalue, abs=1e-9)
+
+
+def test_one_new_category_among_many_rows_is_not_drift_but_a_real_share_is() -> None:
+    reference = np.array(["red"] * 1000 + ["blue"] * 1000)
+    one_new = np.array(["red"] * 99 + ["blue"] * 99 + ["purple"])
+    assert not METHODS["chisquare"].drifted(METHODS["chisquare"].compute(reference, one_new), 0.05)
+    real_share = np.array(["red"] * 70 + ["blue"] * 70 + ["purple"] * 60)
+    assert METHODS["chisquare"].drifted(METHODS["chisquare"].compute(reference, real_share), 0.05)
+
+
+def test_unseen_category_is_finite_for_every_categorical_method() -> None:
     reference = COLOURS
     current = np.array(["red"] * 5 + ["green"] * 3 + ["violet"] * 2)
-    assert METHODS["chisquare"].drifted(METHODS["chisquare"].compute(reference, current), 0.05)
-    for name in ("psi", "jensenshannon"):
+    for name in ("chisquare", "psi", "jensenshannon"):
         assert math.isfinite(METHODS[name].compute(reference, current).score)
 
 
