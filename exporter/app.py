@@ -36,7 +36,11 @@ def build_app(config: Config, clock: Callable[[], float] = time.time, results: R
     state = StateStore(config.state_path)
     windows = WindowStore(Path(str(config.state_path) + ".windows"))
     results = results or Results()
-    jobs = [ModelJob(model, state, windows, results, config.quarantine_dir, clock=clock) for model in config.models]
+    retention = config.prediction_retention_days * 86400.0
+    jobs = [
+        ModelJob(model, state, windows, results, config.quarantine_dir, retention_seconds=retention, clock=clock)
+        for model in config.models
+    ]
     return App(config, state, results, jobs, build_registry(results, runtime=True))
 
 

@@ -207,6 +207,9 @@ class ModelConfig(_Strict):
 class Config(_Strict):
     state_path: Path = Path("mlmon-state.db")
     quarantine_path: Path | None = None
+    # stored predictions (and labels waiting for one) older than this are deleted; a label that
+    # arrives later than this after its prediction is no longer joined
+    prediction_retention_days: float = Field(default=30.0, gt=0)
     models: list[ModelConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

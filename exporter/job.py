@@ -57,6 +57,7 @@ class ModelJob:
         results: Results,
         quarantine_dir: Path,
         *,
+        retention_seconds: float = 30 * 86400.0,
         clock: Callable[[], float] = time.time,
         source: BatchSource | None = None,
         label_source: BatchSource | None = None,
@@ -68,6 +69,7 @@ class ModelJob:
         self.windows = windows
         self.results = results
         self.quarantine_dir = Path(quarantine_dir)
+        self.retention_seconds = retention_seconds
         self.clock = clock
         self.source = source or open_source(model.source)
         self.label_source = label_source or (open_source(model.labels.source) if model.labels else None)
@@ -126,6 +128,9 @@ class ModelJob:
         return report
 
     def _score_pending(self, loaded: LoadedModel, now: float, report: RunReport) -> None:
+        pruned = self.state.prune(self.key, older_than=now - self.retention_seconds)
+        if pruned:
+            log.info("model %s: %d stored prediction(s) past the retention deleted", self.key, pruned)
         if self.label_source is not None:
             report.labels = self._ingest_labels(loaded, now)
         self.late_labels = 0

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     PRIMARY KEY (model, row_id)
 );
 CREATE INDEX IF NOT EXISTS predictions_by_batch ON predictions (model, batch_key);
+CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (model, scored_at);
 CREATE TABLE IF NOT EXISTS label_files (
     model TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL, processed_at REAL NOT NULL,
     PRIMARY KEY (model, key)
@@ -252,6 +253,19 @@ class StateStore:
                 increments[received] = increments.get(received, 0.0) + applied
             self._add_counters(db, model, increments)
         return applied
+
+    def prune(self, model: str, older_than: float) -> int:
+        """Delete stored predictions scored, and waiting labels received, before ``older_than``.
+
+        Batch marks and counters stay: a batch file still in its folder must never be scored again.
+        Returns how many predictions were deleted.
+        """
+        with self.transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM predictions WHERE model = ? AND scored_at < ?", (model, older_than)
+            ).rowcount
+            db.execute("DELETE FROM pending_labels WHERE model = ? AND received_at < ?", (model, older_than))
+        return int(deleted)
 
     def pending_labels(self, model: str) -> int:
         """Labels kept until a prediction with their id is scored."""

@@ -539,3 +539,32 @@ def test_a_batch_dropped_again_with_its_label_column_filled_in_delivers_labels(t
     assert value(report.figures, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, model.predict(x)))
     assert value(report.figures, "mlmon_label_delay_seconds") == pytest.approx(600)
     assert (tmp_path / "incoming" / "b.csv").exists()
+
+
+def test_stored_predictions_past_the_retention_are_deleted_and_counts_stay(tmp_path: Path) -> None:
+    (tmp_path / "labels").mkdir(parents=True)
+    config = write_project(
+        tmp_path,
+        model_overrides={"labels": {"source": {"type": "files", "path": "labels"}}, "window": {"rows": 1000}},
+        top={"prediction_retention_days": 1},
+    )
+    x, y = binary_data(80, seed=24)
+    clock = Clock(100_000)
+    app = app_for(config, clock)
+    write_batch(tmp_path, "old.csv", x.iloc[:40])
+    app.jobs[0].run()
+    clock.now += 2 * 86400  # two days later: the first batch's predictions are past the retention
+    write_batch(tmp_path, "new.csv", x.iloc[40:])
+    pd.DataFrame({"id": [f"old-{i}" for i in range(40)], "target": y[:40]}).to_csv(
+        tmp_path / "labels" / "late.csv", index=False
+    )
+    figures = app.jobs[0].run().figures
+    assert value(figures, "mlmon_predictions") == 80
+    assert value(figures, "mlmon_labels_received") == 0
+    assert app.state.known_row_ids("m:1", [f"old-{i}" for i in range(40)]) == {}
+    assert app.state.known_row_ids("m:1", ["new-0"]) == {"new-0": False}
+    # the labels for deleted predictions waited a run, then went past the retention themselves
+    clock.now += 2 * 86400
+    assert value(app.jobs[0].run().figures, "mlmon_unmatched_labels") == 0
+    # the old batch file is still in its folder and still never scored again
+    assert value(app.jobs[0].run().figures, "mlmon_batches_processed") == 2
