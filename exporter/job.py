@@ -187,7 +187,13 @@ class ModelJob:
         except OSError:
             signature = None
         if self.loaded is None or signature != self._model_signature:
-            self.loaded = self.loader(self.model.model_path, self.model.task)
+            loaded = self.loader(self.model.model_path, self.model.task)
+            configured, expected = self.model.feature_columns, loaded.feature_names
+            if configured is not None and expected is not None and list(configured) != list(expected):
+                raise ModelLoadError(
+                    f"feature_columns {configured} differ from the model's feature_names_in_ {expected}"
+                )
+            self.loaded = loaded
             self._model_signature = signature
             self.reference.invalidate()
             log.info("model %s: loaded %s", self.key, self.model.model_path)

@@ -568,3 +568,16 @@ def test_stored_predictions_past_the_retention_are_deleted_and_counts_stay(tmp_p
     assert value(app.jobs[0].run().figures, "mlmon_unmatched_labels") == 0
     # the old batch file is still in its folder and still never scored again
     assert value(app.jobs[0].run().figures, "mlmon_batches_processed") == 2
+
+
+def test_feature_columns_that_differ_from_the_models_own_names_keep_it_down(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_project(tmp_path, model_overrides={"feature_columns": ["f0", "f1", "f2", "f3", "f9"]})
+    x, y = binary_data(50, seed=25)
+    write_batch(tmp_path, "b.csv", x, y)
+    with caplog.at_level("ERROR", logger="exporter.job"):
+        report = app_for(config).jobs[0].run()
+    assert value(report.figures, "mlmon_model_up") == 0
+    assert report.scored == 0 and (tmp_path / "incoming" / "b.csv").exists()
+    assert "differ from the model's feature_names_in_" in caplog.text
