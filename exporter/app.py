@@ -63,6 +63,7 @@ class Runtime:
         self.config_path, self.on_report, self.clock = config_path, on_report, clock
         self.results = Results()
         self._lock = threading.Lock()
+        self._started = False
         self.app = self._start(config)
         self.registry = self.app.registry
         self._reloaded(True)
@@ -87,7 +88,9 @@ class Runtime:
         return [job.key for job in self.app.jobs]
 
     def start(self) -> None:
-        self.scheduler.start()
+        with self._lock:
+            self._started = True
+            self.scheduler.start()
 
     def reload(self) -> str | None:
         """Reload the config file; None when it worked, else why not."""
@@ -100,17 +103,20 @@ class Runtime:
                 log.error("reload of %s failed, keeping the running config: %s", self.config_path, exc)
                 self._reloaded(False)
                 return str(exc)
-            self.scheduler.shutdown(wait=True)
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=True)
             self.app.state.close()
             self.app = self._start(config)
-            self.scheduler.start()
+            if self._started:
+                self.scheduler.start()
             self._reloaded(True)
             log.info("reloaded %s: %d model(s)", self.config_path, len(config.models))
             return None
 
     def shutdown(self) -> None:
         with self._lock:
-            self.scheduler.shutdown(wait=True)
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=True)
             self.app.state.close()
 
 
@@ -151,7 +157,9 @@ def serve(
                 break
             reload_requested.clear()
             stop.clear()
-            runtime.reload()
+            failure = runtime.reload()
+            if failure is not None:
+                log.warning("reload requested by SIGHUP not done: %s", failure)
     finally:
         runtime.shutdown()
         server.stop()

@@ -57,3 +57,19 @@ def test_a_reload_swaps_models_and_a_bad_config_keeps_the_running_one(tmp_path: 
         config.write_text(yaml.safe_dump(data))
         assert requests.post(f"{exporter.url}/-/reload", timeout=30).status_code == 200
         assert "mlmon_config_last_reload_successful 1.0" in _metrics(exporter)
+
+
+def test_a_reload_before_the_scheduler_starts_is_safe_and_retains_only_configured_models(tmp_path: Path) -> None:
+    from exporter.app import Runtime
+    from exporter.config import load_config
+    from exporter.results import Snapshot
+
+    config = write_project(tmp_path)
+    runtime = Runtime(load_config(config), config)
+    runtime.results.publish(Snapshot("gone", "1", ()))
+    assert runtime.reload() is None
+    assert {s.model for s in runtime.results.snapshots()} == set()  # "gone" is not configured
+    assert runtime.models() == ["m:1"]
+    runtime.start()
+    runtime.shutdown()
+    assert Runtime(load_config(config)).reload() == "no config file to reload"
