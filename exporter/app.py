@@ -68,14 +68,21 @@ class Runtime:
         self.registry = self.app.registry
         self._reloaded(True)
 
-    def _start(self, config: Config) -> App:
+    def _build(self, config: Config) -> App:
         app = build_app(config, self.clock, self.results)
         if self.on_report is not None:
             for job in app.jobs:
                 job.listeners.append(self.on_report)
-        self.results.retain({(m.name, m.version) for m in config.models})
-        self.scheduler = build_scheduler(app.jobs)
         return app
+
+    def _start(self, config: Config) -> App:
+        app = self._build(config)
+        self._activate(app)
+        return app
+
+    def _activate(self, app: App) -> None:
+        self.results.retain({(m.name, m.version) for m in app.config.models})
+        self.scheduler = build_scheduler(app.jobs)
 
     def _reloaded(self, ok: bool) -> None:
         figures = [Figure("mlmon_config_last_reload_successful", 1.0 if ok else 0.0)]
@@ -99,14 +106,18 @@ class Runtime:
         with self._lock:
             try:
                 config = load_config(self.config_path)
-            except ConfigError as exc:
+                # built beside the running one, so a config that validates but cannot start (a state
+                # path that cannot be written, say) leaves the running exporter untouched
+                app = self._build(config)
+            except (ConfigError, OSError, ValueError) as exc:
                 log.error("reload of %s failed, keeping the running config: %s", self.config_path, exc)
                 self._reloaded(False)
                 return str(exc)
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
             self.app.state.close()
-            self.app = self._start(config)
+            self.app = app
+            self._activate(app)
             if self._started:
                 self.scheduler.start()
             self._reloaded(True)

@@ -73,3 +73,24 @@ def test_a_reload_before_the_scheduler_starts_is_safe_and_retains_only_configure
     runtime.start()
     runtime.shutdown()
     assert Runtime(load_config(config)).reload() == "no config file to reload"
+
+
+def test_a_config_that_validates_but_cannot_start_leaves_the_running_one(tmp_path: Path) -> None:
+    from exporter.app import Runtime
+    from exporter.config import load_config
+
+    config = write_project(tmp_path)
+    runtime = Runtime(load_config(config), config)
+    runtime.start()
+    try:
+        blocker = tmp_path / "not-a-folder"
+        blocker.write_text("a file where the new state folder would go")
+        data = yaml.safe_load(config.read_text())
+        data["state_path"] = str(blocker / "state.db")
+        config.write_text(yaml.safe_dump(data))
+        assert runtime.reload() is not None
+        assert runtime.scheduler.running
+        assert runtime.models() == ["m:1"]
+        assert runtime.results.globals()[0].value == 0.0
+    finally:
+        runtime.shutdown()
