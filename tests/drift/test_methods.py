@@ -117,9 +117,21 @@ def _contingency(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
     return table[:, table.sum(axis=0) >= 5]
 
 
-@pytest.mark.parametrize("case", CATEGORICAL_CASES)
+CHISQUARE_CASES = {
+    **CATEGORICAL_CASES,
+    "identical": (COLOURS, COLOURS.copy()),
+    "new category with a real share": (COLOURS, np.array(["red"] * 5 + ["green"] * 3 + ["violet"] * 6)),
+    "rare category just kept": (COLOURS, np.array(["red"] * 5 + ["green"] * 3 + ["violet"] * 5)),
+    "rare category just left out": (COLOURS, np.array(["red"] * 5 + ["green"] * 3 + ["violet"] * 4)),
+    "two rows": (COLOURS, np.array(["green", "blue"])),
+    "three rows": (COLOURS, np.array(["red", "violet", "violet"])),
+    "low-cardinality numeric": (TIES, TIES_CURRENT),
+}
+
+
+@pytest.mark.parametrize("case", CHISQUARE_CASES)
 def test_chisquare_is_scipys_two_sample_test_of_homogeneity(case: str) -> None:
-    reference, current = CATEGORICAL_CASES[case]
+    reference, current = CHISQUARE_CASES[case]
     table = _contingency(reference, current)
     result = METHODS["chisquare"].compute(reference, current)
     statistic, pvalue, dof, expected = chi2_contingency(table, correction=False)
