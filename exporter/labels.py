@@ -6,12 +6,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.model import LoadedModel
-from exporter.scoring import BatchFailure, _match_labels
+from exporter.scoring import BatchFailure, match_labels
 from exporter.sources import BatchRef, BatchSource, UnreadableBatch
 from exporter.state import StateStore, counter_key
 from exporter.values import canonical
@@ -55,12 +54,7 @@ def ingest_labels(
             )
             continue
         frame = frame.dropna(subset=[model.id_column, model.target_column])
-        raw = frame[model.target_column]
-        if loaded.classes is not None:
-            values, known = _match_labels(raw, loaded.classes)
-        else:
-            values = raw.apply(lambda v: _to_float(v)).to_numpy(dtype=float)
-            known = ~np.isnan(values)
+        values, known = match_labels(frame[model.target_column], loaded.classes)
         invalid["unknown_label"] += int((~known).sum())
         ids = frame[model.id_column].map(canonical).to_numpy()
         # one label per id: the first in the file wins, the others are counted
@@ -72,10 +66,3 @@ def ingest_labels(
         applied += state.apply_labels(model_key, ref.key, status="ok", labels=pairs, received_at=now, counters=counters)
         log.info("model %s: label file %s: %d label(s) read", model_key, ref.name, len(pairs))
     return applied
-
-
-def _to_float(value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return float("nan")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.model import LoadedModel
+from exporter.performance import UNMATCHED, class_indices
 from exporter.values import canonical
 
 BATCH_FAILURE_REASONS = ("unreadable", "schema", "empty", "scoring")
@@ -64,24 +65,19 @@ def feature_columns(
     return [c for c in frame_columns if c not in skip]
 
 
-def _match_labels(raw: pd.Series, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Map arrived labels onto the model's classes by value, whatever their dtype in the file."""
-    by_text = {str(c): c for c in classes}
-    for c in classes:
-        if isinstance(c, (int, np.integer, float, np.floating)) and float(c).is_integer():
-            by_text.setdefault(str(int(c)), c)
-            by_text.setdefault(f"{float(c)}", c)
+def match_labels(raw: pd.Series, classes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Arrived labels as the model's own class values (or numbers, for regression), and which are known.
+
+    Classification labels are matched to the classes by ``exporter.performance.class_indices``, the
+    one matcher the metrics use too; a label matching no class is not known.
+    """
+    if classes is None:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        return values, ~np.isnan(values)
+    index = class_indices(raw.to_numpy(dtype=object), classes)
+    known = index != UNMATCHED
     matched = np.empty(len(raw), dtype=object)
-    known = np.zeros(len(raw), dtype=bool)
-    for i, value in enumerate(raw.to_numpy(dtype=object)):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            continue
-        text = str(value).strip()
-        if text in by_text:
-            matched[i] = by_text[text]
-            known[i] = True
-        else:
-            matched[i] = value
+    matched[known] = np.asarray(classes, dtype=object)[index[known]]
     return matched, known
 
 
@@ -138,14 +134,8 @@ def prepare_batch(
     labelled = np.zeros(len(frame), dtype=bool)
     if model.target_column is not None and model.target_column in frame.columns:
         raw = frame[model.target_column]
-        if loaded.classes is not None:
-            labels, labelled = _match_labels(raw, loaded.classes)
-            invalid["unknown_label"] += int((raw.notna().to_numpy() & ~labelled & ~bad).sum())
-        else:
-            numeric = pd.to_numeric(raw, errors="coerce")
-            labels = numeric.to_numpy(dtype=float)
-            labelled = ~np.isnan(labels)
-            invalid["unknown_label"] += int((raw.notna().to_numpy() & ~labelled & ~bad).sum())
+        labels, labelled = match_labels(raw, loaded.classes)
+        invalid["unknown_label"] += int((raw.notna().to_numpy() & ~labelled & ~bad).sum())
 
     if has_ids:
         texts = frame[model.id_column].map(canonical)

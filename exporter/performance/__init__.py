@@ -42,7 +42,8 @@ def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
     by_number: dict[str, int] = {}
     for index, cls in enumerate(classes):
         by_text.setdefault(class_label(cls).strip(), index)
-        number = number_key(class_label(cls))
+        # a boolean class also answers to 1 and 0, as a label file written by another tool may say
+        number = str(int(cls)) if isinstance(cls, (bool, np.bool_)) else number_key(class_label(cls))
         if number is not None:
             by_number.setdefault(number, index)
     codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object), dtype=object))
