@@ -17,6 +17,7 @@ from exporter.config import ModelConfig
 from exporter.figures import Figure, HistogramFigure
 from exporter.model import LoadedModel, ModelLoadError, load_model
 from exporter.monitors.base import Window, monitors_for
+from exporter.performance import class_label
 from exporter.reference import ReferenceProfile
 from exporter.referencing import ReferenceKeeper
 from exporter.results import Results, Snapshot
@@ -30,7 +31,7 @@ from exporter.scoring import (
 )
 from exporter.sources import BatchRef, BatchSource, UnreadableBatch, open_source
 from exporter.state import CounterKey, StateStore, counter_key
-from exporter.window import WindowStore, assemble, encode_label, window_batches
+from exporter.window import WindowStore, assemble, window_batches
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ class ModelJob:
                 self.key,
                 f"{ref.key}#labels",
                 status="ok",
-                labels=[(row_id, encode_label(label)) for row_id, label in prepared.late_labels],
+                labels=[(row_id, class_label(label)) for row_id, label in prepared.late_labels],
                 received_at=now,
                 counters={},
             )
@@ -290,7 +291,7 @@ class ModelJob:
             (
                 row_id,
                 now,
-                encode_label(labels[i]) if labels is not None and prepared.labelled[i] else None,
+                class_label(labels[i]) if labels is not None and prepared.labelled[i] else None,
                 now if labels is not None and prepared.labelled[i] else None,
             )
             for i, row_id in enumerate(prepared.row_ids)

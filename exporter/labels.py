@@ -10,11 +10,11 @@ import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.model import LoadedModel
+from exporter.performance import class_label
 from exporter.scoring import BatchFailure, match_labels
 from exporter.sources import BatchRef, BatchSource, UnreadableBatch
 from exporter.state import StateStore, counter_key
 from exporter.values import canonical
-from exporter.window import encode_label
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def ingest_labels(
         repeated = pd.Series(ids).duplicated().to_numpy()
         invalid["duplicate_id"] += int(repeated.sum())
         known &= ~repeated
-        pairs = [(row_id, encode_label(value)) for row_id, value, ok in zip(ids, values, known) if ok]
+        pairs = [(row_id, class_label(value)) for row_id, value, ok in zip(ids, values, known) if ok]
         counters = {counter_key("mlmon_invalid_rows", {"reason": r}): float(n) for r, n in invalid.items() if n}
         applied += state.apply_labels(model_key, ref.key, status="ok", labels=pairs, received_at=now, counters=counters)
         log.info("model %s: label file %s: %d label(s) read", model_key, ref.name, len(pairs))

@@ -17,6 +17,7 @@ import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.monitors.base import Window
+from exporter.performance import class_label
 from exporter.state import StateStore
 from exporter.values import canonical
 
@@ -27,11 +28,6 @@ PROBA = "__proba_"
 
 def _file_name(batch_key: str) -> str:
     return hashlib.sha256(batch_key.encode()).hexdigest()[:24] + ".parquet"
-
-
-def encode_label(value: object) -> str:
-    """How a label is stored in the state store; class values round-trip through it."""
-    return str(value.item() if isinstance(value, np.generic) else value)
 
 
 class WindowStore:
@@ -122,7 +118,7 @@ def assemble(
     scored_at = joined["scored_at"].to_numpy(dtype=float)
     text = joined["label"]
     if classes is not None:
-        by_text = {encode_label(c): c for c in classes}
+        by_text = {class_label(c): c for c in classes}  # the text labels are stored under
         decoded = text.map(by_text)
         labelled = decoded.notna().to_numpy()
         labels = np.empty(len(frame), dtype=object)
