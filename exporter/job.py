@@ -15,7 +15,7 @@ import pandas as pd
 from exporter import histogram
 from exporter.config import ModelConfig
 from exporter.figures import Figure, HistogramFigure
-from exporter.model import LoadedModel, ModelLoadError, load_model
+from exporter.model import LoadedModel, ModelLoadError, file_signature, load_model
 from exporter.monitors.base import Window, monitors_for
 from exporter.performance import class_label
 from exporter.reference import ReferenceProfile
@@ -182,11 +182,7 @@ class ModelJob:
 
     def ensure_model(self) -> LoadedModel:
         """The loaded model, reloaded when its file changes (a new deployment)."""
-        try:
-            stat = self.model.model_path.stat()
-            signature: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
-        except OSError:
-            signature = None
+        signature = file_signature(self.model.model_path)
         if self.loaded is None or signature != self._model_signature:
             loaded = self.loader(self.model.model_path, self.model.task)
             configured, expected = self.model.feature_columns, loaded.feature_names

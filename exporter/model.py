@@ -26,6 +26,30 @@ class LoadedModel:
         return self.classes is not None and hasattr(self.estimator, "predict_proba")
 
 
+def file_signature(path: Path) -> tuple[int, int] | None:
+    """(modification time in ns, size) of a file, or None when it cannot be read: changes when it does."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+class DigestCache:
+    """A file's content digest, read again only when the file's signature changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple[Path, tuple[int, int]] | None = None
+        self._digest = ""
+
+    def digest(self, path: Path) -> str:
+        signature = file_signature(path)
+        if signature is None or self._key != (path, signature):
+            self._digest = file_digest(path)
+            self._key = (path, signature) if signature is not None else None
+        return self._digest
+
+
 def file_digest(path: Path) -> str:
     import hashlib
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.figures import Figure
-from exporter.model import LoadedModel, file_digest
+from exporter.model import DigestCache, LoadedModel
 from exporter.monitors.base import monitors_for
 from exporter.profile import build_profile, fingerprint_of, profile_from_bytes, profile_to_bytes
 from exporter.reference import ReferenceProfile
@@ -33,6 +33,8 @@ class ReferenceKeeper:
     def __init__(self, model: ModelConfig, state: StateStore, key: str) -> None:
         self.model, self.state, self.key = model, state, key
         self.profile: ReferenceProfile | None = None
+        # the fingerprint is checked on every run; the reference file is read again only when it changed
+        self._reference_digest = DigestCache()
 
     def invalidate(self) -> None:
         self.profile = None
@@ -59,7 +61,8 @@ class ReferenceKeeper:
         if path is None:
             return None
         settings = self.model.model_dump(mode="json", include=PROFILE_SETTINGS)
-        return fingerprint_of(file_digest(path), loaded.digest, json.dumps(settings, sort_keys=True))
+        digest = self._reference_digest.digest(path)
+        return fingerprint_of(digest, loaded.digest, json.dumps(settings, sort_keys=True))
 
     def refresh(self, loaded: LoadedModel) -> list[Figure]:
         """Make the profile current; a broken reference costs drift and estimation, never the run."""

@@ -581,3 +581,21 @@ def test_feature_columns_that_differ_from_the_models_own_names_keep_it_down(
     assert value(report.figures, "mlmon_model_up") == 0
     assert report.scored == 0 and (tmp_path / "incoming" / "b.csv").exists()
     assert "differ from the model's feature_names_in_" in caplog.text
+
+
+def test_an_unchanged_reference_file_is_read_once_however_many_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exporter.model
+
+    config = write_project(tmp_path)
+    hashed: list[Path] = []
+    real = exporter.model.file_digest
+    monkeypatch.setattr(exporter.model, "file_digest", lambda path: hashed.append(path) or real(path))
+    app = app_for(config)
+    for _ in range(3):
+        app.jobs[0].run()
+    assert hashed.count(tmp_path / "reference.parquet") == 1
+    pd.read_parquet(tmp_path / "reference.parquet").iloc[:100].to_parquet(tmp_path / "reference.parquet")
+    assert value(app.jobs[0].run().figures, "mlmon_reference_rows") == 100
+    assert hashed.count(tmp_path / "reference.parquet") == 2
