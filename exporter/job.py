@@ -84,7 +84,6 @@ class ModelJob:
         self._arrived: pd.DataFrame | None = None
         self._counters: list[AnyFigure] = []
         self.listeners: list[Callable[[RunReport], None]] = []
-        self.late_labels = 0  # labels carried by batches in the current run
 
     # ---------------------------------------------------------------------------------------
     def run(self) -> RunReport:
@@ -134,17 +133,16 @@ class ModelJob:
             log.info("model %s: %d stored prediction(s) past the retention deleted", self.key, pruned)
         if self.label_source is not None:
             report.labels = self._ingest_labels(loaded, now)
-        self.late_labels = 0
         arrived: list[pd.DataFrame] = []
         for ref in self.source.pending(self.state.seen_batches(self.key)):
-            outcome, rows = self._process(ref, loaded, now, arrived)
+            outcome, rows, labels = self._process(ref, loaded, now, arrived)
+            report.labels += labels
             if outcome == "failed":
                 report.failed += 1
             elif outcome == "scored":
                 report.scored += 1
                 report.rows += rows
                 report.batch_names.append(ref.name)
-        report.labels += self.late_labels
         # a time window moves with the clock, so it is evaluated on every run
         if report.scored or report.labels or not self._window_figures or self.model.window.seconds is not None:
             if arrived:
@@ -210,9 +208,14 @@ class ModelJob:
         except OSError as exc:
             log.error("model %s: cannot quarantine %s: %s", self.key, ref.name, exc)
 
-    def _process(self, ref: BatchRef, loaded: LoadedModel, now: float, arrived: list[pd.DataFrame]) -> tuple[str, int]:
-        """Score one batch: ("scored", rows), ("failed", 0), ("labels", 0) when it only carried labels
-        for rows scored earlier, or ("skipped", 0) when another process recorded it first."""
+    def _process(
+        self, ref: BatchRef, loaded: LoadedModel, now: float, arrived: list[pd.DataFrame]
+    ) -> tuple[str, int, int]:
+        """Score one batch; returns (outcome, rows scored, late labels it delivered).
+
+        The outcome is "scored", "failed", "labels" when it only carried labels for rows scored
+        earlier, or "skipped" when another process recorded it first.
+        """
         counters: Counter[CounterKey] = Counter()
         try:
             try:
@@ -246,9 +249,10 @@ class ModelJob:
             )
             if recorded:
                 self._quarantine(ref, exc.reason, str(exc))
-            return ("failed", 0) if recorded else ("skipped", 0)
+            return ("failed", 0, 0) if recorded else ("skipped", 0, 0)
+        labels_applied = 0
         if prepared.late_labels:
-            self.late_labels += self.state.apply_labels(
+            labels_applied = self.state.apply_labels(
                 self.key,
                 f"{ref.key}#labels",
                 status="ok",
@@ -268,7 +272,7 @@ class ModelJob:
             # every row was a label for an earlier prediction: nothing to score, nothing to quarantine
             self.state.record_batch(self.key, ref.key, status="labels", rows=0, processed_at=now, counters=counters)
             log.info("model %s: batch %s carried %d late label(s)", self.key, ref.name, len(prepared.late_labels))
-            return "labels", 0
+            return "labels", 0, labels_applied
         counters[counter_key("mlmon_predictions")] += rows
         counters[counter_key("mlmon_batches_processed")] += 1
         counters.update(
@@ -296,10 +300,10 @@ class ModelJob:
             self.key, ref.key, status="ok", rows=rows, processed_at=now, counters=counters, predictions=stored
         ):
             log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
-            return "skipped", 0
+            return "skipped", 0, labels_applied
         self._last_batch_rows = float(rows)
         arrived.append(prepared.arrived)
-        return "scored", rows
+        return "scored", rows, labels_applied
 
     def _ingest_labels(self, loaded: LoadedModel, now: float) -> int:
         from exporter.labels import ingest_labels
