@@ -233,7 +233,8 @@ def overview() -> list[Row]:
                 Panel(
                     "timeseries",
                     "Invalid rows by reason",
-                    "Rows dropped before scoring, per second, by reason.",
+                    "Rows with a problem, per second, by reason: dropped before scoring, or scored without their label "
+                    "(unknown_label).",
                     "short",
                     [
                         Query(
