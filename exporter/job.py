@@ -313,8 +313,9 @@ class ModelJob:
 
     # ---------------------------------------------------------------------------------------
     def _evaluate(self, loaded: LoadedModel, now: float) -> list[AnyFigure]:
-        window = assemble(self.model, self.state, self.windows, self.key, loaded.classes, now, self._arrived)
-        self.windows.prune(self.key, set(window_batches(self.model, self.state, self.key, now)))
+        keys = window_batches(self.model, self.state, self.key, now)
+        window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
+        self.windows.prune(self.key, set(keys))
         if window is None:
             return [Figure("mlmon_window_rows", 0.0)]
         figures: list[AnyFigure] = [Figure("mlmon_window_rows", float(window.rows))]

@@ -102,11 +102,11 @@ def assemble(
     state: StateStore,
     store: WindowStore,
     model_key: str,
+    keys: list[str],
     classes: np.ndarray | None,
-    now: float,
     arrived: pd.DataFrame | None = None,
 ) -> Window | None:
-    keys = window_batches(model, state, model_key, now)
+    """The window over the batches ``keys`` (from ``window_batches``), oldest first."""
     frames = [f for f in (store.load(model_key, key) for key in keys) if f is not None]
     if not frames:
         return None
