@@ -24,14 +24,11 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.catalogue import BY_NAME, SPECS, MetricSpec
 from exporter.figures import Figure, HistogramFigure
+from exporter.histogram import le_label
 from exporter.results import Results
 
 log = logging.getLogger(__name__)
 BUILD = "mlmon_build"
-
-
-def _le(bound: float) -> str:
-    return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
 class MlmonCollector(Collector):
@@ -84,7 +81,7 @@ class MlmonCollector(Collector):
             family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
             for values, item in series.items():
                 assert isinstance(item, HistogramFigure)
-                buckets = [(_le(bound), count) for bound, count in item.buckets]
+                buckets = [(le_label(bound), count) for bound, count in item.buckets]
                 family.add_metric(list(values), buckets, item.sum)
             return family
         if spec.kind == "info":

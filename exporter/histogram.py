@@ -14,7 +14,8 @@ CONFIDENCE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975,
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-def _le(bound: float) -> str:
+def le_label(bound: float) -> str:
+    """The `le` label of a bucket bound, as Prometheus writes it."""
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
@@ -26,7 +27,7 @@ def increments(name: str, values: Sequence[float] | np.ndarray, bounds: Sequence
     # a value equal to a bound belongs to that bucket (le = less than or equal)
     index = np.searchsorted(edges, values, side="left")
     counts = np.bincount(index, minlength=len(edges))
-    out = {counter_key(f"{name}_bucket", {"le": _le(b)}): float(c) for b, c in zip(edges, counts)}
+    out = {counter_key(f"{name}_bucket", {"le": le_label(b)}): float(c) for b, c in zip(edges, counts)}
     out[counter_key(f"{name}_sum")] = float(values.sum())
     return out
 
@@ -35,6 +36,6 @@ def figure(name: str, counters: Mapping[CounterKey, float], bounds: Sequence[flo
     running = 0.0
     buckets = []
     for bound in [*bounds, math.inf]:
-        running += counters.get(counter_key(f"{name}_bucket", {"le": _le(bound)}), 0.0)
+        running += counters.get(counter_key(f"{name}_bucket", {"le": le_label(bound)}), 0.0)
         buckets.append((float(bound), running))
     return HistogramFigure(name=name, buckets=buckets, sum=counters.get(counter_key(f"{name}_sum"), 0.0))
