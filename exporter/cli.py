@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     from exporter.history import commands as history
 
     history.add_parser(sub)
+    from exporter.backfill import commands as backfill
+
+    backfill.add_parser(sub)
+    from exporter.report import commands as report
+
+    report.add_parser(sub)
     return parser
 
 
@@ -186,6 +192,14 @@ def main(argv: list[str] | None = None) -> int:
             from exporter.history import commands as history
 
             return history.run(args)
+        if args.command == "backfill":
+            from exporter.backfill import commands as backfill
+
+            return backfill.run(args)
+        if args.command == "report":
+            from exporter.report import commands as report
+
+            return report.run(args)
     except ConfigError as exc:
         print(f"mlmon: invalid configuration: {exc}", file=sys.stderr)
         return 2

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from exporter.config import Config, load_config
-from exporter.history.frame import write_csv, write_parquet
-from exporter.history.load import history_frame, parse_time
+from exporter.history.frame import to_frame, write_csv, write_parquet
+from exporter.history.load import parse_time
 from exporter.history.show import show
-from exporter.state import StateStore
+from exporter.state import StateStore, StoredRun
 
 
 def time_argument(text: str) -> float:
@@ -48,16 +48,28 @@ def open_state(config: Config) -> StateStore:
     return StateStore(config.state_path)
 
 
-def selected_frame(args: argparse.Namespace) -> pd.DataFrame:
-    config = load_config(args.config)
-    if args.model is not None and args.model not in {m.name for m in config.models}:
+def checked_config(path: Path, model: str | None) -> Config:
+    """The config, after checking that ``model`` (when given) is one of its models."""
+    config = load_config(path)
+    if model is not None and model not in {m.name for m in config.models}:
         known = ", ".join(sorted({m.name for m in config.models}))
-        raise ValueError(f"--model {args.model}: not a model of {args.config} (models: {known})")
+        raise ValueError(f"--model {model}: not a model of {path} (models: {known})")
+    return config
+
+
+def stored_runs(
+    config: Config, model: str | None, since: float | None = None, until: float | None = None
+) -> list[StoredRun]:
     state = open_state(config)
     try:
-        return history_frame(state, args.model, args.since, args.until)
+        return state.runs(model, since, until)
     finally:
         state.close()
+
+
+def selected_frame(args: argparse.Namespace) -> pd.DataFrame:
+    config = checked_config(args.config, args.model)
+    return to_frame(stored_runs(config, args.model, args.since, args.until))
 
 
 def run(args: argparse.Namespace) -> int:

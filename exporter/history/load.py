@@ -1,13 +1,8 @@
-"""Reading a time range of the run history out of the state store."""
+"""The times `--from` and `--to` take."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-
-import pandas as pd
-
-from exporter.history.frame import to_frame
-from exporter.state import StateStore
 
 
 def parse_time(text: str) -> float:
@@ -21,10 +16,3 @@ def parse_time(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
-
-
-def history_frame(
-    state: StateStore, model: str | None = None, since: float | None = None, until: float | None = None
-) -> pd.DataFrame:
-    """The runs of ``model`` (every version; every model when None) between ``since`` and ``until``."""
-    return to_frame(state.runs(model, since, until))

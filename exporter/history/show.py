@@ -51,7 +51,8 @@ def render_table(rows: list[list[str]], tty: bool) -> str:
             parts[-1] = RED + parts[-1].rstrip() + RESET
         return "  ".join(parts).rstrip()
 
-    rule = ("─" if tty else "-") * (sum(widths) + 2 * (len(widths) - 1))
+    # the rule spans the header; a long list of breaches may run past it
+    rule = ("─" if tty else "-") * (sum(widths[:-1]) + 2 * (len(widths) - 1) + len(HEADER[-1]))
     return "\n".join([line(HEADER, BOLD), rule, *(line(row) for row in rows)])
 
 

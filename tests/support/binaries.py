@@ -13,7 +13,9 @@ def require_binary(name: str, *alternatives: str) -> str:
         path = shutil.which(candidate)
         if path:
             return path
-    message = f"{name} is not installed (Debian: apt-get install prometheus prometheus-alertmanager docker-compose)"
+    message = (
+        f"{name} is not installed (Debian: apt-get install prometheus prometheus-alertmanager docker-compose chromium)"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)

@@ -1,0 +1,1 @@
+"""Backfill: history turned into OpenMetrics with timestamps, and into Prometheus TSDB blocks."""
