@@ -4,30 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.config import LOWER_BOUNDS, ModelConfig
+from exporter.config import ModelConfig
 from exporter.figures import Figure
 from exporter.results import Snapshot
-
-# threshold name -> the gauge it bounds; per-feature gauges are judged by their worst feature
-GAUGE_OF = {
-    "accuracy": "mlmon_accuracy_ratio",
-    "precision": "mlmon_precision_ratio",
-    "recall": "mlmon_recall_ratio",
-    "f1": "mlmon_f1_ratio",
-    "roc_auc": "mlmon_roc_auc_ratio",
-    "mean_confidence": "mlmon_mean_confidence_ratio",
-    "estimated_accuracy": "mlmon_estimated_accuracy_ratio",
-    "estimated_f1": "mlmon_estimated_f1_ratio",
-    "labelled_rows_ratio": "mlmon_labelled_rows_ratio",
-    "r2": "mlmon_r2_score",
-    "mean_absolute_error": "mlmon_mean_absolute_error",
-    "root_mean_squared_error": "mlmon_root_mean_squared_error",
-    "drifted_features_ratio": "mlmon_drifted_features_ratio",
-    "missing_ratio": "mlmon_feature_missing_ratio",
-    "out_of_range_ratio": "mlmon_feature_out_of_range_ratio",
-    "unseen_category_ratio": "mlmon_feature_unseen_category_ratio",
-    "label_delay_seconds": "mlmon_label_delay_seconds",
-}
+from exporter.thresholds import BY_NAME, breached
 
 
 @dataclass(frozen=True)
@@ -39,7 +19,7 @@ class Breach:
     threshold: float
 
     def __str__(self) -> str:
-        side = "below" if self.metric in LOWER_BOUNDS else "above"
+        side = BY_NAME[self.metric].direction
         return f"{self.model} {self.version}: {self.metric} {self.value:.4f} {side} threshold {self.threshold:g}"
 
 
@@ -49,14 +29,15 @@ def values(snapshot: Snapshot, name: str) -> list[float]:
 
 def breaches(snapshot: Snapshot, model: ModelConfig) -> list[Breach]:
     found = []
+    # Values that exist only as Prometheus recording rules (rates, quantiles) are judged by the alerts;
+    # per-feature gauges are judged by their worst feature.
     for metric, threshold in sorted(model.effective_thresholds.items()):
-        gauge = GAUGE_OF.get(metric)
-        observed = values(snapshot, gauge) if gauge else []
+        spec = BY_NAME[metric]
+        observed = values(snapshot, spec.value) if spec.per_exporter_run else []
         if not observed:
             continue
-        lower = metric in LOWER_BOUNDS
-        worst = min(observed) if lower else max(observed)
-        if (lower and worst < threshold) or (not lower and worst > threshold):
+        worst = min(observed) if spec.direction == "below" else max(observed)
+        if breached(metric, worst, threshold):
             found.append(Breach(snapshot.model, snapshot.version, metric, worst, threshold))
     return found
 
