@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from exporter.config import ModelConfig
 from exporter.figures import Figure
 from exporter.results import Snapshot
-from exporter.thresholds import BY_NAME, breached
+from exporter.thresholds import BY_NAME, THRESHOLDS, is_breached
+
+# threshold name -> the gauge it bounds, from the thresholds table; values that exist only as
+# Prometheus recording rules (rates, quantiles) are judged by the alerts alone.
+GAUGE_OF = {t.name: t.value for t in THRESHOLDS if t.per_exporter_run}
 
 
 @dataclass(frozen=True)
@@ -27,17 +31,21 @@ def values(snapshot: Snapshot, name: str) -> list[float]:
     return [f.value for f in snapshot.figures if isinstance(f, Figure) and f.name == name]
 
 
+def breached(metric: str, observed: list[float], threshold: float) -> float | None:
+    """The worst observed value when it breaches the threshold of ``metric``, else None; per-feature
+    gauges are judged by their worst feature."""
+    if not observed:
+        return None
+    worst = min(observed) if BY_NAME[metric].direction == "below" else max(observed)
+    return worst if is_breached(metric, worst, threshold) else None
+
+
 def breaches(snapshot: Snapshot, model: ModelConfig) -> list[Breach]:
     found = []
-    # Values that exist only as Prometheus recording rules (rates, quantiles) are judged by the alerts;
-    # per-feature gauges are judged by their worst feature.
     for metric, threshold in sorted(model.effective_thresholds.items()):
-        spec = BY_NAME[metric]
-        observed = values(snapshot, spec.value) if spec.per_exporter_run else []
-        if not observed:
-            continue
-        worst = min(observed) if spec.direction == "below" else max(observed)
-        if breached(metric, worst, threshold):
+        gauge = GAUGE_OF.get(metric)
+        worst = breached(metric, values(snapshot, gauge) if gauge else [], threshold)
+        if worst is not None:
             found.append(Breach(snapshot.model, snapshot.version, metric, worst, threshold))
     return found
 

@@ -76,6 +76,6 @@ DEFAULT_THRESHOLDS: dict[str, float] = {t.name: t.default for t in THRESHOLDS if
 FITTED_THRESHOLDS: tuple[str, ...] = ("multivariate_drift",)
 
 
-def breached(name: str, value: float, threshold: float) -> bool:
+def is_breached(name: str, value: float, threshold: float) -> bool:
     """Whether ``value`` is on the wrong side of ``threshold`` for the threshold called ``name``."""
     return value < threshold if BY_NAME[name].direction == "below" else value > threshold
