@@ -123,9 +123,8 @@ def model_config(**settings: object) -> ModelConfig:
 
 def mlmon_drift(window: Window, profile: ReferenceProfile, model: ModelConfig) -> Scores:
     figures = FeatureDrift().calculate(window, profile, {}, model)
-    return {
-        f.labels["feature"]: f.value for f in figures if isinstance(f, Figure) and f.name == "mlmon_feature_drift_score"
-    }
+    distance = "mlmon_feature_drift_distance"
+    return {f.labels["feature"]: f.value for f in figures if isinstance(f, Figure) and f.name == distance}
 
 
 def naive_wasserstein(reference: pd.DataFrame, window: pd.DataFrame) -> Scores:
