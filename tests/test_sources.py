@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from exporter.config import ConfigError, parse_config
+from exporter.ingest.position import RecordedPosition
 from exporter.sources import SOURCES, BatchRef, Source, SourceContext, UnreadableBatch, open_source
 from exporter.sources.files import FilesConfig
+from exporter.state import StateStore
 
 
 class Position:
@@ -77,3 +79,17 @@ def test_the_source_block_accepts_every_registered_type_and_names_them_when_unkn
     with pytest.raises(ConfigError) as error:
         parse_config(config({"type": "ftp", "path": "in"}), tmp_path)
     assert str(error.value) == f"models[0].source: unknown source type (known: {', '.join(SOURCES)})"
+
+
+def test_the_recorded_position_gives_what_was_recorded_and_the_latest(tmp_path: Path) -> None:
+    state = StateStore(tmp_path / "state.db")
+    batches, labels = RecordedPosition(state, "m:1"), RecordedPosition(state, "m:1", labels=True)
+    assert batches.last() is None and labels.last() is None
+    for key, status in [("b1", "ok"), ("b2", "failed"), ("b0", "ok")]:
+        state.record_batch("m:1", key, status=status, rows=0, processed_at=1.0, counters={})
+    for key in ["l2", "l1"]:
+        state.apply_labels("m:1", key, status="ok", labels=(), received_at=1.0, counters={})
+    assert batches.seen() == {"b0", "b1", "b2"} and batches.last() == "b0"
+    assert labels.seen() == {"l1", "l2"} and labels.last() == "l1"
+    assert RecordedPosition(state, "other:1").seen() == set()
+    state.close()
