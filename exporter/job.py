@@ -18,6 +18,7 @@ import pandas as pd
 from exporter.config import ModelConfig
 from exporter.deployment import Deployment
 from exporter.evaluation import AnyFigure, evaluate
+from exporter.history.record import WindowCounts, record_run, window_counts
 from exporter.ingest.batches import BatchIngestor
 from exporter.ingest.label_files import ingest_labels
 from exporter.ingest.position import RecordedPosition
@@ -73,6 +74,7 @@ class ModelJob:
         self.reference = ReferenceKeeper(model, state, self.key)
         self.batches = BatchIngestor(model, self.key, state, windows, self.reference)
         self._window_figures: list[AnyFigure] = []
+        self._window_counts: WindowCounts | None = None
         self._last_success: float | None = None
         self._last_batch_rows: float | None = None
         self._arrived: pd.DataFrame | None = None
@@ -112,6 +114,7 @@ class ModelJob:
         figures = run_figures(self.model, status, self.profile) + calculators + self._window_figures + self._counters
         report.figures = tuple(figures)
         self.results.publish(Snapshot(self.model.name, self.model.version, report.figures))
+        record_run(self.state, self.model, started, report.rows, report.figures, self._window_counts)
         log.info(
             "model %s: scored %d batch(es), %d row(s); %d failed; %d late label(s)",
             self.key,
@@ -158,4 +161,5 @@ class ModelJob:
             keys = window_batches(self.model, self.state, self.key, now)
             window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
             self.windows.prune(self.key, set(keys))
+            self._window_counts = window_counts(window, self.model.task) if window is not None else None
             self._window_figures = evaluate(self.model, self.key, window, self.profile)
