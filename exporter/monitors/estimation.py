@@ -22,13 +22,14 @@ from exporter.estimation.cbpe import (
     fit_calibrator,
 )
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.performance import UNMATCHED, class_indices, positive_index
 from exporter.performance.intervals import INTERVAL_FAMILIES, Z95
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import ReferenceProfile
+    from exporter.reference.profile import ReferenceProfile
 
 MIN_REFERENCE_ROWS = 50
 

@@ -8,10 +8,11 @@ import pytest
 from scipy.optimize import brentq
 from scipy.stats import binomtest, norm
 
-import exporter.monitors.all  # noqa: F401  (registers every monitor)
+import exporter.monitors  # noqa: F401  (registers every monitor)
 from exporter.config import ModelConfig
-from exporter.monitors.base import MONITORS, Window
+from exporter.monitors import MONITORS
 from exporter.performance.intervals import Z95, wilson
+from exporter.window import Window
 
 
 def test_z_is_the_two_sided_95_percent_quantile() -> None:
