@@ -124,8 +124,8 @@ def model_config(**settings: object) -> ModelConfig:
 
 def mlmon_drift(window: Window, profile: ReferenceProfile, model: ModelConfig) -> Scores:
     figures = FeatureDrift().calculate(window, profile, {}, model)
-    distance = "mlmon_feature_drift_distance"
-    return {f.labels["feature"]: f.value for f in figures if isinstance(f, Figure) and f.name == distance}
+    scores = ("mlmon_feature_drift_statistic", "mlmon_feature_drift_distance")
+    return {f.labels["feature"]: f.value for f in figures if isinstance(f, Figure) and f.name in scores}
 
 
 def naive_wasserstein(reference: pd.DataFrame, window: pd.DataFrame) -> Scores:
