@@ -143,15 +143,20 @@ def stored(config: Path) -> tuple[dict[Any, float], int]:
         state.close()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "http"])
-def test_each_row_is_read_once_across_restarts_and_a_sigkill(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "http"])
+def test_each_row_is_read_once_across_restarts_and_a_sigkill(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     batches = hidden_batches()
+    url = f"sqlite:///{tmp_path / 'preds.db'}"
+    if kind == "postgresql":
+        url = request.getfixturevalue("postgres").create_database("read_once")
     with Endpoint(rows=pd.concat(batches[:2], ignore_index=True), page_size=BATCH_ROWS) as endpoint:
-        if kind == "sqlite":
-            write_table(f"sqlite:///{tmp_path / 'preds.db'}", batches[:2])
+        if kind != "http":
+            write_table(url, batches[:2])
             source = {
                 "type": "sql",
-                "url": "sqlite:///preds.db",
+                "url": url,
                 "table": "predictions_log",
                 "watermark_column": "id",
                 "chunk_rows": BATCH_ROWS,
@@ -174,8 +179,8 @@ def test_each_row_is_read_once_across_restarts_and_a_sigkill(tmp_path: Path, kin
         run_once(config)  # nothing new: nothing read
         assert stored(config)[1] == 2 * BATCH_ROWS
 
-        if kind == "sqlite":
-            write_table(f"sqlite:///{tmp_path / 'preds.db'}", batches[2:])
+        if kind != "http":
+            write_table(url, batches[2:])
         else:
             endpoint.append(batches[2])
         figures = run_once(config)

@@ -233,3 +233,31 @@ def test_a_reference_from_a_query_is_refitted_when_its_result_changes(tmp_path: 
     job.run()
     assert job.profile.fingerprint != fingerprint
     assert job.profile.rows == len(reference) + 300
+
+
+def test_check_config_shows_where_the_data_comes_from_without_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exporter.cli import main
+
+    config = write_project(
+        tmp_path,
+        model_overrides={
+            "source": {
+                "type": "sql",
+                "url": f"postgresql://reader:{PASSWORD}@db/serving",
+                "table": "log",
+                "watermark_column": "id",
+            },
+            "model_path": None,
+            "prediction_column": "predicted",
+            "probability_columns": {0: "p0", 1: "p1"},
+            "reference": {"source": {"type": "http", "url": "https://api.internal/ref?token=x", "page_param": "p"}},
+            "reference_path": None,
+        },
+    )
+    assert main(["check-config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert PASSWORD not in out and "postgresql://reader:***@db/serving" in out
+    assert "served elsewhere, outputs logged in predicted" in out
+    assert "reference: jsonl pages of https://api.internal/ref by page p" in out
