@@ -1,4 +1,4 @@
-"""The `mlmon` command: serve, run-once, check-config, demo and reference build."""
+"""The `mlmon` command: serve, run-once, check-config, demo, reference build, history, report and backfill."""
 
 from __future__ import annotations
 
@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     ref_sub = reference.add_subparsers(dest="reference_command", required=True)
     build = ref_sub.add_parser("build", help="fit and cache every model's reference profile ahead of time")
     build.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
+
+    from exporter.history import commands as history
+
+    history.add_parser(sub)
     return parser
 
 
@@ -178,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day)
         if args.command == "reference":
             return cmd_reference_build(args.config)
+        if args.command == "history":
+            from exporter.history import commands as history
+
+            return history.run(args)
     except ConfigError as exc:
         print(f"mlmon: invalid configuration: {exc}", file=sys.stderr)
         return 2
