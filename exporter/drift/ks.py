@@ -41,10 +41,14 @@ def ks_statistic(reference_sorted: np.ndarray, current: np.ndarray) -> float:
     values, counts = np.unique(current, return_counts=True)
     at_or_below = np.cumsum(counts)
     n, m = reference_sorted.size, current.size
+    at_or_below_reference = np.searchsorted(reference_sorted, values, side="right")
+    # fewer reference values lie strictly below a window value only where it equals one of them
+    below_reference = at_or_below_reference.copy()
+    tied = np.flatnonzero(
+        (at_or_below_reference > 0) & (reference_sorted[np.maximum(at_or_below_reference - 1, 0)] == values)
+    )
+    below_reference[tied] = np.searchsorted(reference_sorted, values[tied], side="left")
     gaps = np.concatenate(
-        [
-            np.searchsorted(reference_sorted, values, side="right") / n - at_or_below / m,
-            np.searchsorted(reference_sorted, values, side="left") / n - (at_or_below - counts) / m,
-        ]
+        [at_or_below_reference / n - at_or_below / m, below_reference / n - (at_or_below - counts) / m]
     )
     return float(max(gaps.max(), -gaps.min(), 0.0))

@@ -47,29 +47,26 @@ def wasserstein_to_reference(
     n, m = reference_sorted.size, current.size
     values, counts = np.unique(current, return_counts=True)
     at_or_below = np.cumsum(counts)
-
-    def area_below(x: np.ndarray) -> np.ndarray:
-        # n * G(x): the sum over reference values r <= x of (x - r), about the centre
-        k = np.searchsorted(reference_sorted, x, side="right")
-        return k * (x - centre) - cumulative[k]
-
-    # left of the smallest window value the window's function is 0: the area is G there
-    total = area_below(values[:1])[0]
-    # right of the largest it is 1: the area is mean((R - x)+)
-    last = values[-1:]
-    above = n - np.searchsorted(reference_sorted, last, side="right")
-    total += (cumulative[n] - cumulative[n - above] - above * (last - centre))[0]
+    shifted = values - centre
+    # n * G(x) = k x - cumulative[k] for any k with every one of the k smallest values at or below x
+    # and every other at or above it (both about the centre); one binary search per window value
+    placed = np.searchsorted(reference_sorted, values, side="right")
+    area = placed * shifted - cumulative[placed]
+    # left of the smallest window value the window's function is 0: the area is G there; right of
+    # the largest it is 1: the area is mean((R - x)+)
+    total = area[0] + (cumulative[n] - cumulative[placed[-1]]) - (n - placed[-1]) * shifted[-1]
     if values.size > 1:
-        start, end = values[:-1], values[1:]
-        # the window's level on [start, end), and the first reference value whose level reaches it
+        # on [start, end) the window's level is level_count / m; the reference's function reaches it
+        # at its first-th smallest value, where G needs no search since first values lie at or below it
         level_count = at_or_below[:-1]
         first = -(-level_count * n // m)  # ceil(level * n), at least 1 and at most n here
-        crossing = np.clip(reference_sorted[first - 1], start, end)
+        crossing = reference_sorted[first - 1] - centre
+        area_crossing = first * crossing - cumulative[first]
+        before, after = crossing < shifted[:-1], crossing > shifted[1:]
+        crossing = np.where(before, shifted[:-1], np.where(after, shifted[1:], crossing))
+        area_crossing = np.where(before, area[:-1], np.where(after, area[1:], area_crossing))
         level = level_count / m
         total += np.sum(
-            area_below(start)
-            + area_below(end)
-            - 2 * area_below(crossing)
-            + n * level * (2 * (crossing - centre) - (start - centre) - (end - centre))
+            area[:-1] + area[1:] - 2 * area_crossing + n * level * (2 * crossing - shifted[:-1] - shifted[1:])
         )
     return float(total / n)
