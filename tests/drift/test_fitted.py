@@ -16,10 +16,11 @@ from exporter.config import ModelConfig
 from exporter.drift import METHODS
 from exporter.drift.fitting import FittedColumn, pack, unpack
 from exporter.drift.ks import EXACT_ROWS
-from exporter.monitors.base import Window
 from exporter.monitors.drift import FeatureDrift
 from exporter.monitors.output_drift import OutputDrift
-from exporter.profile import build_profile, profile_from_bytes, profile_to_bytes
+from exporter.reference.building import build_profile
+from exporter.reference.storage import profile_from_bytes, profile_to_bytes
+from exporter.window import Window
 
 RNG = np.random.default_rng(2024)
 LARGE = EXACT_ROWS * 3
