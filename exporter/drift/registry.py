@@ -8,6 +8,11 @@ significance level; distances flag drift when the score reaches the threshold, t
 The severity puts every method on one scale, >= 1 exactly when the column is flagged and larger when
 the drift is larger: for a distance ``score / cut-off``; for a test ``log(p) / log(alpha)``, the
 number of times the p-value is as small as the significance level (p = alpha**severity).
+
+The reference side is fitted once: ``fit`` keeps what the comparison needs beyond the reference
+values themselves (cumulative sums, bin edges and counts, category counts), so ``compare`` only has
+to place the window's values and its cost follows the window, not the reference. ``compute`` fits
+and compares in one go, for a reference used once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import ClassVar
 import numpy as np
 
 from exporter.registry import Registry
+
+Fitted = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -34,8 +41,16 @@ class DriftMethod:
     default_threshold: ClassVar[float]
     has_pvalue: ClassVar[bool] = False
 
-    def compute(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
+    def fit(self, reference: np.ndarray) -> Fitted:
+        """What ``compare`` needs beyond ``reference`` itself; plain arrays, so it can be stored."""
+        return {}
+
+    def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
+        """Compare ``current`` with ``reference``, given ``fit(reference)``."""
         raise NotImplementedError
+
+    def compute(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
+        return self.compare(reference, self.fit(reference), current)
 
     def drifted(self, result: DriftResult, threshold: float) -> bool:
         if self.has_pvalue:
