@@ -3,6 +3,7 @@
 from exporter.sources import files  # noqa: F401  (each source module registers itself)
 from exporter.sources.registry import (
     SOURCES,
+    BatchGone,
     BatchRef,
     ReadPosition,
     Source,
@@ -14,6 +15,7 @@ from exporter.sources.registry import (
 
 __all__ = [
     "SOURCES",
+    "BatchGone",
     "BatchRef",
     "ReadPosition",
     "Source",
