@@ -208,11 +208,13 @@ def test_archived_batches_leave_the_folder_and_a_lost_state_does_not_score_them_
     assert fresh.jobs[0].run().scored == 0
 
 
+# The peak resident size of the child's own address space: VmHWM starts afresh at exec, unlike
+# ru_maxrss, which a child forked from a large test process inherits.
 MEMORY_SCRIPT = """
-import resource, sys
+import re, sys
 from exporter.cli import main
 code = main(["run-once", "--config", sys.argv[1]])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
 sys.exit(code)
 """
 
