@@ -1,7 +1,8 @@
 """Where batches come from: one module per source type, registered by name (see ``registry``)."""
 
-from exporter.sources import files  # noqa: F401  (each source module registers itself)
+from exporter.sources import files, http, sql  # noqa: F401  (each source module registers itself)
 from exporter.sources.registry import (
+    SOURCE_FAILURE_REASONS,
     SOURCES,
     BatchGone,
     BatchRef,
@@ -9,11 +10,13 @@ from exporter.sources.registry import (
     Source,
     SourceConfig,
     SourceContext,
+    SourceUnavailable,
     UnreadableBatch,
     open_source,
 )
 
 __all__ = [
+    "SOURCE_FAILURE_REASONS",
     "SOURCES",
     "BatchGone",
     "BatchRef",
@@ -21,6 +24,7 @@ __all__ = [
     "Source",
     "SourceConfig",
     "SourceContext",
+    "SourceUnavailable",
     "UnreadableBatch",
     "open_source",
 ]
