@@ -11,6 +11,7 @@ from pathlib import Path
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
+from exporter.sharding import Shard
 
 log = logging.getLogger("mlmon")
 DEFAULT_LISTEN = ":9877"
@@ -25,10 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the scheduler and the /metrics server")
     serve.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
     serve.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+    serve.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=SHARD_HELP)
 
     once = sub.add_parser("run-once", help="score whatever is pending once and print a summary")
     once.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
     once.add_argument("--fail-on-alert", action="store_true", help="exit 1 when any threshold is breached")
+    once.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=SHARD_HELP)
 
     check = sub.add_parser("check-config", help="validate a config file and explain it")
     check.add_argument("file", type=Path)
@@ -54,11 +57,31 @@ def _parser() -> argparse.ArgumentParser:
     from exporter.report import commands as report
 
     report.add_parser(sub)
+    from exporter import replay
+
+    replay.add_parser(sub)
     return parser
 
 
-def _load(path: Path) -> Config:
-    return load_config(path)
+SHARD_HELP = "only the models whose name hashes to shard I of N (counted from 0), for one of N replicas"
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _load(path: Path, shard: Shard | None = None) -> Config:
+    config = load_config(path)
+    if shard is None:
+        return config
+    config = shard.select(config)
+    logging.getLogger("mlmon").info(
+        "shard %s: %d model(s): %s", shard, len(config.models), [m.name for m in config.models]
+    )
+    return config
 
 
 def cmd_check_config(path: Path) -> int:
@@ -73,21 +96,23 @@ def cmd_check_config(path: Path) -> int:
             if model.window.seconds
             else "latest batch"
         )
-        print(f"- {model.name} version {model.version} ({model.task}): {model.model_path}")
-        print(f"  batches from {model.source.path}, {schedule}; window: {window}, min_rows {model.min_rows}")
-        print(f"  reference: {model.reference_path or 'none (no drift or estimation)'}")
+        scored_by = model.model_path or f"served elsewhere, outputs logged in {model.prediction_column}"
+        print(f"- {model.name} version {model.version} ({model.task}): {scored_by}")
+        print(f"  batches from {model.source.describe()}, {schedule}; window: {window}, min_rows {model.min_rows}")
+        reference = model.reference.source.describe() if model.reference is not None else model.reference_path
+        print(f"  reference: {reference or 'none (no drift or estimation)'}")
         if model.labels is not None:
-            print(f"  late labels from {model.labels.source.path}, joined on {model.id_column}")
+            print(f"  late labels from {model.labels.source.describe()}, joined on {model.id_column}")
         thresholds = ", ".join(f"{k}={v:g}" for k, v in sorted(model.effective_thresholds.items()))
         print(f"  thresholds: {thresholds}")
     return 0
 
 
-def cmd_run_once(path: Path, fail_on_alert: bool) -> int:
+def cmd_run_once(path: Path, fail_on_alert: bool, shard: Shard | None = None) -> int:
     from exporter.app import build_app
     from exporter.summary import breaches, table
 
-    config = _load(path)
+    config = _load(path, shard)
     app = build_app(config)
     try:
         for job in app.jobs:
@@ -115,7 +140,7 @@ def cmd_reference_build(path: Path) -> int:
     app = build_app(config)
     try:
         for job in app.jobs:
-            if job.model.reference_path is None:
+            if not job.model.has_reference:
                 print(f"{job.key}: no reference_path, nothing to build")
                 continue
             loaded = job.ensure_model()
@@ -126,10 +151,10 @@ def cmd_reference_build(path: Path) -> int:
     return 0
 
 
-def cmd_serve(path: Path, listen: str) -> int:
+def cmd_serve(path: Path, listen: str, shard: Shard | None = None) -> int:
     from exporter.app import serve
 
-    return serve(_load(path), listen, config_path=path)
+    return serve(_load(path, shard), listen, config_path=path, shard=shard)
 
 
 def cmd_demo(listen: str, day_seconds: float, workdir: Path | None, days: int | None, start_day: int = 0) -> int:
@@ -181,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check-config":
             return cmd_check_config(args.file)
         if args.command == "run-once":
-            return cmd_run_once(args.config, args.fail_on_alert)
+            return cmd_run_once(args.config, args.fail_on_alert, args.shard)
         if args.command == "serve":
-            return cmd_serve(args.config, args.listen)
+            return cmd_serve(args.config, args.listen, args.shard)
         if args.command == "demo":
             return cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day)
         if args.command == "reference":
@@ -200,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
             from exporter.report import commands as report
 
             return report.run(args)
+        if args.command == "replay":
+            from exporter import replay
+
+            return replay.run(args)
     except ConfigError as exc:
         print(f"mlmon: invalid configuration: {exc}", file=sys.stderr)
         return 2

@@ -5,53 +5,31 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from exporter.drift import METHODS
+from exporter.sources import SOURCES
+
+# Threshold names, directions and defaults live in the thresholds table beside the catalogue; the
+# names are re-exported here for the code that validates configs.
+from exporter.thresholds import BY_NAME, DEFAULT_THRESHOLDS, KNOWN_THRESHOLDS
+from exporter.thresholds import LOWER_BOUNDS as LOWER_BOUNDS
+from exporter.thresholds import UPPER_BOUNDS as UPPER_BOUNDS
 
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
-
-# Thresholds a model may set, and the direction in which each is breached. Alert rules compare the
-# published value with `mlmon_threshold{metric=...}`, so the names here are part of the contract.
-LOWER_BOUNDS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "mean_confidence",
-    "estimated_accuracy",
-    "estimated_f1",
-    "labelled_rows_ratio",
-    "r2",
-)
-UPPER_BOUNDS = (
-    "mean_absolute_error",
-    "root_mean_squared_error",
-    "drifted_features_ratio",
-    "missing_ratio",
-    "out_of_range_ratio",
-    "unseen_category_ratio",
-    "invalid_row_ratio",
-    "batch_failure_ratio",
-    "scoring_latency_p99_seconds",
-    "label_delay_seconds",
-    "volume_change_ratio",
-)
-KNOWN_THRESHOLDS = LOWER_BOUNDS + UPPER_BOUNDS
-
-# Operational thresholds every model gets unless it sets its own; the performance ones are opt-in.
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "missing_ratio": 0.10,
-    "out_of_range_ratio": 0.20,
-    "unseen_category_ratio": 0.05,
-    "invalid_row_ratio": 0.05,
-    "batch_failure_ratio": 0.10,
-    "scoring_latency_p99_seconds": 5.0,
-    "label_delay_seconds": 172800.0,
-    "volume_change_ratio": 0.5,
-}
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A validator that checks several keys names the one at fault as "key.sub[0]: message"; that key
@@ -67,10 +45,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SourceConfig(_Strict):
-    type: Literal["files"] = "files"
-    path: Path
-    pattern: str = "*"
+def _source_type(value: Any) -> str:
+    # `type` may be left out for the folder source, as configs written before there was a choice do
+    return value.get("type", "files") if isinstance(value, dict) else getattr(value, "type", "files")
+
+
+# The `source:` block: one config model per registered source, told apart by `type`.
+SourceConfig = Annotated[
+    Union[tuple(Annotated[source.Config, Tag(name)] for name, source in SOURCES.items())],  # noqa: UP007
+    Discriminator(
+        _source_type,
+        custom_error_type="unknown_source",
+        custom_error_message=f"unknown source type (known: {', '.join(SOURCES)})",
+    ),
+]
 
 
 class ScheduleConfig(_Strict):
@@ -122,8 +110,6 @@ class DriftConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_methods(self) -> DriftConfig:
-        from exporter.drift import METHODS
-
         names = sorted(METHODS)
         for where, method in [
             ("method", self.method),
@@ -143,15 +129,28 @@ class LabelsConfig(_Strict):
     source: SourceConfig
 
 
+class ReferenceConfig(_Strict):
+    """Reference data read from a source of any type (a SQL query, an endpoint, a folder), read whole."""
+
+    source: SourceConfig
+
+
 class LimitsConfig(_Strict):
     max_features: int = Field(default=100, gt=0)
     max_classes: int = Field(default=20, gt=0)
+    # a text cell longer than this (an id, a category, a label) makes its row invalid
+    max_cell_length: int = Field(default=4096, gt=0)
 
 
 class ModelConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")]
     version: str = "1"
-    model_path: Path
+    # A model served elsewhere names the columns its batches log its outputs in (see
+    # exporter/prediction_log.py) instead of a model_path; they come first so model_path's check sees them.
+    prediction_column: str | None = None
+    probability_columns: dict[int | str, str] | None = None
+    latency_column: str | None = None
+    model_path: Annotated[Path | None, Field(validate_default=True)] = None  # a fitted estimator mlmon scores with
     task: Task = "binary_classification"
     source: SourceConfig
     target_column: str | None = None
@@ -161,6 +160,7 @@ class ModelConfig(_Strict):
     categorical_features: list[str] = Field(default_factory=list)
     positive_class: int | str = 1
     reference_path: Path | None = None
+    reference: ReferenceConfig | None = None
     labels: LabelsConfig | None = None
     schedule: ScheduleConfig = Field(default_factory=lambda: ScheduleConfig(interval_seconds=60))
     window: WindowConfig = Field(default_factory=WindowConfig)
@@ -178,6 +178,40 @@ class ModelConfig(_Strict):
             raise ValueError(f"unknown threshold(s) {', '.join(unknown)} (known: {', '.join(KNOWN_THRESHOLDS)})")
         return value
 
+    @field_validator("model_path")
+    @classmethod
+    def _model_or_logged_outputs(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("prediction_column") is None:
+            raise ValueError("Field required (or, for a model served elsewhere, prediction_column)")
+        return value
+
+    @model_validator(mode="after")
+    def _scored_or_logged(self) -> ModelConfig:
+        if self.model_path is not None and self.prediction_column is not None:
+            raise ValueError("set model_path or prediction_column, not both")
+        if self.prediction_column is None and (self.probability_columns or self.latency_column):
+            raise ValueError("probability_columns and latency_column need prediction_column")
+        if self.task == "regression" and self.probability_columns:
+            raise ValueError("probability_columns: a regression model has no class probabilities")
+        if self.probability_columns is not None and len(self.probability_columns) < 2:
+            raise ValueError("probability_columns: name one column per class, at least two")
+        return self
+
+    @property
+    def served_elsewhere(self) -> bool:
+        """True for a model whose outputs are logged in its batches rather than computed by mlmon."""
+        return self.model_path is None
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> ModelConfig:
+        if self.reference_path is not None and self.reference is not None:
+            raise ValueError("set reference_path or reference, not both")
+        return self
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference_path is not None or self.reference is not None
+
     @model_validator(mode="after")
     def _labels_need_ids(self) -> ModelConfig:
         if self.labels is not None and (self.id_column is None or self.target_column is None):
@@ -188,10 +222,9 @@ class ModelConfig(_Strict):
     def effective_thresholds(self) -> dict[str, float]:
         merged = dict(DEFAULT_THRESHOLDS)
         merged["drifted_features_ratio"] = self.drift.dataset_drift_share
-        if "accuracy" in self.thresholds:
-            merged["estimated_accuracy"] = self.thresholds["accuracy"]
-        if "f1" in self.thresholds:
-            merged["estimated_f1"] = self.thresholds["f1"]
+        for name, threshold in BY_NAME.items():
+            if threshold.follows in self.thresholds:
+                merged[name] = self.thresholds[threshold.follows]
         merged.update(self.thresholds)
         return merged
 
@@ -266,7 +299,9 @@ def _expand_env(node: Any, where: str = "") -> Any:
 
 def _location(loc: tuple[Any, ...]) -> str:
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
+        if index and loc[index - 1] == "source" and part in SOURCES:
+            continue  # the union's tag: the user wrote `type`, not a key of that name
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -303,11 +338,12 @@ def parse_config(data: Any, base_dir: Path) -> Config:
         update: dict[str, Any] = {
             "model_path": _resolve(model.model_path, base_dir),
             "reference_path": _resolve(model.reference_path, base_dir),
-            "source": model.source.model_copy(update={"path": _resolve(model.source.path, base_dir)}),
+            "source": model.source.relative_to(base_dir),
         }
         if model.labels is not None:
-            source = model.labels.source
-            update["labels"] = LabelsConfig(source=source.model_copy(update={"path": _resolve(source.path, base_dir)}))
+            update["labels"] = LabelsConfig(source=model.labels.source.relative_to(base_dir))
+        if model.reference is not None:
+            update["reference"] = ReferenceConfig(source=model.reference.source.relative_to(base_dir))
         models.append(model.model_copy(update=update))
     return config.model_copy(
         update={

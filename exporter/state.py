@@ -127,6 +127,14 @@ class StateStore:
             rows = self._db.execute("SELECT key FROM batches WHERE model = ?", (model,)).fetchall()
         return {key for (key,) in rows}
 
+    def last_batch(self, model: str) -> str | None:
+        """The key of the batch recorded most recently, whatever its status."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT key FROM batches WHERE model = ? ORDER BY seq DESC LIMIT 1", (model,)
+            ).fetchone()
+        return row[0] if row else None
+
     def record_batch(
         self,
         model: str,
@@ -204,8 +212,10 @@ class StateStore:
         )
 
     def add_counters(self, model: str, counters: Mapping[CounterKey, float]) -> None:
-        with self.transaction() as db:
-            self._add_counters(db, model, counters)
+        """Counter increments that belong to no batch (a source that could not be read, rows read)."""
+        if counters:
+            with self.transaction() as db:
+                self._add_counters(db, model, counters)
 
     def counters(self, model: str) -> dict[CounterKey, float]:
         with self._lock:
@@ -244,6 +254,28 @@ class StateStore:
         with self._lock:
             rows = self._db.execute("SELECT key FROM label_files WHERE model = ?", (model,)).fetchall()
         return {key for (key,) in rows}
+
+    def forget_batches(self, model: str, key_prefix: str) -> int:
+        """Forget the batches and label files whose key starts with ``key_prefix``, and their stored
+        predictions, so the next run reads them again; their counts stay. Returns how many marks went."""
+        match, args = "substr(key, 1, ?) = ?", (len(key_prefix), key_prefix)
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM predictions WHERE model = ? AND batch_key IN"
+                f" (SELECT key FROM batches WHERE model = ? AND {match})",
+                (model, model, *args),
+            )
+            forgotten = db.execute(f"DELETE FROM batches WHERE model = ? AND {match}", (model, *args)).rowcount
+            forgotten += db.execute(f"DELETE FROM label_files WHERE model = ? AND {match}", (model, *args)).rowcount
+        return forgotten
+
+    def last_label_file(self, model: str) -> str | None:
+        """The key of the label file recorded most recently."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT key FROM label_files WHERE model = ? ORDER BY rowid DESC LIMIT 1", (model,)
+            ).fetchone()
+        return row[0] if row else None
 
     def apply_labels(
         self,

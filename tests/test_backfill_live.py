@@ -130,24 +130,28 @@ def test_a_month_backfilled_reads_back_and_feeds_the_offset_recording_rules(
         assert charts["prediction_volume"]["lines"]["volume"][1:] == [r.scored_rows for r in runs[1:]]
         assert (report / "m-1-accuracy.png").is_file()
 
-    # the project's rules file, limited to the volume rate and its day and week offsets to keep it quick
+    # the project's rules file, limited to the volume rate and its day and week offsets to keep it quick;
+    # each level of rules reads the one before, so it takes three passes
+    levels = [["rate1h"], ["rate1h_covered"], ["rate1h_change1d", "rate1h_change1w"]]
     rules_argv = ["backfill", "--rules", str(RULES), "--from", iso(start), "--to", iso(end), "--eval-interval", "4m"]
-    for name in ("rate1h", "rate1h_change1d", "rate1h_change1w"):
-        rules_argv += ["--rule", f"model:mlmon_predictions:{name}"]
+    for level in levels:
+        rules_argv += [arg for name in level for arg in ("--rule", f"model:mlmon_predictions:{name}")]
     noon = [start + d * DAY + DAY // 2 for d in range(DAYS)]
-    for attempt in (1, 2):
+    for attempt, level in enumerate(levels):
         with prometheus:
-            if attempt == 2:
-                wait_for_points(prometheus, "model:mlmon_predictions:rate1h", noon)
+            if attempt:
+                wait_for_points(prometheus, f"model:mlmon_predictions:{levels[attempt - 1][0]}", noon)
             rule_out = tmp_path / f"rules-{attempt}"
             assert main([*rules_argv, "--prometheus-url", prometheus.url, "--out", str(rule_out)]) == 0
         said = capsys.readouterr().out
-        if attempt == 1:
-            assert "1 rule(s) backfilled into" in said and "model:mlmon_predictions:rate1h" in said
-            assert "2 rule(s) read recorded series Prometheus does not hold yet" in said
-        else:
-            assert "model:mlmon_predictions:rate1h: already in Prometheus, skipped" in said
-            assert "2 rule(s) backfilled into" in said
+        backfilled = said.split(" rule(s) backfilled into")[0].rsplit("\n", 1)[-1]
+        assert backfilled == str(len(level)), said
+        for name in level:
+            assert f"model:mlmon_predictions:{name}" in said.split("backfilled into")[1].splitlines()[0]
+        later = sum(len(rest) for rest in levels[attempt + 1 :])
+        assert (f"{later} rule(s) read recorded series Prometheus does not hold yet" in said) == bool(later), said
+        for done in levels[:attempt]:
+            assert f"model:mlmon_predictions:{done[0]}: already in Prometheus, skipped" in said
         prometheus.load(rule_out / "rule-blocks")
 
     with prometheus:

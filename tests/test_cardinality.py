@@ -18,8 +18,10 @@ from exporter.catalogue import SPECS, MetricSpec
 from exporter.collector import render
 from exporter.config import ModelConfig, load_config
 from exporter.histogram import CONFIDENCE_BUCKETS, DURATION_BUCKETS
-from exporter.monitors.base import monitors_for
-from exporter.scoring import BATCH_FAILURE_REASONS, INVALID_ROW_REASONS, SCHEMA_VIOLATION_KINDS
+from exporter.ingest.validation import BATCH_FAILURE_REASONS, INVALID_ROW_REASONS, SCHEMA_VIOLATION_KINDS
+from exporter.monitors import monitors_for
+from exporter.sources import SOURCE_FAILURE_REASONS
+from exporter.sources.metering import ROLES
 
 from helpers import write_batch, write_config, write_model
 
@@ -28,9 +30,10 @@ FEATURES = [f"x{i:02d}" for i in range(60)]
 SHIFTED = FEATURES[3:60:10]  # six features spread over the columns, not the first ones
 MAX_FEATURES, MAX_CLASSES, CLASSES = 10, 5, 30
 PER_FEATURE = (
-    "mlmon_feature_drift_score",
+    "mlmon_feature_drift_statistic",
     "mlmon_feature_drift_detected",
-    "mlmon_feature_drift_threshold",
+    "mlmon_feature_drift_significance_level",
+    "mlmon_feature_drift_severity",
     "mlmon_feature_drift_pvalue",
     "mlmon_feature_missing_ratio",
     "mlmon_feature_out_of_range_ratio",
@@ -150,7 +153,9 @@ def series_bound(spec: MetricSpec, model: ModelConfig, features: int, classes: i
         "class": min(classes, model.limits.max_classes),
         # a feature, or a model output, is compared with exactly one method in a run
         "method": 1,
-        "reason": max(len(BATCH_FAILURE_REASONS), len(INVALID_ROW_REASONS)),
+        "reason": max(len(BATCH_FAILURE_REASONS), len(INVALID_ROW_REASONS), len(SOURCE_FAILURE_REASONS)),
+        # batches, labels, reference: each read from its own source
+        "source": len(ROLES),
         "kind": max(len(SCHEMA_VIOLATION_KINDS), len(("feature", "class"))),
         # every monitor that applies to the model, and the reference fit
         "calculator": len(monitors_for(model)) + 1,

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from exporter.app import build_app
 from exporter.config import load_config
-from exporter.monitors.base import MONITORS, monitors_for
+from exporter.monitors import MONITORS, monitors_for
 
 from helpers import FEATURES, binary_data, multiclass_data, regression_data, value, values, write_batch, write_project
 
@@ -178,14 +178,17 @@ def test_below_min_rows_no_window_figure_is_published(tmp_path: Path) -> None:
     figures = app_for(config).jobs[0].run().figures
     assert value(figures, "mlmon_window_rows") == 20
     assert values(figures, "mlmon_accuracy_ratio") == []
-    assert values(figures, "mlmon_feature_drift_score") == []
+    assert values(figures, "mlmon_feature_drift_severity") == []
 
 
 def _late_label_project(tmp_path: Path) -> Path:
     (tmp_path / "labels").mkdir(parents=True)
     return write_project(
         tmp_path,
-        model_overrides={"labels": {"source": {"type": "files", "path": "labels"}}, "window": {"rows": 1000}},
+        model_overrides={
+            "labels": {"source": {"type": "files", "path": "labels", "settle_seconds": 0}},
+            "window": {"rows": 1000},
+        },
     )
 
 
@@ -254,7 +257,7 @@ def test_a_failing_calculator_costs_only_itself(tmp_path: Path, monkeypatch: pyt
     assert value(figures, "mlmon_calculator_success", calculator="feature_drift") == 0
     assert value(figures, "mlmon_calculator_success", calculator="performance") == 1
     assert values(figures, "mlmon_accuracy_ratio")
-    assert values(figures, "mlmon_feature_drift_score") == []
+    assert values(figures, "mlmon_feature_drift_severity") == []
 
 
 def test_a_model_that_cannot_load_is_reported_down_and_the_rest_stays(tmp_path: Path) -> None:
@@ -301,7 +304,7 @@ def test_regression_gauges_equal_sklearn(tmp_path: Path) -> None:
     }
     for name, want in expected.items():
         assert value(figures, name) == pytest.approx(want, abs=1e-9), name
-    assert values(figures, "mlmon_residual_drift_score")
+    assert values(figures, "mlmon_residual_drift_severity")
     assert values(figures, "mlmon_prediction_confidence") == []
 
 
@@ -487,7 +490,7 @@ def test_float_flags_do_not_drift_against_themselves(tmp_path: Path) -> None:
     batch = reference.iloc[:300]
     write_batch(tmp_path, "b.csv", batch[FEATURES], batch["target"].to_numpy())
     figures = app_for(config).jobs[0].run().figures
-    assert value(figures, "mlmon_feature_drift_score", feature="f4", method="chisquare") < 5
+    assert value(figures, "mlmon_feature_drift_statistic", feature="f4", method="chisquare") < 5
     assert value(figures, "mlmon_feature_drift_detected", feature="f4") == 0
 
 
@@ -509,7 +512,7 @@ def test_what_the_config_leaves_to_chance_is_said_at_load(tmp_path: Path, caplog
         tmp_path,
         model_overrides={
             "positive_class": "yes",
-            "labels": {"source": {"type": "files", "path": "labels"}},
+            "labels": {"source": {"type": "files", "path": "labels", "settle_seconds": 0}},
             "drift": {"feature_methods": {"f_typo": "ks"}},
         },
     )
@@ -545,7 +548,10 @@ def test_stored_predictions_past_the_retention_are_deleted_and_counts_stay(tmp_p
     (tmp_path / "labels").mkdir(parents=True)
     config = write_project(
         tmp_path,
-        model_overrides={"labels": {"source": {"type": "files", "path": "labels"}}, "window": {"rows": 1000}},
+        model_overrides={
+            "labels": {"source": {"type": "files", "path": "labels", "settle_seconds": 0}},
+            "window": {"rows": 1000},
+        },
         top={"prediction_retention_days": 1},
     )
     x, y = binary_data(80, seed=24)

@@ -43,11 +43,11 @@ def report_runs() -> list[StoredRun]:
         samples.update(
             {
                 "mlmon_estimated_accuracy_ratio": SEED_ACCURACY[day] - 0.004,
-                series_key("mlmon_feature_drift_score", KS): 0.05 * day,
+                series_key("mlmon_feature_drift_statistic", KS): 0.05 * day,
                 series_key("mlmon_feature_drift_pvalue", KS): 0.5 / 4**day,
-                series_key("mlmon_feature_drift_threshold", KS): 0.05,
-                series_key("mlmon_feature_drift_score", WD): 0.02 * day,
-                series_key("mlmon_feature_drift_threshold", WD): 0.1,
+                series_key("mlmon_feature_drift_significance_level", KS): 0.05,
+                series_key("mlmon_feature_drift_distance", WD): 0.02 * day,
+                series_key("mlmon_feature_drift_distance_threshold", WD): 0.1,
                 series_key("mlmon_feature_missing_ratio", {"feature": "mean radius"}): 0.01 * day,
                 series_key("mlmon_feature_missing_ratio", {"feature": "mean texture"}): 0.02,
                 series_key("mlmon_threshold", {"metric": "missing_ratio"}): 0.05,
@@ -174,6 +174,25 @@ def test_the_console_check_sees_errors(tmp_path: Path) -> None:
     page.write_text("<!DOCTYPE html><html><body><script>console.error('boom'); undefinedCall();</script></body></html>")
     console = open_page(page, tmp_path).console
     assert any("boom" in line for line in console) and any("undefinedCall" in line for line in console)
+
+
+def test_published_severity_is_drawn_as_it_is() -> None:
+    from exporter.history.frame import to_frame
+
+    runs = [
+        StoredRun(
+            "m", "1", 1e9 + i, None, None, 0, 10, None, None,
+            {
+                series_key("mlmon_feature_drift_severity", KS): 0.7 * i,
+                series_key("mlmon_feature_drift_pvalue", KS): 0.01,
+                series_key("mlmon_feature_drift_significance_level", KS): 0.05,
+            },
+        )
+        for i in range(3)
+    ]  # fmt: skip
+    charts = {chart.slug: chart for chart in build_charts(to_frame(runs))}
+    assert charts["drift_severity"].line("mean radius") == [0.0, 0.7, 1.4]
+    assert charts["drift_severity"].breaches == [2]
 
 
 def test_build_charts_without_optional_families_still_draws_the_seeds_three() -> None:

@@ -1,10 +1,10 @@
 """A replay of archived batches through the normal scoring job, each at its original time.
 
-The job runs against a scratch state store in the output folder with a clock set to each batch's
-original time (its ``timestamp_column``'s latest value, else its file's modification time), so
-the figures are exactly those the exporter would have published then, and its run history is the
-backfill's source. The archive is never touched: each batch is copied before it is scored, so a bad
-one is quarantined from the copy.
+The archive is copied to a scratch folder in the output folder and scored from there by a job with
+its own scratch state store and a clock set to each batch's original time (its ``timestamp_column``'s
+latest value, else its file's modification time). So the figures are exactly those the exporter
+would have published then, and the job's run history is the backfill's source. The archive itself
+is never touched: a bad batch is quarantined from the copy.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from exporter.config import ModelConfig, SourceConfig
+from exporter.config import ModelConfig
 from exporter.job import ModelJob
 from exporter.results import Results
-from exporter.sources import BatchRef, open_source
-from exporter.sources.files import read_table
+from exporter.sources import BatchRef, Source, SourceContext
+from exporter.sources.files import FilesConfig, FolderSource, read_table
+from exporter.sources.registry import ReadPosition
 from exporter.state import StateStore, StoredRun
 from exporter.window import WindowStore
 
@@ -34,26 +34,42 @@ class ReplayClock:
         return self.now
 
 
-@dataclass
-class OneBatch:
-    """A source that offers the job exactly the batch being replayed."""
+class OneBatch(Source):
+    """The copied archive, offering the job only the batch being replayed."""
 
-    ref: BatchRef | None = None
+    name = "replay"
+    Config = FilesConfig
 
-    def pending(self, seen: set[str]) -> list[BatchRef]:
-        return [self.ref] if self.ref is not None and self.ref.key not in seen else []
+    def __init__(self, folder: FolderSource) -> None:
+        super().__init__(folder.config, folder.context)
+        self.folder = folder
+        self.ref: BatchRef | None = None
+
+    def pending(self, position: ReadPosition) -> list[BatchRef]:
+        return [self.ref] if self.ref is not None and self.ref.key not in position.seen() else []
 
     def read(self, ref: BatchRef) -> pd.DataFrame:
-        from exporter.sources.files import FolderSource
+        return self.folder.read(ref)
 
-        return FolderSource(SourceConfig(path=ref.path.parent)).read(ref)
+    def reject(self, ref: BatchRef, reason: str, message: str) -> None:
+        self.folder.reject(ref, reason, message)
 
 
-def original_time(ref: BatchRef, model: ModelConfig) -> float:
+class Unread:
+    """The read position of a source nothing was recorded from."""
+
+    def seen(self) -> set[str]:
+        return set()
+
+    def last(self) -> str | None:
+        return None
+
+
+def original_time(path: Path, ref: BatchRef, model: ModelConfig) -> float:
     """The latest value of the batch's timestamp column, else when its file was last written."""
     if model.timestamp_column is not None:
         try:
-            column = read_table(ref.path)[model.timestamp_column]
+            column = read_table(path)[model.timestamp_column]
             stamps = pd.to_datetime(column, utc=True, errors="coerce", format="mixed").dropna()
             if len(stamps):
                 return float(stamps.max().timestamp())
@@ -62,28 +78,28 @@ def original_time(ref: BatchRef, model: ModelConfig) -> float:
     return ref.arrived_at
 
 
-def archived_batches(model: ModelConfig, archive: Path) -> list[tuple[float, BatchRef]]:
-    if not archive.is_dir():
-        raise ValueError(f"--replay {archive}: not a folder")
-    source = open_source(SourceConfig(path=archive, pattern=model.source.pattern))
-    timed = [(original_time(ref, model), ref) for ref in source.pending(set())]
-    return sorted(timed, key=lambda item: (item[0], item[1].name))
-
-
 def replay(
     model: ModelConfig, archive: Path, workdir: Path, advance: Callable[[int], None] | None = None
 ) -> list[StoredRun]:
     """Score every archived batch of ``model`` in time order; returns the runs this produced."""
-    batches = archived_batches(model, archive)
-    if not batches:
-        raise ValueError(f"--replay {archive}: no batch files matching {model.source.pattern!r}")
+    if not archive.is_dir():
+        raise ValueError(f"--replay {archive}: not a folder")
     scratch = workdir / "replay"
     shutil.rmtree(scratch, ignore_errors=True)
     copies = scratch / "batches"
-    copies.mkdir(parents=True)
-    state = StateStore(scratch / "state.db")
+    shutil.copytree(archive, copies)  # keeps modification times
+    pattern = model.source.pattern if isinstance(model.source, FilesConfig) else "*"
     clock = ReplayClock()
-    source = OneBatch()
+    context = SourceContext(reject_dir=scratch / "quarantine", clock=clock)
+    folder = FolderSource(FilesConfig(path=copies, pattern=pattern, settle_seconds=0), context)
+    batches = sorted(
+        ((original_time(copies / ref.name, ref, model), ref) for ref in folder.pending(Unread())),
+        key=lambda item: (item[0], item[1].name),
+    )
+    if not batches:
+        raise ValueError(f"--replay {archive}: no batch files matching {pattern!r}")
+    state = StateStore(scratch / "state.db")
+    source = OneBatch(folder)
     job = ModelJob(
         model,
         state,
@@ -97,9 +113,7 @@ def replay(
     )
     try:
         for at, ref in batches:
-            copy = copies / Path(ref.name).name
-            shutil.copy2(ref.path, copy)
-            source.ref = BatchRef(key=ref.key, name=ref.name, path=copy, arrived_at=at)
+            source.ref = ref
             clock.now = at
             job.run()
             if advance is not None:

@@ -2,8 +2,12 @@
 
 Each feature is compared with the method and threshold ``resolve_method`` picks. With a correction
 configured, the p-values of the tested features are adjusted together and the published p-value is
-the adjusted one, so ``pvalue < threshold`` always agrees with the detected flag. Features with no
+the adjusted one, so ``pvalue < significance level`` and ``severity >= 1`` always agree with the
+detected flag. Features with no
 usable value in the window or in the reference are left out, of the ratio too.
+
+Fitting keeps, per feature, the method the reference calls for and what it needs to compare a window
+against the reference (see ``exporter.drift.fitting``), so a run only places the window's values.
 
 Only ``limits.max_features`` features get per-feature series: drifted features first, then the
 ones closest to drifting, so a drifted feature is never the one hidden while a quiet one is shown.
@@ -13,23 +17,23 @@ The drifted share and the dataset flag still count every feature.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from exporter.drift import METHODS
 from exporter.drift.correction import adjust
+from exporter.drift.fitting import FittedColumn, compare_column, distinct_values, fit_column, pack, unpack
+from exporter.drift.published import drift_figures
 from exporter.drift.registry import DriftResult
 from exporter.drift.selection import resolve_method
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
-from exporter.profile import observed_values
+from exporter.monitors.registry import Fitted, Monitor, Output, register
+from exporter.reference.building import observed_values
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import FeatureProfile, ReferenceProfile
+    from exporter.reference.profile import FeatureProfile, ReferenceProfile
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +50,13 @@ class _Outcome:
     drifted: bool = False
 
     @property
+    def result(self) -> DriftResult:
+        return DriftResult(self.score, self.pvalue)
+
+    @property
     def severity(self) -> float:
-        """How far past (above 1) or short of (below 1) its threshold the feature is."""
-        if self.pvalue is None:
-            return self.score / self.threshold if self.threshold > 0 else math.inf
-        return self.threshold / self.pvalue if self.pvalue > 0 else math.inf
+        """The cross-method severity: >= 1 exactly when drifted, larger when the drift is larger."""
+        return METHODS[self.method].severity(self.result, self.threshold)
 
 
 @register
@@ -60,12 +66,21 @@ class FeatureDrift(Monitor):
     def applies(self, model: ModelConfig) -> bool:
         return model.drift.enabled
 
+    def fit(self, reference: ReferenceProfile, model: ModelConfig) -> Fitted:
+        return pack(
+            {
+                name: fit_column(name, profile.kind, profile.values, model.drift)
+                for name, profile in reference.features.items()
+                if profile.values.size
+            }
+        )
+
     def calculate(
         self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
     ) -> Output:
         if reference is None:
             return []
-        outcomes = compare_features(window, reference, model)
+        outcomes = compare_features(window, reference, model, unpack(fitted))
         if not outcomes:
             return []
         ranked = sorted(outcomes, key=lambda o: (o.drifted, o.severity), reverse=True)
@@ -83,11 +98,8 @@ class FeatureDrift(Monitor):
             )
         figures: Output = []
         for outcome in shown:
-            labels = {"feature": outcome.feature, "method": outcome.method}
-            figures.append(Figure("mlmon_feature_drift_score", outcome.score, labels))
-            if outcome.pvalue is not None:
-                figures.append(Figure("mlmon_feature_drift_pvalue", outcome.pvalue, labels))
-            figures.append(Figure("mlmon_feature_drift_threshold", outcome.threshold, labels))
+            labels = {"feature": outcome.feature}
+            figures += drift_figures("feature", outcome.method, outcome.threshold, outcome.result, labels)
             figures.append(Figure("mlmon_feature_drift_detected", float(outcome.drifted), {"feature": outcome.feature}))
         share = sum(o.drifted for o in outcomes) / len(outcomes)
         figures.append(Figure("mlmon_drifted_features_ratio", share))
@@ -96,7 +108,12 @@ class FeatureDrift(Monitor):
         return figures
 
 
-def compare_features(window: Window, reference: ReferenceProfile, model: ModelConfig) -> list[_Outcome]:
+def compare_features(
+    window: Window, reference: ReferenceProfile, model: ModelConfig, fitted: dict[str, FittedColumn] | None = None
+) -> list[_Outcome]:
+    """Every feature compared with the reference; with ``fitted`` (``FeatureDrift.fit``), against the
+    fitted reference where it was fitted for the method that applies."""
+    fitted = fitted or {}
     outcomes = []
     for name, profile in reference.features.items():
         if name not in window.features.columns or profile.values.size == 0:
@@ -104,21 +121,19 @@ def compare_features(window: Window, reference: ReferenceProfile, model: ModelCo
         current = observed_values(window.features[name], profile.kind)
         if current.size == 0:
             continue
-        method, threshold = resolve_method(name, profile.kind, profile.values.size, _distinct(profile), model.drift)
-        result = METHODS[method].compute(profile.values, current)
+        column = fitted.get(name)
+        distinct = column.distinct if column is not None else _distinct(profile)
+        method, threshold = resolve_method(name, profile.kind, profile.values.size, distinct, model.drift)
+        result = compare_column(column, method, profile.values, current)
         outcomes.append(_Outcome(name, method, threshold, result.score, result.pvalue))
     tested = {o.feature: o.pvalue for o in outcomes if o.pvalue is not None}
     adjusted = adjust(tested, model.drift.correction)
     for outcome in outcomes:
         if outcome.pvalue is not None:
             outcome.pvalue = adjusted[outcome.feature]
-        result = DriftResult(outcome.score, outcome.pvalue)
-        outcome.drifted = METHODS[outcome.method].drifted(result, outcome.threshold)
+        outcome.drifted = METHODS[outcome.method].drifted(outcome.result, outcome.threshold)
     return outcomes
 
 
 def _distinct(profile: FeatureProfile) -> int:
-    if profile.kind == "numeric":
-        # the values are sorted, so distinct values are where consecutive ones differ
-        return 1 + int(np.count_nonzero(np.diff(profile.values)))
-    return len(profile.categories)
+    return len(profile.categories) if profile.kind == "categorical" else distinct_values(profile.values, "numeric")

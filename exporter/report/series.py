@@ -6,7 +6,6 @@ chart can be checked against the exported CSV.
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
@@ -63,47 +62,38 @@ def estimated_band(frame: pd.DataFrame, estimate: pd.Series) -> tuple[pd.Series,
     return (estimate - half).clip(lower=0), (estimate + half).clip(upper=1), "95 % sampling band on the window rows"
 
 
-def _severity_of(score: float, threshold: float, pvalue: float | None) -> float:
-    if pvalue is not None and not math.isnan(pvalue):
-        if not 0 < threshold < 1:
-            return math.nan
-        return math.log(max(pvalue, 1e-300)) / math.log(threshold)
-    return score / threshold if threshold > 0 else math.nan
-
-
 def feature_severity(frame: pd.DataFrame) -> pd.DataFrame:
     """Drift severity per feature (columns) and run (rows): at least 1 exactly when the feature drifted.
 
-    The published ``mlmon_feature_drift_severity`` when the history has it; otherwise computed the
-    same way from score, threshold and p-value: distance / threshold, or log p / log significance.
+    The published ``mlmon_feature_drift_severity`` where the history has it; otherwise computed the
+    same way from what it does have: distance / distance threshold, or log p-value / log
+    significance level.
     """
-    published = columns_of(frame, "mlmon_feature_drift_severity")
-    if published:
-        out = pd.DataFrame(index=frame.index)
-        for key, labels in published.items():
-            feature = labels.get("feature", key)
-            values = frame[key].astype(float)
-            out[feature] = values if feature not in out else np.fmax(out[feature], values)
-        return out
     out = pd.DataFrame(index=frame.index)
-    for key, labels in columns_of(frame, "mlmon_feature_drift_score").items():
+
+    def keep(feature: str, values: pd.Series) -> None:
+        out[feature] = values if feature not in out else np.fmax(out[feature], values)
+
+    for key, labels in columns_of(frame, "mlmon_feature_drift_severity").items():
+        keep(labels.get("feature", key), frame[key].astype(float))
+    for key, labels in columns_of(frame, "mlmon_feature_drift_distance").items():
         feature, method = labels.get("feature", ""), labels.get("method", "")
-        limit = column(frame, "mlmon_feature_drift_threshold", feature=feature, method=method)
-        if limit is None:
-            continue
-        pvalue = column(frame, "mlmon_feature_drift_pvalue", feature=feature, method=method)
-        score = frame[key].astype(float)
-        out[feature] = [
-            _severity_of(s, t, None if pvalue is None else p)
-            for s, t, p in zip(score, limit, pvalue if pvalue is not None else [None] * len(score))
-        ]
+        limit = column(frame, "mlmon_feature_drift_distance_threshold", feature=feature, method=method)
+        if limit is not None and feature not in out:
+            keep(feature, frame[key].astype(float) / limit.where(limit > 0))
+    for key, labels in columns_of(frame, "mlmon_feature_drift_pvalue").items():
+        feature, method = labels.get("feature", ""), labels.get("method", "")
+        level = column(frame, "mlmon_feature_drift_significance_level", feature=feature, method=method)
+        if level is not None and feature not in out:
+            pvalue = frame[key].astype(float).clip(lower=1e-300)
+            keep(feature, np.log(pvalue) / np.log(level.where((level > 0) & (level < 1))))
     return out
 
 
 def drift_methods(frame: pd.DataFrame) -> dict[str, str]:
-    """The method each feature's drift is measured with, from the latest run that has one."""
+    """The method each feature's drift is measured with."""
     methods: dict[str, str] = {}
-    for name in ("mlmon_feature_drift_severity", "mlmon_feature_drift_score", "mlmon_feature_drift_threshold"):
+    for name in ("mlmon_feature_drift_severity", "mlmon_feature_drift_distance", "mlmon_feature_drift_pvalue"):
         for key, labels in columns_of(frame, name).items():
             if "feature" in labels and "method" in labels and frame[key].notna().any():
                 methods.setdefault(labels["feature"], labels["method"])

@@ -1,0 +1,312 @@
+"""Turning an arrived batch into valid rows, in small pure steps that ``prepare_batch`` composes.
+
+A batch that cannot be used at all raises ``BatchFailure`` with one of ``BATCH_FAILURE_REASONS``;
+rows that cannot be scored are dropped and counted by one of ``INVALID_ROW_REASONS``. A row whose
+features are fine but whose label is not one of the model's classes is scored, counted as
+``unknown_label``, and kept without a label.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from exporter.config import ModelConfig
+from exporter.model import LoadedModel
+from exporter.performance import UNMATCHED, class_indices
+from exporter.prediction_log import check_outputs, output_columns, required_columns
+from exporter.values import canonical
+
+BATCH_FAILURE_REASONS = ("unreadable", "schema", "empty", "scoring")
+INVALID_ROW_REASONS = ("missing_value", "bad_type", "unknown_label", "duplicate_id")
+SCHEMA_VIOLATION_KINDS = ("missing_column", "extra_column", "wrong_dtype")
+
+
+# A finite number whose square overflows float64 is no number a model can compute with (a scaler or
+# a distance turns it into infinity): such a cell costs its row, as an infinity does.
+LARGEST_USABLE = float(np.sqrt(np.finfo(np.float64).max))
+
+
+class BatchFailure(Exception):
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        invalid: Counter[str] | None = None,
+        violations: Counter[str] | None = None,
+    ) -> None:
+        assert reason in BATCH_FAILURE_REASONS, reason
+        super().__init__(message)
+        self.reason = reason
+        self.invalid: Counter[str] = invalid or Counter()  # rows found invalid before the batch was given up
+        self.violations: Counter[str] = violations or Counter()  # schema violations that gave it up
+
+
+@dataclass
+class PreparedBatch:
+    features: pd.DataFrame  # valid rows, feature columns only
+    arrived: pd.DataFrame  # every arrived row, feature columns present in the batch
+    labels: np.ndarray | None  # aligned with features; None when the batch carries no target column
+    labelled: np.ndarray  # bool mask
+    row_ids: list[str]
+    invalid: Counter[str] = field(default_factory=Counter)
+    schema_violations: Counter[str] = field(default_factory=Counter)
+    # (row id, label) for rows scored in an earlier batch that now come with their label
+    late_labels: list[tuple[str, object]] = field(default_factory=list)
+    # a model served elsewhere: the logged output columns of the valid rows, aligned with features
+    outputs: pd.DataFrame | None = None
+
+
+def feature_columns(
+    model: ModelConfig, loaded: LoadedModel, frame_columns: Sequence[str], known: Sequence[str] | None = None
+) -> list[str]:
+    """The feature columns, in the order the model takes them.
+
+    Configured columns first, then the model's own ``feature_names_in_``, then the reference's
+    columns (``known``); only with none of these is the file's own order used.
+    """
+    if model.feature_columns is not None:
+        return list(model.feature_columns)
+    if loaded.feature_names is not None:
+        return list(loaded.feature_names)
+    if known:
+        return list(known)
+    skip = {model.target_column, model.id_column, model.timestamp_column, *output_columns(model)}
+    return [c for c in frame_columns if c not in skip]
+
+
+def match_labels(raw: pd.Series, classes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Arrived labels as the model's own class values (or numbers, for regression), and which are known.
+
+    Classification labels are matched to the classes by ``exporter.performance.class_indices``, the
+    one matcher the metrics use too; a label matching no class is not known.
+    """
+    if classes is None:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        return values, ~np.isnan(values)
+    index = class_indices(raw.to_numpy(dtype=object), classes)
+    known = index != UNMATCHED
+    matched = np.empty(len(raw), dtype=object)
+    matched[known] = np.asarray(classes, dtype=object)[index[known]]
+    return matched, known
+
+
+def logged_outputs(frame: pd.DataFrame, model: ModelConfig, keep: np.ndarray) -> pd.DataFrame | None:
+    """The logged output columns of the kept rows, for a model served elsewhere (else None)."""
+    if not model.served_elsewhere:
+        return None
+    columns = [c for c in output_columns(model) if c in frame.columns]
+    return frame.loc[keep, columns].reset_index(drop=True)
+
+
+def require_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The batch with a fresh 0..n-1 index; a batch without rows fails as ``empty``."""
+    if frame.empty:
+        raise BatchFailure("empty", "the batch has no rows")
+    return frame.reset_index(drop=True)
+
+
+def check_cells(frame: pd.DataFrame, max_length: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Text cells no column may hold: longer than ``max_length`` characters, or with undecodable bytes.
+
+    Returns the frame with those cells emptied (so no later step copies a huge or broken value) and
+    the rows that held one. Reading replaces a byte that is not UTF-8 with U+FFFD.
+    """
+    bad = np.zeros(len(frame), dtype=bool)
+    cleaned = {}
+    for column in frame.columns:
+        series = frame[column]
+        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+            continue
+        text = series.where(series.map(lambda cell: isinstance(cell, str)))
+        broken = (text.str.len() > max_length) | text.str.contains("\ufffd", regex=False)
+        broken = broken.fillna(False).to_numpy(dtype=bool)
+        if broken.any():
+            bad |= broken
+            cleaned[column] = series.mask(broken)
+    return (frame.assign(**cleaned) if cleaned else frame), bad
+
+
+def check_columns(
+    frame_columns: Sequence[str], columns: Sequence[str], model: ModelConfig, require_id: bool
+) -> Counter[str]:
+    """Schema violations of the batch's columns; a missing feature (or required id) column fails the batch."""
+    present = set(frame_columns)
+    missing = [c for c in [*columns, *required_columns(model)] if c not in present]
+    if require_id and model.id_column is not None and model.id_column not in present:
+        missing.append(model.id_column)
+    if missing:
+        violations = Counter({"missing_column": len(missing)})
+        raise BatchFailure("schema", f"missing column(s): {', '.join(missing)}", violations=violations)
+    known = set(columns) | {model.target_column, model.id_column, model.timestamp_column, *output_columns(model)}
+    return Counter({"extra_column": sum(1 for c in frame_columns if c not in known)})
+
+
+@dataclass
+class FeatureCheck:
+    features: pd.DataFrame  # numeric columns coerced to numbers
+    missing: np.ndarray  # rows with a missing feature value
+    bad_type: np.ndarray  # rows with a non-number (or infinity) in a numeric feature, not already missing
+    wrong_dtype: int  # numeric columns holding values that are not numbers
+
+
+def _not_numbers(dtype: object) -> bool:
+    """Dtypes that pandas can turn into numbers but that hold no numbers: dates, durations, flags, categories."""
+    return (
+        pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or pd.api.types.is_complex_dtype(dtype)
+        or isinstance(dtype, (pd.CategoricalDtype, pd.PeriodDtype, pd.IntervalDtype))
+    )
+
+
+def check_feature_dtypes(arrived: pd.DataFrame, categorical: Collection[str]) -> None:
+    """A numeric feature (as the reference declares it) whose column holds no numbers fails the batch."""
+    wrong = [
+        f"{c} ({arrived[c].dtype})" for c in arrived.columns if c not in categorical and _not_numbers(arrived[c].dtype)
+    ]
+    if wrong:
+        raise BatchFailure(
+            "schema",
+            f"numeric feature(s) of another type: {', '.join(wrong)}",
+            violations=Counter({"wrong_dtype": len(wrong)}),
+        )
+
+
+def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> FeatureCheck:
+    """Rows whose features the model cannot take: missing values, and non-numbers in numeric columns.
+
+    A non-number is text that is not a number, an infinity, or a number too large to compute with.
+    """
+    features = arrived.copy()
+    missing = features.isna().any(axis=1).to_numpy()
+    bad_type = np.zeros(len(features), dtype=bool)
+    wrong_dtype = 0
+    for column in features.columns:
+        if column in categorical:
+            continue
+        if not pd.api.types.is_numeric_dtype(features[column]):
+            coerced = pd.to_numeric(features[column], errors="coerce")
+            wrong = coerced.isna().to_numpy() & features[column].notna().to_numpy()
+            if wrong.any():
+                wrong_dtype += 1
+                bad_type |= wrong
+            features[column] = coerced
+        if pd.api.types.is_float_dtype(features[column]):
+            # an infinity passes as a number but no estimator takes it
+            with np.errstate(invalid="ignore"):
+                bad_type |= np.abs(features[column].to_numpy(dtype=float)) > LARGEST_USABLE
+    return FeatureCheck(features, missing, bad_type & ~missing, wrong_dtype)
+
+
+@dataclass
+class IdCheck:
+    row_ids: list[str]
+    missing: np.ndarray  # rows without an id
+    duplicate: np.ndarray  # ids seen earlier in the batch, or scored before and not a label delivery
+    late: np.ndarray  # rows scored before, still waiting for their label, that now carry one
+
+
+def check_ids(
+    raw: pd.Series,
+    bad: np.ndarray,
+    labelled: np.ndarray,
+    is_known_id: Callable[[list[str]], dict[str, bool]],
+) -> IdCheck:
+    """Which rows lack an id, repeat one, or deliver the label of a row scored earlier.
+
+    ``is_known_id`` answers, for ids already stored, whether their label is in (True) or awaited
+    (False). ``bad`` marks rows already invalid for another reason: they are not judged again.
+    """
+    texts = raw.map(canonical)
+    no_id = texts.isna().to_numpy() & ~bad
+    bad = bad | no_id
+    ids = texts.fillna("")
+    within = ids.duplicated().to_numpy() & ~no_id
+    seen = is_known_id([i for i, b in zip(ids, bad | within) if not b])
+    earlier = ids.isin(seen.keys()).to_numpy() & ~bad & ~within
+    awaiting = ids.map(lambda i: seen.get(i) is False).to_numpy(dtype=bool)
+    # a row scored before, still waiting for its label, that now carries one is a label delivery
+    # (the label column was filled in later), not a duplicate
+    late = earlier & awaiting & labelled
+    duplicate = (within | (earlier & ~late)) & ~bad
+    return IdCheck([str(i) for i in ids], no_id, duplicate, late)
+
+
+def prepare_batch(
+    frame: pd.DataFrame,
+    model: ModelConfig,
+    loaded: LoadedModel,
+    *,
+    categorical: Collection[str],
+    batch_key: str,
+    is_known_id: Callable[[list[str]], dict[str, bool]] = lambda ids: {},
+    require_id: bool = True,
+    known_features: Sequence[str] | None = None,
+    content_key: str | None = None,
+) -> PreparedBatch:
+    """The valid rows of ``frame``; raises ``BatchFailure`` when none is left or the batch is unusable.
+
+    Rows without an id column are known by their batch's content and position (``content_key``,
+    else ``batch_key``), so the same content read again is seen as already scored.
+    """
+    frame = require_rows(frame)
+    columns = feature_columns(model, loaded, [str(c) for c in frame.columns], known_features)
+    violations = check_columns(list(frame.columns), columns, model, require_id)
+    frame, bad_cells = check_cells(frame, model.limits.max_cell_length)
+
+    arrived = frame[columns].copy()
+    check_feature_dtypes(arrived, categorical)
+    checked = check_features(arrived, categorical)
+    violations["wrong_dtype"] += checked.wrong_dtype
+    # a cell emptied for being too long or undecodable is a bad value, not a missing one
+    bad_type = checked.bad_type | bad_cells
+    missing = checked.missing & ~bad_cells
+    invalid: Counter[str] = Counter({"missing_value": int(missing.sum()), "bad_type": int(bad_type.sum())})
+    bad = missing | bad_type
+    if model.served_elsewhere:
+        logged = check_outputs(frame, model, loaded.classes)
+        invalid["missing_value"] += int((logged.missing & ~bad).sum())
+        invalid["bad_type"] += int((logged.bad_type & ~bad).sum())
+        bad = bad | logged.missing | logged.bad_type
+
+    labels = None
+    labelled = np.zeros(len(frame), dtype=bool)
+    if model.target_column is not None and model.target_column in frame.columns:
+        raw = frame[model.target_column]
+        labels, labelled = match_labels(raw, loaded.classes)
+        invalid["unknown_label"] += int((raw.notna().to_numpy() & ~labelled & ~bad).sum())
+
+    late_labels: list[tuple[str, object]] = []
+    if model.id_column is not None and model.id_column in frame.columns:
+        raw_ids = frame[model.id_column]
+    else:
+        raw_ids = pd.Series([f"{content_key or batch_key}#{i}" for i in range(len(frame))], dtype=object)
+    ids = check_ids(raw_ids, bad, labelled, is_known_id)
+    invalid["missing_value"] += int(ids.missing.sum())
+    invalid["duplicate_id"] += int(ids.duplicate.sum())
+    bad = bad | ids.missing | ids.duplicate | ids.late
+    row_ids = ids.row_ids
+    if labels is not None:
+        late_labels = [(row_ids[i], labels[i]) for i in np.flatnonzero(ids.late)]
+
+    keep = ~bad
+    if not keep.any() and not late_labels:
+        reasons = ", ".join(f"{n} {r}" for r, n in invalid.items() if n)
+        raise BatchFailure("empty", f"no valid rows left ({reasons})", invalid)
+    return PreparedBatch(
+        features=checked.features.loc[keep].reset_index(drop=True),
+        arrived=arrived,
+        labels=labels[keep] if labels is not None else None,
+        labelled=labelled[keep],
+        row_ids=[r for r, k in zip(row_ids, keep) if k],
+        invalid=invalid,
+        schema_violations=violations,
+        late_labels=late_labels,
+        outputs=logged_outputs(frame, model, keep),
+    )
