@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from exporter import __version__
+from exporter.checks import check_config
 from exporter.config import Config, ConfigError, load_config
 
 log = logging.getLogger("mlmon")
@@ -53,7 +54,9 @@ def _load(path: Path) -> Config:
 
 def cmd_check_config(path: Path) -> int:
     config = _load(path)
-    print(f"{path}: OK, {len(config.models)} model(s); state in {config.state_path}")
+    problems = check_config(config)
+    verdict = "OK" if not problems else f"{len(problems)} problem(s)"
+    print(f"{path}: {verdict}, {len(config.models)} model(s); state in {config.state_path}")
     for model in config.models:
         schedule = model.schedule.cron or f"every {model.schedule.interval_seconds:g} s"
         window = (
@@ -70,6 +73,11 @@ def cmd_check_config(path: Path) -> int:
             print(f"  late labels from {model.labels.source.path}, joined on {model.id_column}")
         thresholds = ", ".join(f"{k}={v:g}" for k, v in sorted(model.effective_thresholds.items()))
         print(f"  thresholds: {thresholds}")
+    for problem in problems:
+        print(f"mlmon: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{path}: {len(problems)} problem(s); the exporter would not run as configured", file=sys.stderr)
+        return 1
     return 0
 
 

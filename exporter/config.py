@@ -152,6 +152,10 @@ class ModelConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")]
     version: str = "1"
     model_path: Path
+    # a pickle (joblib) file runs code when loaded, so it is loaded only when its digest is pinned here
+    model_sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+    # types a skops file may build beyond skops' defaults (scikit-learn estimators, numpy basics)
+    model_trusted_types: list[str] = Field(default_factory=list)
     task: Task = "binary_classification"
     source: SourceConfig
     target_column: str | None = None

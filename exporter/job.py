@@ -62,7 +62,7 @@ class ModelJob:
         clock: Callable[[], float] = time.time,
         source: BatchSource | None = None,
         label_source: BatchSource | None = None,
-        loader: Callable[[Path, str], LoadedModel] = load_model,
+        loader: Callable[..., LoadedModel] = load_model,
     ) -> None:
         self.model = model
         self.key = f"{model.name}:{model.version}"
@@ -182,7 +182,8 @@ class ModelJob:
         """The loaded model, reloaded when its file changes (a new deployment)."""
         signature = file_signature(self.model.model_path)
         if self.loaded is None or signature != self._model_signature:
-            loaded = self.loader(self.model.model_path, self.model.task)
+            model = self.model
+            loaded = self.loader(model.model_path, model.task, model.model_sha256, model.model_trusted_types)
             configured, expected = self.model.feature_columns, loaded.feature_names
             if configured is not None and expected is not None and list(configured) != list(expected):
                 raise ModelLoadError(
@@ -191,7 +192,7 @@ class ModelJob:
             self.loaded = loaded
             self._model_signature = signature
             self.reference.invalidate()
-            log.info("model %s: loaded %s", self.key, self.model.model_path)
+            log.info("model %s: loaded %s (sha256 %s)", self.key, self.model.model_path, loaded.digest)
             self._warn_about(self.loaded)
         return self.loaded
 
