@@ -1,4 +1,4 @@
-"""The `mlmon` command: serve, run-once, check-config, demo and reference build."""
+"""The `mlmon` command: serve, run-once, check-config, demo, reference build, history, report and backfill."""
 
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     ref_sub = reference.add_subparsers(dest="reference_command", required=True)
     build = ref_sub.add_parser("build", help="fit and cache every model's reference profile ahead of time")
     build.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
+
+    from exporter.history import commands as history
+
+    history.add_parser(sub)
     return parser
 
 
@@ -232,4 +236,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": lambda args: cmd_serve(args.config, args.listen, _web(args)),
     "demo": lambda args: cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day, _web(args)),
     "reference": lambda args: cmd_reference_build(args.config),
+    "history": lambda args: _history(args),
 }
+
+
+def _history(args: argparse.Namespace) -> int:
+    from exporter.history import commands as history
+
+    return history.run(args)

@@ -15,6 +15,7 @@ import pandas as pd
 from exporter import histogram
 from exporter.config import ModelConfig
 from exporter.figures import Figure, HistogramFigure
+from exporter.history.record import WindowCounts, record_run, window_counts
 from exporter.model import LoadedModel, ModelLoadError, file_signature, load_model
 from exporter.monitors.base import Window, monitors_for
 from exporter.performance import class_label
@@ -79,6 +80,7 @@ class ModelJob:
         self._model_signature: tuple[int, int] | None = None
         self.reference = ReferenceKeeper(model, state, self.key)
         self._window_figures: list[AnyFigure] = []
+        self._window_counts: WindowCounts | None = None
         self._last_success: float | None = None
         self._last_batch_rows: float | None = None
         self._arrived: pd.DataFrame | None = None
@@ -115,6 +117,7 @@ class ModelJob:
         figures += self._window_figures + self._counters
         report.figures = tuple(figures)
         self.results.publish(Snapshot(self.model.name, self.model.version, report.figures))
+        record_run(self.state, self.model, started, report.rows, report.figures, self._window_counts)
         log.info(
             "model %s: scored %d batch(es), %d row(s); %d failed; %d late label(s)",
             self.key,
@@ -317,6 +320,7 @@ class ModelJob:
         keys = window_batches(self.model, self.state, self.key, now)
         window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
         self.windows.prune(self.key, set(keys))
+        self._window_counts = window_counts(window, self.model.task) if window is not None else None
         if window is None:
             return [Figure("mlmon_window_rows", 0.0)]
         figures: list[AnyFigure] = [Figure("mlmon_window_rows", float(window.rows))]

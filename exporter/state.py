@@ -1,4 +1,4 @@
-"""Durable state in SQLite: processed batches, counters, stored predictions and reference profiles.
+"""Durable state in SQLite: processed batches, counters, stored predictions, run history and reference profiles.
 
 A batch's processed mark, its counter increments and its stored predictions are written in one
 transaction, so a crash either keeps all of them or none: a restart never scores a batch twice and
@@ -42,6 +42,13 @@ CREATE TABLE IF NOT EXISTS pending_labels (
     model TEXT NOT NULL, row_id TEXT NOT NULL, label TEXT NOT NULL, received_at REAL NOT NULL,
     PRIMARY KEY (model, row_id)
 );
+CREATE TABLE IF NOT EXISTS runs (
+    model TEXT NOT NULL, run_at REAL NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+    window_start REAL, window_end REAL, window_rows INTEGER NOT NULL, scored_rows INTEGER NOT NULL,
+    labelled_rows INTEGER, correct_rows INTEGER, samples TEXT NOT NULL,
+    PRIMARY KEY (model, run_at)
+);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs (run_at);
 CREATE TABLE IF NOT EXISTS reference_profiles (
     model TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, payload BLOB NOT NULL
 );
@@ -52,6 +59,32 @@ CounterKey = tuple[str, tuple[tuple[str, str], ...]]
 
 def counter_key(name: str, labels: Mapping[str, str] | None = None) -> CounterKey:
     return name, tuple(sorted((labels or {}).items()))
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One run of one model as the run history keeps it.
+
+    ``samples`` maps each published series (``name{label="value",...}`` without model and version)
+    to its value. ``labelled_rows`` and ``correct_rows`` count the window's labelled rows and those
+    predicted right (None when the task has no notion of it), so a ratio can be recomputed exactly
+    over any set of runs whose windows do not overlap, or across replicas.
+    """
+
+    name: str
+    version: str
+    run_at: float
+    window_start: float | None
+    window_end: float | None
+    window_rows: int
+    scored_rows: int
+    labelled_rows: int | None
+    correct_rows: int | None
+    samples: Mapping[str, float]
+
+    @property
+    def model(self) -> str:
+        return f"{self.name}:{self.version}"
 
 
 @dataclass(frozen=True)
@@ -257,14 +290,15 @@ class StateStore:
     def prune(self, model: str, older_than: float) -> int:
         """Delete stored predictions scored, and waiting labels received, before ``older_than``.
 
-        Batch marks and counters stay: a batch file still in its folder must never be scored again.
-        Returns how many predictions were deleted.
+        Runs of the history older than that go too. Batch marks and counters stay: a batch file still
+        in its folder must never be scored again. Returns how many predictions were deleted.
         """
         with self.transaction() as db:
             deleted = db.execute(
                 "DELETE FROM predictions WHERE model = ? AND scored_at < ?", (model, older_than)
             ).rowcount
             db.execute("DELETE FROM pending_labels WHERE model = ? AND received_at < ?", (model, older_than))
+            db.execute("DELETE FROM runs WHERE model = ? AND run_at < ?", (model, older_than))
         return int(deleted)
 
     def pending_labels(self, model: str) -> int:
@@ -272,6 +306,44 @@ class StateStore:
         with self._lock:
             (count,) = self._db.execute("SELECT COUNT(*) FROM pending_labels WHERE model = ?", (model,)).fetchone()
         return int(count)
+
+    # --- run history ----------------------------------------------------------------------------
+    def record_run(self, run: StoredRun) -> None:
+        """Keep one run in the history; a second run of a model at the same instant replaces the first."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO runs (model, run_at, name, version, window_start, window_end, window_rows,"
+                " scored_rows, labelled_rows, correct_rows, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.model,
+                    run.run_at,
+                    run.name,
+                    run.version,
+                    run.window_start,
+                    run.window_end,
+                    run.window_rows,
+                    run.scored_rows,
+                    run.labelled_rows,
+                    run.correct_rows,
+                    json.dumps(dict(run.samples), sort_keys=True),
+                ),
+            )
+
+    def runs(self, name: str | None = None, since: float | None = None, until: float | None = None) -> list[StoredRun]:
+        """Runs of the history, oldest first: of one model name (every version) or all, within [since, until]."""
+        query = (
+            "SELECT name, version, run_at, window_start, window_end, window_rows, scored_rows, labelled_rows,"
+            " correct_rows, samples FROM runs WHERE 1 = 1"
+        )
+        params: tuple[object, ...] = ()
+        for clause, value in (("name = ?", name), ("run_at >= ?", since), ("run_at <= ?", until)):
+            if value is not None:
+                query += f" AND {clause}"
+                params += (value,)
+        query += " ORDER BY run_at, name, version"
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [StoredRun(*row[:9], json.loads(row[9])) for row in rows]
 
     # --- reference profiles ------------------------------------------------------------------
     def reference(self, model: str) -> tuple[str, bytes] | None:

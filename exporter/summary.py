@@ -47,16 +47,21 @@ def values(snapshot: Snapshot, name: str) -> list[float]:
     return [f.value for f in snapshot.figures if isinstance(f, Figure) and f.name == name]
 
 
+def breached(metric: str, observed: list[float], threshold: float) -> float | None:
+    """The worst observed value when it breaches the threshold of ``metric``, else None."""
+    if not observed:
+        return None
+    lower = metric in LOWER_BOUNDS
+    worst = min(observed) if lower else max(observed)
+    return worst if (lower and worst < threshold) or (not lower and worst > threshold) else None
+
+
 def breaches(snapshot: Snapshot, model: ModelConfig) -> list[Breach]:
     found = []
     for metric, threshold in sorted(model.effective_thresholds.items()):
         gauge = GAUGE_OF.get(metric)
-        observed = values(snapshot, gauge) if gauge else []
-        if not observed:
-            continue
-        lower = metric in LOWER_BOUNDS
-        worst = min(observed) if lower else max(observed)
-        if (lower and worst < threshold) or (not lower and worst > threshold):
+        worst = breached(metric, values(snapshot, gauge) if gauge else [], threshold)
+        if worst is not None:
             found.append(Breach(snapshot.model, snapshot.version, metric, worst, threshold))
     return found
 
