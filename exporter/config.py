@@ -10,48 +10,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# Threshold names, directions and defaults live in the thresholds table beside the catalogue; the
+# names are re-exported here for the code that validates configs.
+from exporter.thresholds import BY_NAME, DEFAULT_THRESHOLDS, KNOWN_THRESHOLDS
+from exporter.thresholds import LOWER_BOUNDS as LOWER_BOUNDS
+from exporter.thresholds import UPPER_BOUNDS as UPPER_BOUNDS
+
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
-
-# Thresholds a model may set, and the direction in which each is breached. Alert rules compare the
-# published value with `mlmon_threshold{metric=...}`, so the names here are part of the contract.
-LOWER_BOUNDS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "mean_confidence",
-    "estimated_accuracy",
-    "estimated_f1",
-    "labelled_rows_ratio",
-    "r2",
-)
-UPPER_BOUNDS = (
-    "mean_absolute_error",
-    "root_mean_squared_error",
-    "drifted_features_ratio",
-    "missing_ratio",
-    "out_of_range_ratio",
-    "unseen_category_ratio",
-    "invalid_row_ratio",
-    "batch_failure_ratio",
-    "scoring_latency_p99_seconds",
-    "label_delay_seconds",
-    "volume_change_ratio",
-)
-KNOWN_THRESHOLDS = LOWER_BOUNDS + UPPER_BOUNDS
-
-# Operational thresholds every model gets unless it sets its own; the performance ones are opt-in.
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "missing_ratio": 0.10,
-    "out_of_range_ratio": 0.20,
-    "unseen_category_ratio": 0.05,
-    "invalid_row_ratio": 0.05,
-    "batch_failure_ratio": 0.10,
-    "scoring_latency_p99_seconds": 5.0,
-    "label_delay_seconds": 172800.0,
-    "volume_change_ratio": 0.5,
-}
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A validator that checks several keys names the one at fault as "key.sub[0]: message"; that key
@@ -202,10 +167,9 @@ class ModelConfig(_Strict):
     def effective_thresholds(self) -> dict[str, float]:
         merged = dict(DEFAULT_THRESHOLDS)
         merged["drifted_features_ratio"] = self.drift.dataset_drift_share
-        if "accuracy" in self.thresholds:
-            merged["estimated_accuracy"] = self.thresholds["accuracy"]
-        if "f1" in self.thresholds:
-            merged["estimated_f1"] = self.thresholds["f1"]
+        for name, threshold in BY_NAME.items():
+            if threshold.follows in self.thresholds:
+                merged[name] = self.thresholds[threshold.follows]
         merged.update(self.thresholds)
         return merged
 

@@ -4,30 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.config import LOWER_BOUNDS, ModelConfig
+from exporter.config import ModelConfig
 from exporter.figures import Figure
 from exporter.results import Snapshot
+from exporter.thresholds import BY_NAME, THRESHOLDS, is_breached
 
-# threshold name -> the gauge it bounds; per-feature gauges are judged by their worst feature
-GAUGE_OF = {
-    "accuracy": "mlmon_accuracy_ratio",
-    "precision": "mlmon_precision_ratio",
-    "recall": "mlmon_recall_ratio",
-    "f1": "mlmon_f1_ratio",
-    "roc_auc": "mlmon_roc_auc_ratio",
-    "mean_confidence": "mlmon_mean_confidence_ratio",
-    "estimated_accuracy": "mlmon_estimated_accuracy_ratio",
-    "estimated_f1": "mlmon_estimated_f1_ratio",
-    "labelled_rows_ratio": "mlmon_labelled_rows_ratio",
-    "r2": "mlmon_r2_score",
-    "mean_absolute_error": "mlmon_mean_absolute_error",
-    "root_mean_squared_error": "mlmon_root_mean_squared_error",
-    "drifted_features_ratio": "mlmon_drifted_features_ratio",
-    "missing_ratio": "mlmon_feature_missing_ratio",
-    "out_of_range_ratio": "mlmon_feature_out_of_range_ratio",
-    "unseen_category_ratio": "mlmon_feature_unseen_category_ratio",
-    "label_delay_seconds": "mlmon_label_delay_seconds",
-}
+# threshold name -> the gauge it bounds, from the thresholds table; values that exist only as
+# Prometheus recording rules (rates, quantiles) are judged by the alerts alone.
+GAUGE_OF = {t.name: t.value for t in THRESHOLDS if t.per_exporter_run}
 
 
 @dataclass(frozen=True)
@@ -39,7 +23,7 @@ class Breach:
     threshold: float
 
     def __str__(self) -> str:
-        side = "below" if self.metric in LOWER_BOUNDS else "above"
+        side = BY_NAME[self.metric].direction
         return f"{self.model} {self.version}: {self.metric} {self.value:.4f} {side} threshold {self.threshold:g}"
 
 
@@ -48,12 +32,12 @@ def values(snapshot: Snapshot, name: str) -> list[float]:
 
 
 def breached(metric: str, observed: list[float], threshold: float) -> float | None:
-    """The worst observed value when it breaches the threshold of ``metric``, else None."""
+    """The worst observed value when it breaches the threshold of ``metric``, else None; per-feature
+    gauges are judged by their worst feature."""
     if not observed:
         return None
-    lower = metric in LOWER_BOUNDS
-    worst = min(observed) if lower else max(observed)
-    return worst if (lower and worst < threshold) or (not lower and worst > threshold) else None
+    worst = min(observed) if BY_NAME[metric].direction == "below" else max(observed)
+    return worst if is_breached(metric, worst, threshold) else None
 
 
 def breaches(snapshot: Snapshot, model: ModelConfig) -> list[Breach]:

@@ -7,9 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
+from exporter.mixin.alertmanager import local_config
+
 from support.binaries import require_binary
+from support.processes import AlertmanagerServer, wait_for
 
 ALERTMANAGER = Path(__file__).resolve().parent.parent / "prometheus" / "alertmanager"
 CONFIG = ALERTMANAGER / "alertmanager.yml"
@@ -71,7 +75,9 @@ def test_secrets_come_from_files() -> None:
 
 def test_grouping_and_inhibition() -> None:
     config = _config()
-    assert config["route"]["group_by"] == ["alertname", "model"]
+    # One group per model version (per severity route), not one per alert name.
+    assert config["route"]["group_by"] == ["model", "version"]
+    assert all("group_by" not in route for route in config["route"]["routes"])
     rules = config["inhibit_rules"]
     assert {
         "source_matchers": ['severity="critical"'],
@@ -126,3 +132,105 @@ def test_template_renders_model_version_and_runbook(tmp_path: Path) -> None:
     assert "is 85%, below the threshold of 90%" in body
     assert "Runbook: https://github.com/mlmon/mlmon/blob/main/docs/runbook.md#mlmonaccuracybelowthreshold" in body
     assert "Since: 2026-06-13 10:00:00 UTC" in body
+
+
+def _post_and_read(am: AlertmanagerServer, alerts: list[dict[str, str]]) -> dict[str, list[str]]:
+    """Post alerts (label sets) to a real Alertmanager; alertname -> the alertnames inhibiting it."""
+    body = [{"labels": labels, "annotations": {}} for labels in alerts]
+    assert requests.post(f"{am.url}/api/v2/alerts", json=body, timeout=10).status_code == 200
+
+    def read() -> dict[str, list[str]] | None:
+        got = requests.get(f"{am.url}/api/v2/alerts", timeout=10).json()
+        if len(got) < len(alerts):
+            return None
+        fingerprints = {a["fingerprint"]: a["labels"]["alertname"] for a in got}
+        return {a["labels"]["alertname"]: sorted(fingerprints[f] for f in a["status"]["inhibitedBy"]) for a in got}
+
+    return wait_for(read, timeout=30, description="the alerts to be stored")
+
+
+MODEL_LABELS = {"model": "breast-cancer", "version": "1"}
+
+
+@pytest.mark.parametrize(
+    ("alerts", "inhibited"),
+    [
+        # model down silences everything about that model, and nothing about another model
+        (
+            [
+                {"alertname": "MlmonModelDown", "severity": "critical", "signal": "availability", **MODEL_LABELS},
+                {
+                    "alertname": "MlmonAccuracyBelowThreshold",
+                    "severity": "warning",
+                    "signal": "performance",
+                    **MODEL_LABELS,
+                },
+                {"alertname": "MlmonRunsStale", "severity": "critical", "signal": "staleness", **MODEL_LABELS},
+                {
+                    "alertname": "MlmonDatasetDriftDetected",
+                    "severity": "warning",
+                    "signal": "drift",
+                    "model": "ticket-routing",
+                    "version": "3",
+                },
+            ],
+            {
+                "MlmonModelDown": [],
+                "MlmonAccuracyBelowThreshold": ["MlmonModelDown"],
+                "MlmonRunsStale": ["MlmonModelDown"],
+                "MlmonDatasetDriftDetected": [],
+            },
+        ),
+        # exporter down silences model down
+        (
+            [
+                {"alertname": "MlmonExporterDown", "severity": "critical", "signal": "availability", "job": "mlmon"},
+                {"alertname": "MlmonModelDown", "severity": "critical", "signal": "availability", **MODEL_LABELS},
+            ],
+            {"MlmonExporterDown": [], "MlmonModelDown": ["MlmonExporterDown"]},
+        ),
+        # realized performance silences the estimate; dataset drift silences its echoes
+        (
+            [
+                {
+                    "alertname": "MlmonAccuracyBelowThreshold",
+                    "severity": "warning",
+                    "signal": "performance",
+                    **MODEL_LABELS,
+                },
+                {
+                    "alertname": "MlmonEstimatedAccuracyBelowThreshold",
+                    "severity": "warning",
+                    "signal": "performance",
+                    **MODEL_LABELS,
+                },
+                {"alertname": "MlmonDatasetDriftDetected", "severity": "warning", "signal": "drift", **MODEL_LABELS},
+                {
+                    "alertname": "MlmonMultivariateDriftDetected",
+                    "severity": "warning",
+                    "signal": "drift",
+                    **MODEL_LABELS,
+                },
+                {
+                    "alertname": "MlmonDriftedFeaturesRatioAboveThreshold",
+                    "severity": "info",
+                    "signal": "drift",
+                    **MODEL_LABELS,
+                },
+            ],
+            {
+                "MlmonAccuracyBelowThreshold": [],
+                "MlmonEstimatedAccuracyBelowThreshold": ["MlmonAccuracyBelowThreshold"],
+                "MlmonDatasetDriftDetected": [],
+                "MlmonMultivariateDriftDetected": ["MlmonDatasetDriftDetected"],
+                "MlmonDriftedFeaturesRatioAboveThreshold": ["MlmonDatasetDriftDetected"],
+            },
+        ),
+    ],
+    ids=["model-down", "exporter-down", "performance-and-drift"],
+)
+def test_inhibition_follows_the_chain_of_cause(
+    tmp_path: Path, alerts: list[dict[str, str]], inhibited: dict[str, list[str]]
+) -> None:
+    with AlertmanagerServer(tmp_path, config=local_config("http://127.0.0.1:9/unused")) as am:
+        assert _post_and_read(am, alerts) == inhibited

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from exporter.catalogue import SPECS
+from exporter.mixin.alertmanager import local_config
 
 from support.binaries import require_binary
 from support.dashboards import load_dashboards, panel_queries, substitute, variable_queries
-from support.processes import REPO, AlertmanagerServer, ExporterProcess, PrometheusServer
+from support.processes import AlertmanagerServer, ExporterProcess, PrometheusServer
 
 pytestmark = pytest.mark.live
 
@@ -67,35 +67,6 @@ class Webhook:
         return [a for a in self.alerts if a["labels"].get("alertname") == name and a["status"] == "firing"]
 
 
-def render_alertmanager_config(webhook_url: str) -> dict[str, Any]:
-    """The project's Alertmanager config with every notifier pointed at the test's webhook.
-
-    The route tree, grouping and inhibition stay as shipped; only the channels and the waits
-    (seconds instead of minutes) change, so the test proves routing, not just delivery.
-    """
-    config = yaml.safe_load((REPO / "prometheus" / "alertmanager" / "alertmanager.yml").read_text())
-    for receiver in config["receivers"]:
-        channels = [k for k in receiver if k.endswith("_configs")]
-        for key in channels:
-            del receiver[key]
-        if channels:
-            receiver["webhook_configs"] = [{"url": webhook_url, "send_resolved": False}]
-    config["templates"] = [str(REPO / "prometheus" / "alertmanager" / "templates" / "*.tmpl")]
-    config.get("global", {}).pop("smtp_auth_password_file", None)
-
-    def speed_up(route: dict[str, Any]) -> None:
-        for key in ("group_wait", "group_interval"):
-            if key in route:
-                route[key] = "1s"
-        for child in route.get("routes", []):
-            speed_up(child)
-
-    config["route"]["group_wait"] = "1s"
-    config["route"]["group_interval"] = "1s"
-    speed_up(config["route"])
-    return config
-
-
 class Stack:
     def __init__(self, webhook: Webhook, am: AlertmanagerServer, exporter: ExporterProcess, prom: PrometheusServer):
         self.webhook, self.am, self.exporter, self.prom = webhook, am, exporter, prom
@@ -111,7 +82,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # stays there until day forty (over two minutes), well beyond the accuracy rule's `for: 1m`, so the
     # alert is still firing when the dashboard test looks for it.
     with (
-        AlertmanagerServer(root / "am", config=render_alertmanager_config(webhook.url)) as am,
+        AlertmanagerServer(root / "am", config=local_config(webhook.url)) as am,
         ExporterProcess(
             "demo",
             ["--day-seconds", "4", "--start-day", "7", "--workdir", str(root / "demo")],

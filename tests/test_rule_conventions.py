@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from exporter.catalogue import SPECS
-from exporter.config import KNOWN_THRESHOLDS, LOWER_BOUNDS, UPPER_BOUNDS
+from exporter.thresholds import FITTED_THRESHOLDS, KNOWN_THRESHOLDS, LOWER_BOUNDS, UPPER_BOUNDS
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "prometheus" / "rules"
@@ -89,6 +89,8 @@ def test_seed_alerts_wait_one_minute() -> None:
 @pytest.mark.parametrize("alert", ALERTS, ids=ALERT_NAMES)
 def test_alert_has_for_severity_signal_and_annotations(alert: dict[str, Any]) -> None:
     assert re.fullmatch(r"\d+[smhd]", alert.get("for", "")), "every alert needs a `for:` duration"
+    # a short gap in the data (restart, scrape gap, a window below min_rows) must not resolve it
+    assert re.fullmatch(r"\d+[smhd]", alert.get("keep_firing_for", "")), "every alert needs keep_firing_for"
     assert alert["labels"]["severity"] in SEVERITIES
     assert alert["labels"]["signal"] in SIGNALS
     annotations = alert["annotations"]
@@ -98,6 +100,7 @@ def test_alert_has_for_severity_signal_and_annotations(alert: dict[str, Any]) ->
     if alert["alert"] not in TARGET_ALERTS:
         assert "$labels.model" in description
         assert "$labels.version" in description
+        assert annotations["dashboard_url"].endswith("?var-model={{ $labels.model }}&var-version={{ $labels.version }}")
         assert "threshold" in description or "band" in description
 
 
@@ -149,7 +152,7 @@ def test_referenced_recording_rules_exist() -> None:
 def test_thresholds_are_known_and_each_has_an_alert() -> None:
     texts = [a["expr"] + a["annotations"]["description"] for a in ALERTS]
     referenced = {name for text in texts for name in THRESHOLD_REF.findall(text)}
-    assert referenced <= {*KNOWN_THRESHOLDS, "multivariate_drift"}, sorted(referenced)
+    assert referenced <= {*KNOWN_THRESHOLDS, *FITTED_THRESHOLDS}, sorted(referenced)
     assert set(KNOWN_THRESHOLDS) <= referenced, sorted(set(KNOWN_THRESHOLDS) - referenced)
 
 
@@ -157,7 +160,7 @@ def test_threshold_comparisons_follow_the_configured_direction() -> None:
     checked = set()
     for alert in ALERTS:
         for operator, threshold in COMPARISON.findall(alert["expr"]):
-            upper = threshold in UPPER_BOUNDS or threshold == "multivariate_drift"
+            upper = threshold in UPPER_BOUNDS or threshold in FITTED_THRESHOLDS
             assert threshold in LOWER_BOUNDS or upper, threshold
             assert operator == (">" if upper else "<"), f"{alert['alert']} compares {threshold} with {operator}"
             checked.add(threshold)

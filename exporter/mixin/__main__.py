@@ -1,0 +1,3 @@
+from exporter.mixin.render import main
+
+raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""The shipped Alertmanager config with every channel replaced by one local webhook.
+
+The route tree, grouping and inhibition stay as shipped, so what reaches the webhook is what the
+project's routing would deliver; only the channels and the waits change. The demo uses it to print
+notifications in the terminal, and the live tests to count them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SHIPPED = Path(__file__).resolve().parents[2] / "prometheus" / "alertmanager"
+
+
+def local_config(webhook_url: str, wait: str = "1s", interval: str = "1s", repeat: str = "1h") -> dict[str, Any]:
+    """``alertmanager.yml`` delivering every routed notification, firing and resolved, to ``webhook_url``.
+
+    ``wait`` and ``interval`` replace every ``group_wait`` and ``group_interval``: the demo's day lasts
+    seconds, so minutes of batching would merge a whole episode into one message.
+    """
+    config = yaml.safe_load((SHIPPED / "alertmanager.yml").read_text())
+    for receiver in config["receivers"]:
+        channels = [key for key in receiver if key.endswith("_configs")]
+        for key in channels:
+            del receiver[key]
+        if channels:
+            receiver["webhook_configs"] = [{"url": webhook_url, "send_resolved": True}]
+    config["templates"] = [str(SHIPPED / "templates" / "*.tmpl")]
+    for key in [k for k in config.get("global", {}) if k.startswith("smtp_")]:
+        del config["global"][key]
+
+    def speed_up(route: dict[str, Any]) -> None:
+        route["group_wait"], route["group_interval"], route["repeat_interval"] = wait, interval, repeat
+        for child in route.get("routes", []):
+            speed_up(child)
+
+    speed_up(config["route"])
+    return config
