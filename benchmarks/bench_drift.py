@@ -28,10 +28,11 @@ from scipy.stats import ks_2samp, wasserstein_distance
 from exporter.config import ModelConfig
 from exporter.drift.selection import SMALL_REFERENCE_ROWS
 from exporter.figures import Figure
-from exporter.monitors.base import Window, monitors_for
+from exporter.monitors import monitors_for
 from exporter.monitors.drift import FeatureDrift
-from exporter.profile import build_profile
-from exporter.reference import ReferenceProfile
+from exporter.reference.building import build_profile
+from exporter.reference.profile import ReferenceProfile
+from exporter.window import Window
 
 DEFAULT_REFERENCE_ROWS = 10_000
 DEFAULT_WINDOW_ROWS = (10_000, 100_000, 1_000_000)

@@ -91,10 +91,10 @@ def cmd_check_config(path: Path) -> int:
             else "latest batch"
         )
         print(f"- {model.name} version {model.version} ({model.task}): {model.model_path}")
-        print(f"  batches from {model.source.path}, {schedule}; window: {window}, min_rows {model.min_rows}")
+        print(f"  batches from {model.source.describe()}, {schedule}; window: {window}, min_rows {model.min_rows}")
         print(f"  reference: {model.reference_path or 'none (no drift or estimation)'}")
         if model.labels is not None:
-            print(f"  late labels from {model.labels.source.path}, joined on {model.id_column}")
+            print(f"  late labels from {model.labels.source.describe()}, joined on {model.id_column}")
         thresholds = ", ".join(f"{k}={v:g}" for k, v in sorted(model.effective_thresholds.items()))
         print(f"  thresholds: {thresholds}")
     for problem in problems:

@@ -5,10 +5,22 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from exporter.drift import METHODS
+from exporter.sources import SOURCES
 
 # Threshold names, directions and defaults live in the thresholds table beside the catalogue; the
 # names are re-exported here for the code that validates configs.
@@ -39,10 +51,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SourceConfig(_Strict):
-    type: Literal["files"] = "files"
-    path: Path
-    pattern: str = "*"
+def _source_type(value: Any) -> str:
+    # `type` may be left out for the folder source, as configs written before there was a choice do
+    return value.get("type", "files") if isinstance(value, dict) else getattr(value, "type", "files")
+
+
+# The `source:` block: one config model per registered source, told apart by `type`.
+SourceConfig = Annotated[
+    Union[tuple(Annotated[source.Config, Tag(name)] for name, source in SOURCES.items())],  # noqa: UP007
+    Discriminator(
+        _source_type,
+        custom_error_type="unknown_source",
+        custom_error_message=f"unknown source type (known: {', '.join(SOURCES)})",
+    ),
+]
 
 
 class ScheduleConfig(_Strict):
@@ -94,8 +116,6 @@ class DriftConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_methods(self) -> DriftConfig:
-        from exporter.drift import METHODS
-
         names = sorted(METHODS)
         for where, method in [
             ("method", self.method),
@@ -344,7 +364,9 @@ def config_error(
 
 def _location(loc: tuple[Any, ...]) -> str:
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
+        if index and loc[index - 1] == "source" and part in SOURCES:
+            continue  # the union's tag: the user wrote `type`, not a key of that name
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -373,11 +395,10 @@ def parse_config(data: Any, base_dir: Path, lines: dict[str, int] | None = None)
         update: dict[str, Any] = {
             "model_path": _resolve(model.model_path, base_dir),
             "reference_path": _resolve(model.reference_path, base_dir),
-            "source": model.source.model_copy(update={"path": _resolve(model.source.path, base_dir)}),
+            "source": model.source.relative_to(base_dir),
         }
         if model.labels is not None:
-            source = model.labels.source
-            update["labels"] = LabelsConfig(source=source.model_copy(update={"path": _resolve(source.path, base_dir)}))
+            update["labels"] = LabelsConfig(source=model.labels.source.relative_to(base_dir))
         models.append(model.model_copy(update=update))
     return config.model_copy(
         update={

@@ -127,6 +127,14 @@ class StateStore:
             rows = self._db.execute("SELECT key FROM batches WHERE model = ?", (model,)).fetchall()
         return {key for (key,) in rows}
 
+    def last_batch(self, model: str) -> str | None:
+        """The key of the batch recorded most recently, whatever its status."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT key FROM batches WHERE model = ? ORDER BY seq DESC LIMIT 1", (model,)
+            ).fetchone()
+        return row[0] if row else None
+
     def record_batch(
         self,
         model: str,
@@ -203,10 +211,6 @@ class StateStore:
             ),
         )
 
-    def add_counters(self, model: str, counters: Mapping[CounterKey, float]) -> None:
-        with self.transaction() as db:
-            self._add_counters(db, model, counters)
-
     def counters(self, model: str) -> dict[CounterKey, float]:
         with self._lock:
             rows = self._db.execute("SELECT name, labels, value FROM counters WHERE model = ?", (model,)).fetchall()
@@ -244,6 +248,14 @@ class StateStore:
         with self._lock:
             rows = self._db.execute("SELECT key FROM label_files WHERE model = ?", (model,)).fetchall()
         return {key for (key,) in rows}
+
+    def last_label_file(self, model: str) -> str | None:
+        """The key of the label file recorded most recently."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT key FROM label_files WHERE model = ? ORDER BY rowid DESC LIMIT 1", (model,)
+            ).fetchone()
+        return row[0] if row else None
 
     def apply_labels(
         self,

@@ -10,16 +10,47 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from exporter.config import ModelConfig
-from exporter.monitors.base import Window
 from exporter.performance import class_label
 from exporter.state import StateStore
 from exporter.values import canonical
+
+
+@dataclass
+class Window:
+    """The rows the figures of one run rest on.
+
+    ``features`` holds the feature columns of the valid rows in the window, in the order they were
+    scored; ``predictions`` / ``probabilities`` (columns ordered as ``classes``) / ``labels`` /
+    ``labelled`` / ``scored_at`` / ``labelled_at`` are aligned with it. ``labels`` holds the true
+    label where ``labelled`` is True (anything elsewhere). ``arrived`` holds the feature columns of
+    the batches scored in this run exactly as they arrived, invalid rows included, for data quality.
+    """
+
+    features: pd.DataFrame
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    classes: np.ndarray | None
+    labels: np.ndarray
+    labelled: np.ndarray
+    scored_at: np.ndarray
+    labelled_at: np.ndarray
+    arrived: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def rows(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def labelled_rows(self) -> int:
+        return int(np.count_nonzero(self.labelled))
+
 
 PREDICTION = "__prediction"
 ROW_ID = "__row_id"

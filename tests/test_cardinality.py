@@ -18,8 +18,8 @@ from exporter.catalogue import SPECS, MetricSpec
 from exporter.collector import render
 from exporter.config import ModelConfig, load_config
 from exporter.histogram import CONFIDENCE_BUCKETS, DURATION_BUCKETS
-from exporter.monitors.base import monitors_for
-from exporter.scoring import BATCH_FAILURE_REASONS, INVALID_ROW_REASONS, SCHEMA_VIOLATION_KINDS
+from exporter.ingest.validation import BATCH_FAILURE_REASONS, INVALID_ROW_REASONS, SCHEMA_VIOLATION_KINDS
+from exporter.monitors import monitors_for
 
 from helpers import write_batch, write_config, write_model
 

@@ -60,7 +60,7 @@ def test_log_flags_work_before_and_after_the_command(tmp_path: Path) -> None:
     done = _run("run-once", "--config", str(config), "--log.level=warn")
     assert done.returncode == 0 and "level=info" not in done.stderr
     done = _run("run-once", "--config", str(config))
-    assert 'level=info logger=exporter.job msg="model m:1: loaded' in done.stderr
+    assert 'level=info logger=exporter.job msg="model m:1: scored' in done.stderr
     done = _run("run-once", "--config", str(config), "--log.format", "xml")
     assert done.returncode == 2 and "--log.format 'xml': expected one of logfmt, json" in done.stderr
 

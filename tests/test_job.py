@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from exporter.app import build_app
 from exporter.config import load_config
-from exporter.monitors.base import MONITORS, monitors_for
+from exporter.monitors import MONITORS, monitors_for
 
 from helpers import (
     FEATURES,

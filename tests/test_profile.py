@@ -8,16 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exporter.profile import (
-    REFERENCE_ROWS,
-    build_profile,
-    fingerprint_of,
-    infer_kind,
-    observed_values,
-    profile_from_bytes,
-    profile_to_bytes,
-)
-from exporter.reference import ReferenceProfile
+from exporter.reference.building import REFERENCE_ROWS, build_profile, infer_kind, observed_values
+from exporter.reference.profile import ReferenceProfile
+from exporter.reference.storage import fingerprint_of, profile_from_bytes, profile_to_bytes
 
 
 def _frame() -> pd.DataFrame:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exporter.quality import quality_ratios
-from exporter.reference import FeatureProfile, ReferenceProfile
+from exporter.monitors.quality import quality_ratios
+from exporter.reference.profile import FeatureProfile, ReferenceProfile
 
 PROFILE = ReferenceProfile(
     fingerprint="f",

@@ -13,6 +13,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from exporter.registry import Registry
+
 
 @dataclass(frozen=True)
 class DriftResult:
@@ -37,11 +39,9 @@ class DriftMethod:
         return result.score >= threshold
 
 
-METHODS: dict[str, DriftMethod] = {}
+METHODS: Registry[DriftMethod] = Registry("drift method")
 
 
 def register(cls: type[DriftMethod]) -> type[DriftMethod]:
-    if cls.name in METHODS:
-        raise ValueError(f"drift method {cls.name} registered twice")
-    METHODS[cls.name] = cls()
+    METHODS.add(cls.name, cls())
     return cls

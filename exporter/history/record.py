@@ -12,9 +12,9 @@ import pandas as pd
 from exporter.config import ModelConfig
 from exporter.figures import Figure, HistogramFigure
 from exporter.history.samples import samples_of
-from exporter.monitors.base import Window
 from exporter.performance import class_label
 from exporter.state import StateStore, StoredRun
+from exporter.window import Window
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,13 @@ from exporter.drift.correction import adjust
 from exporter.drift.registry import DriftResult
 from exporter.drift.selection import resolve_method
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
-from exporter.profile import observed_values
+from exporter.monitors.registry import Fitted, Monitor, Output, register
+from exporter.reference.building import observed_values
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import FeatureProfile, ReferenceProfile
+    from exporter.reference.profile import FeatureProfile, ReferenceProfile
 
 log = logging.getLogger(__name__)
 

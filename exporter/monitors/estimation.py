@@ -15,12 +15,13 @@ import numpy as np
 
 from exporter.estimation.cbpe import calibrate, estimate, estimate_accuracy, fit_calibrator
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.performance import UNMATCHED, class_indices, positive_index
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import ReferenceProfile
+    from exporter.reference.profile import ReferenceProfile
 
 MIN_REFERENCE_ROWS = 50
 

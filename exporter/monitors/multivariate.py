@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
-from exporter.profile import REFERENCE_ROWS, as_numbers
+from exporter.monitors.registry import Fitted, Monitor, Output, register
+from exporter.reference.building import REFERENCE_ROWS, as_numbers
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import ReferenceProfile
+    from exporter.reference.profile import ReferenceProfile
 
 
 @register

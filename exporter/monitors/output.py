@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.performance import UNMATCHED, class_indices, class_label
 from exporter.performance.multiclass import classes_kept
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import ReferenceProfile
+    from exporter.reference.profile import ReferenceProfile
 
 
 @register

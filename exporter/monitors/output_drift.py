@@ -22,12 +22,14 @@ import pandas as pd
 from exporter.drift import METHODS
 from exporter.drift.selection import resolve_method
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
-from exporter.profile import observed_values
+from exporter.monitors.registry import Fitted, Monitor, Output, register
+from exporter.performance import positive_index
+from exporter.reference.building import observed_values
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import FeatureKind, ReferenceProfile
+    from exporter.reference.profile import FeatureKind, ReferenceProfile
 
 
 @register
@@ -85,12 +87,8 @@ def _outputs(
 
 
 def _positive_column(probabilities: np.ndarray, classes: np.ndarray | None, positive: int | str) -> np.ndarray:
-    """The probability column of the positive class, or the last column when it is not among the classes."""
-    if classes is not None:
-        matches = np.flatnonzero(np.asarray(classes).astype(str) == str(positive))
-        if matches.size:
-            return probabilities[:, matches[0]]
-    return probabilities[:, -1]
+    """The probability column of the positive class (see ``positive_index``), the last without classes."""
+    return probabilities[:, positive_index(classes, positive) if classes is not None else -1]
 
 
 def _residuals(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

@@ -18,15 +18,16 @@ import numpy as np
 import pandas as pd
 
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.performance import UNMATCHED, class_indices, class_label, positive_index
 from exporter.performance.binary import binary_metrics
 from exporter.performance.multiclass import classes_kept, multiclass_metrics, per_class
 from exporter.performance.regression import regression_metrics
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import ReferenceProfile
+    from exporter.reference.profile import ReferenceProfile
 
 FAMILIES = {
     "accuracy": "mlmon_accuracy_ratio",

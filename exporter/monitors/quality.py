@@ -1,4 +1,18 @@
-"""Data quality of the rows that arrived in this run, invalid ones included (see ``exporter.quality``).
+"""Data quality of the rows that arrived in this run, feature by feature, against the reference profile.
+
+Every ratio has all arrived rows of the run as its denominator (invalid rows included, since they
+are exactly what data quality is about):
+
+- ``missing``: the value is absent (NaN, None, or a blank string). For a feature the reference knows
+  as numeric, a value that is not a finite number (say ``"abc"``) counts as missing too: the model
+  gets no usable value from it either, and scoring drops such rows as ``bad_type``. Infinities are
+  numbers and count as out of range instead. Without a reference only absent values count.
+- ``out_of_range`` (numeric features): a number below the reference minimum or above its maximum.
+- ``unseen_category`` (categorical features): a present value that is not a reference category,
+  compared as text, or as a number when both are numbers: whether a column held a missing value
+  decides if its integers were read as floats, so "3" and "3.0" are the same category.
+
+A feature with no usable reference values gets the missing ratio only.
 
 Per-feature series are bounded by ``limits.max_features``: the features with the worst ratios keep
 theirs and the others are logged. Without a reference only the missing ratio is published.
@@ -9,13 +23,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
-from exporter.quality import quality_ratios
+from exporter.monitors.registry import Fitted, Monitor, Output, register
+from exporter.performance import number_key
+from exporter.reference.building import observed_values
+from exporter.reference.profile import FeatureProfile, ReferenceProfile
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import ReferenceProfile
+    from exporter.window import Window
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +44,54 @@ FAMILIES = {
     "unseen_category": "mlmon_feature_unseen_category_ratio",
 }
 NAMES_LOGGED = 20
+
+
+def _absent(series: pd.Series) -> np.ndarray:
+    absent = series.isna().to_numpy(dtype=bool)
+    if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+        blank = series.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+        return absent | blank
+    return absent
+
+
+def _numeric(series: pd.Series, absent: np.ndarray, feature: FeatureProfile) -> dict[str, float]:
+    numbers = pd.to_numeric(series.where(~absent), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(numbers)
+    out = {"missing": float(missing.mean())}
+    if feature.minimum is not None and feature.maximum is not None:
+        outside = ~missing & ((numbers < feature.minimum) | (numbers > feature.maximum))
+        out["out_of_range"] = float(outside.mean())
+    return out
+
+
+def _categorical(series: pd.Series, absent: np.ndarray, feature: FeatureProfile) -> dict[str, float]:
+    out = {"missing": float(absent.mean())}
+    if feature.categories:
+        text = observed_values(series[~absent], "categorical")
+        unseen = text[~np.isin(text, np.array(list(feature.categories), dtype=str))]
+        numbers = {number_key(c) for c in feature.categories} - {None}
+        values, counts = np.unique(unseen, return_counts=True)
+        unseen_rows = sum(int(n) for v, n in zip(values, counts, strict=True) if number_key(v) not in numbers)
+        out["unseen_category"] = unseen_rows / len(series)
+    return out
+
+
+def quality_ratios(arrived: pd.DataFrame, profile: ReferenceProfile | None) -> dict[str, dict[str, float]]:
+    """Per feature column of ``arrived``: ``missing`` and, with a reference, ``out_of_range`` or ``unseen_category``."""
+    if len(arrived) == 0:
+        return {}
+    ratios = {}
+    for column in arrived.columns:
+        name, series = str(column), arrived[column]
+        absent = _absent(series)
+        feature = profile.features.get(name) if profile is not None else None
+        if feature is None:
+            ratios[name] = {"missing": float(absent.mean())}
+        elif feature.kind == "numeric":
+            ratios[name] = _numeric(series, absent, feature)
+        else:
+            ratios[name] = _categorical(series, absent, feature)
+    return ratios
 
 
 @register

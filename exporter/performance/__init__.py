@@ -60,7 +60,16 @@ def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return lookup[codes]
 
 
-def positive_index(classes: np.ndarray, positive: int | str) -> int:
-    """The column of the configured positive class; the last class (sklearn's convention) when it is not one of them."""
+def configured_positive_index(classes: np.ndarray, positive: int | str) -> int | None:
+    """The column of the configured positive class, matched as labels are; None when it is not a class."""
     index = int(class_indices(np.array([positive], dtype=object), classes)[0])
-    return index if index != UNMATCHED else len(classes) - 1
+    return None if index == UNMATCHED else index
+
+
+def positive_index(classes: np.ndarray, positive: int | str) -> int:
+    """The column of the positive class: the configured one, else the last class (sklearn's convention).
+
+    The one lookup every monitor uses, so output drift and performance always judge the same class.
+    """
+    index = configured_positive_index(classes, positive)
+    return len(classes) - 1 if index is None else index

@@ -1,6 +1,24 @@
-"""Where batches come from: one module per source type, registered by name."""
+"""Where batches come from: one module per source type, registered by name (see ``registry``)."""
 
-from exporter.sources import files as _files  # noqa: F401  (registers the "files" source)
-from exporter.sources.base import SOURCES, BatchRef, BatchSource, UnreadableBatch, open_source
+from exporter.sources import files  # noqa: F401  (each source module registers itself)
+from exporter.sources.registry import (
+    SOURCES,
+    BatchRef,
+    ReadPosition,
+    Source,
+    SourceConfig,
+    SourceContext,
+    UnreadableBatch,
+    open_source,
+)
 
-__all__ = ["SOURCES", "BatchRef", "BatchSource", "UnreadableBatch", "open_source"]
+__all__ = [
+    "SOURCES",
+    "BatchRef",
+    "ReadPosition",
+    "Source",
+    "SourceConfig",
+    "SourceContext",
+    "UnreadableBatch",
+    "open_source",
+]

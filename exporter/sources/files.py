@@ -1,17 +1,22 @@
 """A folder where batches land as CSV, gzipped CSV or Parquet files.
 
 Writers should write to a hidden or ``.tmp``/``.part`` name and rename when done: such names are
-ignored, so a half-written file is never read.
+ignored, so a half-written file is never read. A rejected file is moved to the model's quarantine
+folder with a ``.reason.txt`` beside it.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
-from exporter.config import SourceConfig
-from exporter.sources.base import BatchRef, UnreadableBatch, register
+from exporter.sources.registry import BatchRef, ReadPosition, Source, SourceConfig, UnreadableBatch, register
+
+log = logging.getLogger(__name__)
 
 READERS = {
     ".csv": pd.read_csv,
@@ -22,6 +27,18 @@ READERS = {
 IN_PROGRESS = (".tmp", ".part", ".partial")
 
 
+class FilesConfig(SourceConfig):
+    type: Literal["files"] = "files"
+    path: Path
+    pattern: str = "*"
+
+    def relative_to(self, base_dir: Path) -> FilesConfig:
+        return self if self.path.is_absolute() else self.model_copy(update={"path": base_dir / self.path})
+
+    def describe(self) -> str:
+        return str(self.path)
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """A whole table from a CSV, CSV.gz or Parquet file (the reference data, for one)."""
     reader = READERS.get(path.suffix.lower())
@@ -30,23 +47,30 @@ def read_table(path: Path) -> pd.DataFrame:
     return reader(path)
 
 
-class FolderSource:
-    def __init__(self, config: SourceConfig) -> None:
-        self.path = Path(config.path)
-        self.pattern = config.pattern
+@register
+class FolderSource(Source):
+    name = "files"
+    Config = FilesConfig
+
+    @property
+    def path(self) -> Path:
+        assert isinstance(self.config, FilesConfig)
+        return self.config.path
 
     def _candidates(self) -> list[Path]:
         if not self.path.is_dir():
             return []
+        assert isinstance(self.config, FilesConfig)
         found = []
-        for path in self.path.glob(self.pattern):
+        for path in self.path.glob(self.config.pattern):
             if not path.is_file() or path.name.startswith(".") or path.name.endswith(IN_PROGRESS):
                 continue
             if path.suffix.lower() in READERS:
                 found.append(path)
         return found
 
-    def pending(self, seen: set[str]) -> list[BatchRef]:
+    def pending(self, position: ReadPosition) -> list[BatchRef]:
+        seen = position.seen()
         refs = []
         for path in self._candidates():
             try:
@@ -56,20 +80,27 @@ class FolderSource:
             name = str(path.relative_to(self.path))
             key = f"{name}|{stat.st_size}|{stat.st_mtime_ns}"
             if key not in seen:
-                refs.append(BatchRef(key=key, name=name, path=path, arrived_at=stat.st_mtime))
+                refs.append(BatchRef(key=key, name=name, arrived_at=stat.st_mtime))
         return sorted(refs, key=lambda ref: (ref.arrived_at, ref.name))
 
     def read(self, ref: BatchRef) -> pd.DataFrame:
-        reader = READERS[ref.path.suffix.lower()]
+        path = self.path / ref.name
         try:
-            frame = reader(ref.path)
+            frame = READERS[path.suffix.lower()](path)
         except Exception as exc:  # noqa: BLE001  (any parser error means the same: unreadable)
             raise UnreadableBatch(f"{ref.name}: {type(exc).__name__}: {exc}") from exc
         if not isinstance(frame, pd.DataFrame):
             raise UnreadableBatch(f"{ref.name}: not a table")
         return frame
 
-
-@register("files")
-def folder_source(config: SourceConfig) -> FolderSource:
-    return FolderSource(config)
+    def reject(self, ref: BatchRef, reason: str, message: str) -> None:
+        folder = self.context.reject_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / Path(ref.name).name
+            if target.exists():
+                target = folder / f"{int(self.context.clock())}-{target.name}"
+            shutil.move(str(self.path / ref.name), target)
+            target.with_name(target.name + ".reason.txt").write_text(f"{reason}: {message}\n")
+        except OSError as exc:
+            log.error("cannot quarantine %s: %s", ref.name, exc)

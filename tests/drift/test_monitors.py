@@ -13,12 +13,14 @@ from scipy.stats import ks_2samp
 
 from exporter.config import ModelConfig
 from exporter.figures import Figure
-from exporter.monitors.base import Output, Window
+from exporter.monitors import Output
 from exporter.monitors.drift import FeatureDrift
 from exporter.monitors.multivariate import MultivariateDrift
 from exporter.monitors.output_drift import OutputDrift
-from exporter.profile import build_profile, profile_from_bytes, profile_to_bytes
-from exporter.reference import ReferenceProfile
+from exporter.reference.building import build_profile
+from exporter.reference.profile import ReferenceProfile
+from exporter.reference.storage import profile_from_bytes, profile_to_bytes
+from exporter.window import Window
 
 NUMERIC = [f"n{i}" for i in range(5)]
 CATEGORICAL = ["colour", "size"]

@@ -8,12 +8,13 @@ import pytest
 from sklearn import metrics
 from sklearn.isotonic import IsotonicRegression
 
-import exporter.monitors.all  # noqa: F401  (registers every monitor)
+import exporter.monitors  # noqa: F401  (registers every monitor)
 from exporter.catalogue import MODEL, spec
 from exporter.config import ModelConfig
 from exporter.figures import Figure
-from exporter.monitors.base import MONITORS, Output, Window, monitors_for
-from exporter.reference import FeatureProfile, ReferenceProfile
+from exporter.monitors import MONITORS, Output, monitors_for
+from exporter.reference.profile import FeatureProfile, ReferenceProfile
+from exporter.window import Window
 
 RNG = np.random.default_rng(17)
 

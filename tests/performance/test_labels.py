@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from exporter.ingest.validation import match_labels
 from exporter.performance import UNMATCHED, class_indices
-from exporter.scoring import match_labels
 
 
 @pytest.mark.parametrize(

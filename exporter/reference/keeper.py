@@ -15,11 +15,13 @@ import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.figures import Figure
+from exporter.ingest.scoring import score
+from exporter.ingest.validation import prepare_batch
 from exporter.model import DigestCache, LoadedModel
-from exporter.monitors.base import monitors_for
-from exporter.profile import build_profile, fingerprint_of, profile_from_bytes, profile_to_bytes
-from exporter.reference import ReferenceProfile
-from exporter.scoring import prepare_batch, score
+from exporter.monitors import monitors_for
+from exporter.reference.building import build_profile
+from exporter.reference.profile import ReferenceProfile
+from exporter.reference.storage import fingerprint_of, profile_from_bytes, profile_to_bytes
 from exporter.sources.files import read_table
 from exporter.state import StateStore
 

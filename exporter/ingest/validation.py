@@ -1,4 +1,4 @@
-"""Turning an arrived batch into valid rows, and scoring them.
+"""Turning an arrived batch into valid rows, in small pure steps that ``prepare_batch`` composes.
 
 A batch that cannot be used at all raises ``BatchFailure`` with one of ``BATCH_FAILURE_REASONS``;
 rows that cannot be scored are dropped and counted by one of ``INVALID_ROW_REASONS``. A row whose
@@ -8,7 +8,6 @@ features are fine but whose label is not one of the model's classes is scored, c
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +80,91 @@ def match_labels(raw: pd.Series, classes: np.ndarray | None) -> tuple[np.ndarray
     return matched, known
 
 
+def require_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The batch with a fresh 0..n-1 index; a batch without rows fails as ``empty``."""
+    if frame.empty:
+        raise BatchFailure("empty", "the batch has no rows")
+    return frame.reset_index(drop=True)
+
+
+def check_columns(
+    frame_columns: Sequence[str], columns: Sequence[str], model: ModelConfig, require_id: bool
+) -> Counter[str]:
+    """Schema violations of the batch's columns; a missing feature (or required id) column fails the batch."""
+    present = set(frame_columns)
+    missing = [c for c in columns if c not in present]
+    if require_id and model.id_column is not None and model.id_column not in present:
+        missing.append(model.id_column)
+    if missing:
+        raise BatchFailure("schema", f"missing column(s): {', '.join(missing)}")
+    known = set(columns) | {model.target_column, model.id_column, model.timestamp_column}
+    return Counter({"extra_column": sum(1 for c in frame_columns if c not in known)})
+
+
+@dataclass
+class FeatureCheck:
+    features: pd.DataFrame  # numeric columns coerced to numbers
+    missing: np.ndarray  # rows with a missing feature value
+    bad_type: np.ndarray  # rows with a non-number (or infinity) in a numeric feature, not already missing
+    wrong_dtype: int  # numeric columns holding values that are not numbers
+
+
+def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> FeatureCheck:
+    """Rows whose features the model cannot take: missing values, and non-numbers in numeric columns."""
+    features = arrived.copy()
+    missing = features.isna().any(axis=1).to_numpy()
+    bad_type = np.zeros(len(features), dtype=bool)
+    wrong_dtype = 0
+    for column in features.columns:
+        if column in categorical:
+            continue
+        if not pd.api.types.is_numeric_dtype(features[column]):
+            coerced = pd.to_numeric(features[column], errors="coerce")
+            wrong = coerced.isna().to_numpy() & features[column].notna().to_numpy()
+            if wrong.any():
+                wrong_dtype += 1
+                bad_type |= wrong
+            features[column] = coerced
+        if pd.api.types.is_float_dtype(features[column]):
+            # an infinity passes as a number but no estimator takes it
+            bad_type |= np.isinf(features[column].to_numpy(dtype=float))
+    return FeatureCheck(features, missing, bad_type & ~missing, wrong_dtype)
+
+
+@dataclass
+class IdCheck:
+    row_ids: list[str]
+    missing: np.ndarray  # rows without an id
+    duplicate: np.ndarray  # ids seen earlier in the batch, or scored before and not a label delivery
+    late: np.ndarray  # rows scored before, still waiting for their label, that now carry one
+
+
+def check_ids(
+    raw: pd.Series,
+    bad: np.ndarray,
+    labelled: np.ndarray,
+    is_known_id: Callable[[list[str]], dict[str, bool]],
+) -> IdCheck:
+    """Which rows lack an id, repeat one, or deliver the label of a row scored earlier.
+
+    ``is_known_id`` answers, for ids already stored, whether their label is in (True) or awaited
+    (False). ``bad`` marks rows already invalid for another reason: they are not judged again.
+    """
+    texts = raw.map(canonical)
+    no_id = texts.isna().to_numpy() & ~bad
+    bad = bad | no_id
+    ids = texts.fillna("").to_numpy(dtype=str)
+    within = np.array(pd.Series(ids).duplicated().to_numpy(), dtype=bool) & ~no_id
+    seen = is_known_id([i for i, b in zip(ids, bad | within) if not b])
+    earlier = np.isin(ids, list(seen)) & ~bad & ~within if seen else np.zeros(len(ids), dtype=bool)
+    awaiting = np.array([seen.get(i) is False for i in ids], dtype=bool)
+    # a row scored before, still waiting for its label, that now carries one is a label delivery
+    # (the label column was filled in later), not a duplicate
+    late = earlier & awaiting & labelled
+    duplicate = (within | (earlier & ~late)) & ~bad
+    return IdCheck([str(i) for i in ids], no_id, duplicate, late)
+
+
 def prepare_batch(
     frame: pd.DataFrame,
     model: ModelConfig,
@@ -92,43 +176,17 @@ def prepare_batch(
     require_id: bool = True,
     known_features: Sequence[str] | None = None,
 ) -> PreparedBatch:
-    if frame.empty:
-        raise BatchFailure("empty", "the batch has no rows")
-    frame = frame.reset_index(drop=True)
+    frame = require_rows(frame)
     columns = feature_columns(model, loaded, [str(c) for c in frame.columns], known_features)
-    violations: Counter[str] = Counter()
-    missing = [c for c in columns if c not in frame.columns]
-    has_ids = model.id_column is not None and model.id_column in frame.columns
-    needed = [model.id_column] if require_id and model.id_column is not None and not has_ids else []
-    if missing or needed:
-        violations["missing_column"] += len(missing) + len(needed)
-        raise BatchFailure("schema", f"missing column(s): {', '.join(missing + needed)}")
-    known_columns = set(columns) | {model.target_column, model.id_column, model.timestamp_column}
-    violations["extra_column"] += sum(1 for c in frame.columns if c not in known_columns)
+    violations = check_columns(list(frame.columns), columns, model, require_id)
 
     arrived = frame[columns].copy()
-    features = arrived.copy()
-    invalid: Counter[str] = Counter()
-    bad = np.zeros(len(frame), dtype=bool)
-    missing_rows = features.isna().any(axis=1).to_numpy()
-    bad_type = np.zeros(len(frame), dtype=bool)
-    for column in columns:
-        if column in categorical:
-            continue
-        if not pd.api.types.is_numeric_dtype(features[column]):
-            coerced = pd.to_numeric(features[column], errors="coerce")
-            wrong = coerced.isna().to_numpy() & features[column].notna().to_numpy()
-            if wrong.any():
-                violations["wrong_dtype"] += 1
-                bad_type |= wrong
-            features[column] = coerced
-        if pd.api.types.is_float_dtype(features[column]):
-            # an infinity passes as a number but no estimator takes it
-            bad_type |= np.isinf(features[column].to_numpy(dtype=float))
-    bad_type &= ~missing_rows
-    invalid["missing_value"] += int(missing_rows.sum())
-    invalid["bad_type"] += int(bad_type.sum())
-    bad |= missing_rows | bad_type
+    checked = check_features(arrived, categorical)
+    violations["wrong_dtype"] += checked.wrong_dtype
+    invalid: Counter[str] = Counter(
+        {"missing_value": int(checked.missing.sum()), "bad_type": int(checked.bad_type.sum())}
+    )
+    bad = checked.missing | checked.bad_type
 
     labels = None
     labelled = np.zeros(len(frame), dtype=bool)
@@ -137,34 +195,24 @@ def prepare_batch(
         labels, labelled = match_labels(raw, loaded.classes)
         invalid["unknown_label"] += int((raw.notna().to_numpy() & ~labelled & ~bad).sum())
 
-    if has_ids:
-        texts = frame[model.id_column].map(canonical)
-        no_id = texts.isna().to_numpy() & ~bad
-        invalid["missing_value"] += int(no_id.sum())
-        bad |= no_id
-        ids = texts.fillna("").to_numpy(dtype=str)
-        within = np.array(pd.Series(ids).duplicated().to_numpy(), dtype=bool) & ~no_id
-        seen = is_known_id([i for i, b in zip(ids, bad | within) if not b])
-        earlier = np.isin(ids, list(seen)) & ~bad & ~within if seen else np.zeros(len(ids), dtype=bool)
-        awaiting = np.array([seen.get(i) is False for i in ids], dtype=bool)
-        # a row scored before, still waiting for its label, that now carries one is a label delivery
-        # (the label column was filled in later), not a duplicate
-        late = earlier & awaiting & labelled
-        duplicate = (within | (earlier & ~late)) & ~bad
-        invalid["duplicate_id"] += int(duplicate.sum())
-        bad |= duplicate | late
-        row_ids = [str(i) for i in ids]
-        late_labels = [(row_ids[i], labels[i]) for i in np.flatnonzero(late)] if labels is not None else []
+    late_labels: list[tuple[str, object]] = []
+    if model.id_column is not None and model.id_column in frame.columns:
+        ids = check_ids(frame[model.id_column], bad, labelled, is_known_id)
+        invalid["missing_value"] += int(ids.missing.sum())
+        invalid["duplicate_id"] += int(ids.duplicate.sum())
+        bad = bad | ids.missing | ids.duplicate | ids.late
+        row_ids = ids.row_ids
+        if labels is not None:
+            late_labels = [(row_ids[i], labels[i]) for i in np.flatnonzero(ids.late)]
     else:
         row_ids = [f"{batch_key}#{i}" for i in range(len(frame))]
-        late_labels = []
 
     keep = ~bad
     if not keep.any() and not late_labels:
         reasons = ", ".join(f"{n} {r}" for r, n in invalid.items() if n)
         raise BatchFailure("empty", f"no valid rows left ({reasons})", invalid)
     return PreparedBatch(
-        features=features.loc[keep].reset_index(drop=True),
+        features=checked.features.loc[keep].reset_index(drop=True),
         arrived=arrived,
         labels=labels[keep] if labels is not None else None,
         labelled=labelled[keep],
@@ -173,29 +221,3 @@ def prepare_batch(
         schema_violations=violations,
         late_labels=late_labels,
     )
-
-
-@dataclass
-class Scored:
-    predictions: np.ndarray
-    probabilities: np.ndarray | None
-    seconds: float
-
-
-def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float] = time.perf_counter) -> Scored:
-    # an estimator fitted on a bare array gets one: the column order was settled when preparing the batch
-    inputs = features if loaded.feature_names is not None else features.to_numpy()
-    start = clock()
-    try:
-        predictions = np.asarray(loaded.estimator.predict(inputs))
-        probabilities = np.asarray(loaded.estimator.predict_proba(inputs), dtype=float) if loaded.has_proba else None
-    except Exception as exc:  # noqa: BLE001  (the estimator's own error is the reason, whatever it is)
-        raise BatchFailure("scoring", f"the model could not score the batch: {type(exc).__name__}: {exc}") from exc
-    seconds = clock() - start
-    if len(predictions) != len(features):
-        raise BatchFailure("scoring", f"the model returned {len(predictions)} predictions for {len(features)} rows")
-    for name, output in (("probabilities", probabilities), ("predictions", predictions)):
-        if output is not None and np.issubdtype(output.dtype, np.number) and not np.isfinite(output).all():
-            bad = int((~np.isfinite(output.reshape(len(output), -1))).any(axis=1).sum())
-            raise BatchFailure("scoring", f"the model returned non-finite {name} for {bad} of {len(output)} rows")
-    return Scored(predictions=predictions, probabilities=probabilities, seconds=seconds)

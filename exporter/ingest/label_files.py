@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 
 import pandas as pd
 
 from exporter.config import ModelConfig
+from exporter.ingest.validation import BatchFailure, match_labels
 from exporter.model import LoadedModel
 from exporter.performance import class_label
-from exporter.scoring import BatchFailure, match_labels
-from exporter.sources import BatchRef, BatchSource, UnreadableBatch
+from exporter.sources import ReadPosition, Source, UnreadableBatch
 from exporter.state import StateStore, counter_key
 from exporter.values import canonical
 
@@ -22,16 +21,16 @@ log = logging.getLogger(__name__)
 def ingest_labels(
     model: ModelConfig,
     loaded: LoadedModel,
-    source: BatchSource,
+    source: Source,
+    position: ReadPosition,
     state: StateStore,
     model_key: str,
     now: float,
-    quarantine: Callable[[BatchRef, str, str], None],
 ) -> int:
     """Apply every pending label file once; returns how many predictions received a label."""
     assert model.id_column is not None and model.target_column is not None
     applied = 0
-    for ref in source.pending(state.seen_label_files(model_key)):
+    for ref in source.pending(position):
         invalid: Counter[str] = Counter()
         try:
             frame = source.read(ref)
@@ -43,7 +42,7 @@ def ingest_labels(
         except (UnreadableBatch, BatchFailure) as exc:
             reason = exc.reason if isinstance(exc, BatchFailure) else "unreadable"
             log.warning("model %s: label file %s rejected (%s): %s", model_key, ref.name, reason, exc)
-            quarantine(ref, reason, str(exc))
+            source.reject(ref, reason, str(exc))
             state.apply_labels(
                 model_key,
                 ref.key,

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exporter.figures import Figure
-from exporter.monitors.base import Fitted, Monitor, Output, Window, register
+from exporter.monitors.registry import Fitted, Monitor, Output, register
+from exporter.window import Window
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
-    from exporter.reference import ReferenceProfile
+    from exporter.reference.profile import ReferenceProfile
 
 
 @register

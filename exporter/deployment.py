@@ -1,0 +1,62 @@
+"""The deployed estimator of one model: loaded, reloaded when its file changes, checked against the config."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from exporter.config import ModelConfig
+from exporter.model import LoadedModel, ModelLoadError, file_signature, load_model
+from exporter.performance import configured_positive_index
+
+log = logging.getLogger(__name__)
+
+
+class Deployment:
+    def __init__(self, model: ModelConfig, key: str, loader: Callable[..., LoadedModel] = load_model) -> None:
+        self.model, self.key, self.loader = model, key, loader
+        self.loaded: LoadedModel | None = None
+        self._signature: tuple[int, int] | None = None
+
+    def current(self) -> tuple[LoadedModel, bool]:
+        """The loaded model, and whether it was (re)loaded just now (a new deployment).
+
+        Raises ``ModelLoadError`` when the file cannot be loaded or disagrees with the config.
+        """
+        signature = file_signature(self.model.model_path)
+        if self.loaded is not None and signature == self._signature:
+            return self.loaded, False
+        model = self.model
+        # a pickle is loaded only when its digest matches model_sha256, checked before it is unpickled
+        loaded = self.loader(model.model_path, model.task, model.model_sha256, model.model_trusted_types)
+        configured, expected = self.model.feature_columns, loaded.feature_names
+        if configured is not None and expected is not None and list(configured) != list(expected):
+            raise ModelLoadError(f"feature_columns {configured} differ from the model's feature_names_in_ {expected}")
+        self.loaded, self._signature = loaded, signature
+        log.info("model %s: loaded %s (sha256 %s)", self.key, self.model.model_path, loaded.digest)
+        self._warn_about(loaded)
+        return loaded, True
+
+    def _warn_about(self, loaded: LoadedModel) -> None:
+        """Say once, at load, what the config leaves to chance for this model."""
+        model = self.model
+        if loaded.feature_names is None and model.feature_columns is None and model.reference_path is None:
+            log.warning(
+                "model %s: the estimator has no feature_names_in_ and no feature_columns or reference is"
+                " configured, so each batch's columns are taken in file order",
+                self.key,
+            )
+        classes = loaded.classes if loaded.classes is not None else []
+        if model.task == "binary_classification" and configured_positive_index(classes, model.positive_class) is None:
+            log.warning(
+                "model %s: positive_class %r is not one of the classes %s; the last class is used",
+                self.key,
+                model.positive_class,
+                [c.item() if hasattr(c, "item") else c for c in classes],
+            )
+        if model.labels is not None and model.window.rows is None and model.window.seconds is None:
+            log.warning(
+                "model %s: late labels only update the window they fall in, and the window is the latest"
+                " batch; set window.rows or window.seconds to reach back as far as labels take to arrive",
+                self.key,
+            )

@@ -1,0 +1,186 @@
+"""One batch from its source to the state store: read, validate, score, record, in one outcome.
+
+Whatever a batch does, it costs only itself: a batch that cannot be used is counted by reason,
+recorded as failed and handed back to its source to reject. A batch's processed mark, its counter
+increments and its stored predictions are committed in one transaction; its scored rows are written
+to the window store before that, so a crash in between only means it is scored again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from exporter import histogram
+from exporter.config import ModelConfig
+from exporter.ingest.scoring import Scored, score
+from exporter.ingest.validation import BatchFailure, PreparedBatch, prepare_batch
+from exporter.model import LoadedModel
+from exporter.performance import class_label
+from exporter.reference.keeper import ReferenceKeeper
+from exporter.sources import BatchRef, Source, UnreadableBatch
+from exporter.state import CounterKey, StateStore, counter_key
+from exporter.window import WindowStore
+
+log = logging.getLogger(__name__)
+
+Status = Literal["scored", "failed", "labels", "skipped"]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of one batch.
+
+    ``scored``: its valid rows were scored and recorded; ``failed``: it was rejected as a whole;
+    ``labels``: it only carried labels for rows scored earlier; ``skipped``: another process
+    recorded it first, so nothing was counted here.
+    """
+
+    status: Status
+    rows: int = 0  # rows scored
+    late_labels: int = 0  # stored predictions that received their label from this batch
+    arrived: pd.DataFrame | None = None  # its feature columns as they arrived, for data quality
+
+
+def failure_counters(failure: BatchFailure) -> Counter[CounterKey]:
+    counters: Counter[CounterKey] = Counter({counter_key("mlmon_batch_failures", {"reason": failure.reason}): 1})
+    for reason, n in failure.invalid.items():
+        counters[counter_key("mlmon_invalid_rows", {"reason": reason})] += n
+    return counters
+
+
+def validation_counters(prepared: PreparedBatch) -> Counter[CounterKey]:
+    counters: Counter[CounterKey] = Counter()
+    for reason, n in prepared.invalid.items():
+        if n:
+            counters[counter_key("mlmon_invalid_rows", {"reason": reason})] += n
+    for kind, n in prepared.schema_violations.items():
+        if n:
+            counters[counter_key("mlmon_schema_violations", {"kind": kind})] += n
+    return counters
+
+
+def scoring_counters(rows: int, scored: Scored) -> Counter[CounterKey]:
+    counters: Counter[CounterKey] = Counter(
+        {counter_key("mlmon_predictions"): rows, counter_key("mlmon_batches_processed"): 1}
+    )
+    counters.update(
+        histogram.increments("mlmon_scoring_duration_seconds", [scored.seconds], histogram.DURATION_BUCKETS)
+    )
+    if scored.probabilities is not None:
+        confidence = scored.probabilities.max(axis=1)
+        counters.update(histogram.increments("mlmon_prediction_confidence", confidence, histogram.CONFIDENCE_BUCKETS))
+    return counters
+
+
+def stored_predictions(prepared: PreparedBatch, now: float) -> list[tuple[str, float, str | None, float | None]]:
+    """(row id, scored at, label text or None, labelled at or None) for each scored row."""
+    if prepared.labels is None:
+        return [(row_id, now, None, None) for row_id in prepared.row_ids]
+    return [
+        (row_id, now, class_label(label), now) if labelled else (row_id, now, None, None)
+        for row_id, label, labelled in zip(prepared.row_ids, prepared.labels, prepared.labelled)
+    ]
+
+
+class BatchIngestor:
+    def __init__(
+        self,
+        model: ModelConfig,
+        key: str,
+        state: StateStore,
+        windows: WindowStore,
+        reference: ReferenceKeeper,
+        scorer: Callable[[LoadedModel, pd.DataFrame], Scored] = score,
+    ) -> None:
+        self.model, self.key, self.state, self.windows, self.reference = model, key, state, windows, reference
+        self.scorer = scorer
+
+    def ingest(self, source: Source, ref: BatchRef, loaded: LoadedModel, now: float) -> BatchOutcome:
+        try:
+            prepared = self._prepare(source, ref, loaded)
+            scored = self.scorer(loaded, prepared.features) if len(prepared.features) else None
+        except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
+            return self._fail(source, ref, error, now)
+        late = self._apply_late_labels(ref, prepared, now)
+        counters = validation_counters(prepared)
+        for reason, n in prepared.invalid.items():
+            if n:
+                log.info("model %s: batch %s: %d row(s) dropped (%s)", self.key, ref.name, n, reason)
+        if scored is None:
+            # every row was a label for an earlier prediction: nothing to score, nothing to reject
+            self.state.record_batch(self.key, ref.key, status="labels", rows=0, processed_at=now, counters=counters)
+            log.info("model %s: batch %s carried %d late label(s)", self.key, ref.name, len(prepared.late_labels))
+            return BatchOutcome("labels", late_labels=late)
+        rows = len(prepared.features)
+        counters.update(scoring_counters(rows, scored))
+        self.windows.save(
+            self.key, ref.key, prepared.features, prepared.row_ids, scored.predictions, scored.probabilities
+        )
+        recorded = self.state.record_batch(
+            self.key,
+            ref.key,
+            status="ok",
+            rows=rows,
+            processed_at=now,
+            counters=counters,
+            predictions=stored_predictions(prepared, now),
+        )
+        if not recorded:
+            log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
+            return BatchOutcome("skipped", late_labels=late)
+        return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived)
+
+    def _prepare(self, source: Source, ref: BatchRef, loaded: LoadedModel) -> PreparedBatch:
+        try:
+            frame = source.read(ref)
+        except UnreadableBatch as exc:
+            raise BatchFailure("unreadable", str(exc)) from exc
+        profile = self.reference.profile
+        return prepare_batch(
+            frame,
+            self.model,
+            loaded,
+            categorical=self.reference.categorical(frame),
+            batch_key=ref.key,
+            is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
+            known_features=list(profile.features) if profile is not None else None,
+        )
+
+    def _fail(self, source: Source, ref: BatchRef, error: Exception, now: float) -> BatchOutcome:
+        if isinstance(error, BatchFailure):
+            failure = error
+        else:
+            log.exception("model %s: batch %s broke the scoring", self.key, ref.name)
+            failure = BatchFailure("scoring", f"{type(error).__name__}: {error}")
+        log.warning("model %s: batch %s rejected (%s): %s", self.key, ref.name, failure.reason, failure)
+        recorded = self.state.record_batch(
+            self.key,
+            ref.key,
+            status="failed",
+            reason=failure.reason,
+            rows=0,
+            processed_at=now,
+            counters=failure_counters(failure),
+        )
+        if not recorded:
+            return BatchOutcome("skipped")
+        source.reject(ref, failure.reason, str(failure))
+        return BatchOutcome("failed")
+
+    def _apply_late_labels(self, ref: BatchRef, prepared: PreparedBatch, now: float) -> int:
+        if not prepared.late_labels:
+            return 0
+        return self.state.apply_labels(
+            self.key,
+            f"{ref.key}#labels",
+            status="ok",
+            labels=[(row_id, class_label(label)) for row_id, label in prepared.late_labels],
+            received_at=now,
+            counters={},
+        )

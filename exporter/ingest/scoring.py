@@ -1,0 +1,39 @@
+"""Running the model on a batch's valid rows, timed; bad model output fails the batch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from exporter.ingest.validation import BatchFailure
+from exporter.model import LoadedModel
+
+
+@dataclass
+class Scored:
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    seconds: float
+
+
+def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float] = time.perf_counter) -> Scored:
+    # an estimator fitted on a bare array gets one: the column order was settled when preparing the batch
+    inputs = features if loaded.feature_names is not None else features.to_numpy()
+    start = clock()
+    try:
+        predictions = np.asarray(loaded.estimator.predict(inputs))
+        probabilities = np.asarray(loaded.estimator.predict_proba(inputs), dtype=float) if loaded.has_proba else None
+    except Exception as exc:  # noqa: BLE001  (the estimator's own error is the reason, whatever it is)
+        raise BatchFailure("scoring", f"the model could not score the batch: {type(exc).__name__}: {exc}") from exc
+    seconds = clock() - start
+    if len(predictions) != len(features):
+        raise BatchFailure("scoring", f"the model returned {len(predictions)} predictions for {len(features)} rows")
+    for name, output in (("probabilities", probabilities), ("predictions", predictions)):
+        if output is not None and np.issubdtype(output.dtype, np.number) and not np.isfinite(output).all():
+            bad = int((~np.isfinite(output.reshape(len(output), -1))).any(axis=1).sum())
+            raise BatchFailure("scoring", f"the model returned non-finite {name} for {bad} of {len(output)} rows")
+    return Scored(predictions=predictions, probabilities=probabilities, seconds=seconds)

@@ -1,0 +1,57 @@
+"""What the sources that read from elsewhere (a database, an endpoint) share.
+
+Their read position is a value of the data itself (a watermark, a cursor) kept in the batch key,
+so it must survive a trip through JSON as the same Python value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+# Why a source could not be read at all this run; nothing was read, so nothing is lost or recorded.
+SOURCE_FAILURE_REASONS = ("connection", "timeout", "auth", "status", "query")
+
+
+class SourceUnavailable(Exception):
+    """The database or endpoint could not be read this run; the next run tries again."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        assert reason in SOURCE_FAILURE_REASONS, reason
+        super().__init__(message)
+        self.reason = reason
+
+
+def encode_position(value: Any) -> Any:
+    """A position value as JSON that ``decode_position`` turns back into the same Python value."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"unusable position value {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return {"float": value}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, str):
+        return {"text": value}
+    if hasattr(value, "item"):  # a numpy scalar
+        return encode_position(value.item())
+    raise ValueError(f"unusable position value {value!r} of type {type(value).__name__}")
+
+
+def decode_position(encoded: Any) -> Any:
+    if isinstance(encoded, int):
+        return encoded
+    (kind, text), *_ = encoded.items()
+    return {
+        "float": float,
+        "decimal": Decimal,
+        "datetime": dt.datetime.fromisoformat,
+        "date": dt.date.fromisoformat,
+        "text": str,
+    }[kind](text)

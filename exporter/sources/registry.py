@@ -1,0 +1,108 @@
+"""The batch-source interface and its registry.
+
+A source owns everything about where its batches live: its config model (registered with it, so the
+config's ``source:`` block is a union built from this registry), how it lists and reads batches,
+how it keeps its read position, and what it does with a batch the job rejects (a file source moves
+it to quarantine; a table or an endpoint would write it to a dead-letter table or log). Above the
+sources, a batch is a ``BatchRef``: an identity, a name for logs and an arrival time, never a path.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from exporter.registry import Registry
+
+
+class UnreadableBatch(Exception):
+    """The batch exists but cannot be parsed into a table."""
+
+
+class SourceConfig(BaseModel):
+    """Base of every source's config model; ``type`` is the name the source is registered under."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+
+    def relative_to(self, base_dir: Path) -> SourceConfig:
+        """The config with its relative paths taken from ``base_dir`` (the config file's folder)."""
+        return self
+
+    def describe(self) -> str:
+        """Where the batches come from, for people (``check-config``); never holds a secret."""
+        return self.type
+
+
+@dataclass(frozen=True)
+class BatchRef:
+    key: str  # the batch's identity: the read position records it, so it is processed once
+    name: str  # for logs
+    arrived_at: float
+
+
+class ReadPosition(Protocol):
+    """What the state store recorded of one source: read as the source needs it.
+
+    A batch's key is recorded in the same transaction as its results, so a source that encodes its
+    position in the key (a watermark, a cursor) advances exactly when a batch is recorded.
+    """
+
+    def seen(self) -> set[str]:
+        """Keys of every batch recorded so far."""
+        ...
+
+    def last(self) -> str | None:
+        """Key of the batch recorded most recently, or None before the first."""
+        ...
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source gets from the exporter besides its own config."""
+
+    # a per-model folder a source may keep rejected batches in
+    reject_dir: Path
+    clock: Callable[[], float] = field(default=time.time)
+
+
+class Source(ABC):
+    """Base class: subclasses set ``name`` and ``Config`` and implement the three methods."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[SourceConfig]]
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+
+    @abstractmethod
+    def pending(self, position: ReadPosition) -> list[BatchRef]:
+        """Batches not yet recorded, oldest first."""
+
+    @abstractmethod
+    def read(self, ref: BatchRef) -> pd.DataFrame:
+        """The batch as a table; raises ``UnreadableBatch`` when it cannot be parsed."""
+
+    @abstractmethod
+    def reject(self, ref: BatchRef, reason: str, message: str) -> None:
+        """Keep a rejected batch aside with its reason, so it can be inspected and retried."""
+
+
+SOURCES: Registry[type[Source]] = Registry("source")
+
+
+def register(cls: type[Source]) -> type[Source]:
+    SOURCES.add(cls.name, cls)
+    return cls
+
+
+def open_source(config: SourceConfig, context: SourceContext) -> Source:
+    return SOURCES[config.type](config, context)

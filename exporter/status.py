@@ -1,0 +1,64 @@
+"""The status figures of one model: how its last run went, and its counters as the state store holds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter import histogram
+from exporter.config import ModelConfig
+from exporter.figures import Figure, HistogramFigure
+from exporter.ingest.validation import BATCH_FAILURE_REASONS, INVALID_ROW_REASONS, SCHEMA_VIOLATION_KINDS
+from exporter.reference.profile import ReferenceProfile
+from exporter.state import StateStore, counter_key
+
+AnyFigure = Figure | HistogramFigure
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    up: bool
+    seconds: float  # how long the run took
+    last_success: float | None  # when a run last succeeded (unix seconds)
+    last_batch_rows: float | None  # rows of the last batch scored, since the exporter started
+
+
+def run_figures(model: ModelConfig, status: RunStatus, profile: ReferenceProfile | None) -> list[AnyFigure]:
+    figures: list[AnyFigure] = [
+        Figure("mlmon_model_up", 1.0 if status.up else 0.0),
+        Figure("mlmon_last_run_duration_seconds", status.seconds),
+        Figure("mlmon_schedule_interval_seconds", float(model.interval_seconds)),
+    ]
+    if status.last_success is not None:
+        figures.append(Figure("mlmon_last_run_success_timestamp_seconds", status.last_success))
+    if status.last_batch_rows is not None:
+        figures.append(Figure("mlmon_batch_rows", status.last_batch_rows))
+    for metric, value in sorted(model.effective_thresholds.items()):
+        figures.append(Figure("mlmon_threshold", float(value), {"metric": metric}))
+    if profile is not None:
+        figures.append(Figure("mlmon_reference", 1.0, {"fingerprint": profile.fingerprint}))
+        figures.append(Figure("mlmon_reference_rows", float(profile.rows)))
+    return figures
+
+
+def counter_figures(model: ModelConfig, state: StateStore, key: str) -> list[AnyFigure]:
+    """Every counter of the model, zero until it first counts, so each series exists from the start."""
+    counters = state.counters(key)
+    figures: list[AnyFigure] = [
+        Figure("mlmon_predictions", counters.get(counter_key("mlmon_predictions"), 0.0)),
+        Figure("mlmon_batches_processed", counters.get(counter_key("mlmon_batches_processed"), 0.0)),
+    ]
+    for family, label, values in (
+        ("mlmon_batch_failures", "reason", BATCH_FAILURE_REASONS),
+        ("mlmon_invalid_rows", "reason", INVALID_ROW_REASONS),
+        ("mlmon_schema_violations", "kind", SCHEMA_VIOLATION_KINDS),
+    ):
+        for value in values:
+            figures.append(Figure(family, counters.get(counter_key(family, {label: value}), 0.0), {label: value}))
+    if model.target_column is not None:
+        figures.append(Figure("mlmon_labels_received", counters.get(counter_key("mlmon_labels_received"), 0.0)))
+    if model.labels is not None:
+        figures.append(Figure("mlmon_unmatched_labels", float(state.pending_labels(key))))
+    figures.append(histogram.figure("mlmon_scoring_duration_seconds", counters, histogram.DURATION_BUCKETS))
+    if model.task != "regression":
+        figures.append(histogram.figure("mlmon_prediction_confidence", counters, histogram.CONFIDENCE_BUCKETS))
+    return figures

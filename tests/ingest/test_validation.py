@@ -1,0 +1,138 @@
+"""The pure steps a batch goes through before scoring, one by one, on hand-built frames."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exporter.config import ModelConfig
+from exporter.ingest.batches import failure_counters, stored_predictions, validation_counters
+from exporter.ingest.validation import (
+    BatchFailure,
+    PreparedBatch,
+    check_columns,
+    check_features,
+    check_ids,
+    feature_columns,
+    require_rows,
+)
+from exporter.model import LoadedModel
+from exporter.state import counter_key
+
+
+def _model(**overrides: Any) -> ModelConfig:
+    return ModelConfig(name="m", model_path="m.joblib", source={"path": "in"}, **overrides)
+
+
+def _loaded(feature_names: list[str] | None = None) -> LoadedModel:
+    return LoadedModel(estimator=None, classes=np.array([0, 1]), feature_names=feature_names, digest="d")
+
+
+def test_require_rows_refuses_an_empty_batch_and_renumbers_the_rest() -> None:
+    with pytest.raises(BatchFailure) as failure:
+        require_rows(pd.DataFrame({"a": []}))
+    assert failure.value.reason == "empty"
+    assert list(require_rows(pd.DataFrame({"a": [1, 2]}, index=[7, 9])).index) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("configured", "model_names", "known", "expected"),
+    [
+        (["b", "a"], ["a", "b"], ["c"], ["b", "a"]),  # configured columns first
+        (None, ["b", "a"], ["c"], ["b", "a"]),  # then the model's feature_names_in_
+        (None, None, ["c", "a"], ["c", "a"]),  # then the reference's columns
+        (None, None, None, ["a", "b"]),  # else the file's order, without target, id and timestamp
+    ],
+)
+def test_feature_columns_by_precedence(
+    configured: list[str] | None, model_names: list[str] | None, known: list[str] | None, expected: list[str]
+) -> None:
+    model = _model(feature_columns=configured, target_column="y", id_column="id", timestamp_column="ts")
+    assert feature_columns(model, _loaded(model_names), ["id", "a", "y", "b", "ts"], known) == expected
+
+
+def test_check_columns_counts_extra_columns_and_fails_on_missing_ones() -> None:
+    model = _model(target_column="y", id_column="id")
+    assert check_columns(["id", "a", "b", "y", "note", "other"], ["a", "b"], model, require_id=True) == Counter(
+        {"extra_column": 2}
+    )
+    with pytest.raises(BatchFailure, match="missing column\\(s\\): b, id") as failure:
+        check_columns(["a", "y"], ["a", "b"], model, require_id=True)
+    assert failure.value.reason == "schema"
+    # the reference need not carry ids
+    assert check_columns(["a", "b"], ["a", "b"], model, require_id=False) == Counter({"extra_column": 0})
+
+
+def test_check_features_separates_missing_values_from_bad_types() -> None:
+    arrived = pd.DataFrame(
+        {
+            "n": [1.0, np.nan, np.inf, 2.0, 3.0],
+            "t": ["1", "2", "x", None, "abc"],
+            "c": ["red", None, "blue", "green", "red"],
+        }
+    )
+    checked = check_features(arrived, categorical={"c"})
+    assert checked.missing.tolist() == [False, True, False, True, False]
+    # row 2: an infinity and a non-number; row 4: a non-number; missing rows are not counted twice
+    assert checked.bad_type.tolist() == [False, False, True, False, True]
+    assert checked.wrong_dtype == 1  # only "t" held text that is not a number
+    assert checked.features["t"].tolist()[:2] == [1.0, 2.0]
+    assert arrived["t"].tolist()[0] == "1"  # the arrived frame is left as it came
+
+
+def test_check_ids_tells_missing_duplicate_and_late_label_rows_apart() -> None:
+    raw = pd.Series(["a", None, "b", "a", "c", "d", 5.0])
+    bad = np.array([False, False, False, False, False, True, False])
+    labelled = np.array([True, True, True, True, True, True, True])
+    stored = {"c": False, "5": True}  # c awaits its label; 5 has one already
+    asked: list[list[str]] = []
+
+    def is_known(ids: list[str]) -> dict[str, bool]:
+        asked.append(ids)
+        return {i: stored[i] for i in ids if i in stored}
+
+    checked = check_ids(raw, bad, labelled, is_known)
+    assert checked.row_ids == ["a", "", "b", "a", "c", "d", "5"]
+    assert checked.missing.tolist() == [False, True, False, False, False, False, False]
+    assert checked.duplicate.tolist() == [False, False, False, True, False, False, True]
+    assert checked.late.tolist() == [False, False, False, False, True, False, False]
+    assert asked == [["a", "b", "c", "5"]]  # invalid rows and repeats are not looked up
+
+
+def test_check_ids_without_a_label_a_stored_id_is_a_duplicate() -> None:
+    checked = check_ids(pd.Series(["c"]), np.zeros(1, dtype=bool), np.zeros(1, dtype=bool), lambda ids: {"c": False})
+    assert checked.duplicate.tolist() == [True] and checked.late.tolist() == [False]
+
+
+def _prepared(labels: np.ndarray | None, labelled: list[bool]) -> PreparedBatch:
+    return PreparedBatch(
+        features=pd.DataFrame({"a": range(len(labelled))}),
+        arrived=pd.DataFrame({"a": range(len(labelled))}),
+        labels=labels,
+        labelled=np.array(labelled),
+        row_ids=[f"r{i}" for i in range(len(labelled))],
+        invalid=Counter({"missing_value": 2, "bad_type": 0}),
+        schema_violations=Counter({"extra_column": 1, "wrong_dtype": 0}),
+    )
+
+
+def test_counters_count_only_what_happened() -> None:
+    assert validation_counters(_prepared(None, [False])) == {
+        counter_key("mlmon_invalid_rows", {"reason": "missing_value"}): 2,
+        counter_key("mlmon_schema_violations", {"kind": "extra_column"}): 1,
+    }
+    failure = BatchFailure("empty", "no valid rows left", Counter({"duplicate_id": 3}))
+    assert failure_counters(failure) == {
+        counter_key("mlmon_batch_failures", {"reason": "empty"}): 1,
+        counter_key("mlmon_invalid_rows", {"reason": "duplicate_id"}): 3,
+    }
+
+
+def test_stored_predictions_keep_the_label_text_of_labelled_rows_only() -> None:
+    stored = stored_predictions(_prepared(np.array([1, 0], dtype=object), [True, False]), now=50.0)
+    assert stored == [("r0", 50.0, "1", 50.0), ("r1", 50.0, None, None)]
+    assert stored_predictions(_prepared(None, [False]), now=50.0) == [("r0", 50.0, None, None)]

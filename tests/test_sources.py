@@ -1,0 +1,95 @@
+"""The folder source on its own, and the config union built from the source registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from exporter.config import ConfigError, parse_config
+from exporter.ingest.position import RecordedPosition
+from exporter.sources import SOURCES, BatchRef, Source, SourceContext, UnreadableBatch, open_source
+from exporter.sources.files import FilesConfig
+from exporter.state import StateStore
+
+
+class Position:
+    def __init__(self, seen: set[str] | None = None) -> None:
+        self._seen = seen or set()
+
+    def seen(self) -> set[str]:
+        return self._seen
+
+    def last(self) -> str | None:
+        return None
+
+
+def _source(tmp_path: Path, pattern: str = "*") -> Source:
+    context = SourceContext(reject_dir=tmp_path / "quarantine" / "m" / "1", clock=lambda: 1234.0)
+    return open_source(FilesConfig(path=tmp_path / "in", pattern=pattern), context)
+
+
+def test_pending_lists_finished_tables_oldest_first_and_skips_recorded_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index, name in enumerate(["b.csv", "a.parquet", "c.csv.part", ".hidden.csv", "notes.txt", "d.tmp"]):
+        (folder / name).write_text("x\n1\n")
+        os.utime(folder / name, (1000 + index, 1000 + index))
+    source = _source(tmp_path)
+    refs = source.pending(Position())
+    assert [ref.name for ref in refs] == ["b.csv", "a.parquet"]
+    assert source.pending(Position({refs[0].key})) == [refs[1]]
+
+
+def test_read_gives_the_table_or_says_it_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    pd.DataFrame({"x": [1, 2]}).to_csv(tmp_path / "in" / "good.csv", index=False)
+    (tmp_path / "in" / "bad.parquet").write_bytes(b"not parquet")
+    source = _source(tmp_path)
+    assert source.read(BatchRef("k", "good.csv", 0.0))["x"].tolist() == [1, 2]
+    with pytest.raises(UnreadableBatch, match="bad.parquet"):
+        source.read(BatchRef("k", "bad.parquet", 0.0))
+
+
+def test_reject_moves_the_file_to_quarantine_with_its_reason(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    for _ in range(2):
+        (tmp_path / "in" / "b.csv").write_text("x\n")
+        _source(tmp_path).reject(BatchRef("k", "b.csv", 0.0), "schema", "missing column(s): f1")
+    quarantine = tmp_path / "quarantine" / "m" / "1"
+    assert sorted(p.name for p in quarantine.iterdir()) == [
+        "1234-b.csv",
+        "1234-b.csv.reason.txt",
+        "b.csv",
+        "b.csv.reason.txt",
+    ]
+    assert (quarantine / "b.csv.reason.txt").read_text() == "schema: missing column(s): f1\n"
+    assert not (tmp_path / "in" / "b.csv").exists()
+
+
+def test_the_source_block_accepts_every_registered_type_and_names_them_when_unknown(tmp_path: Path) -> None:
+    def config(source: dict) -> dict:
+        return {"models": [{"name": "m", "model_path": "m.joblib", "source": source}]}
+
+    parsed = parse_config(config({"path": "in"}), tmp_path)  # `type` defaults to files
+    assert parsed.models[0].source == FilesConfig(path=tmp_path / "in")
+    assert type(parsed.models[0].source) is SOURCES["files"].Config
+    with pytest.raises(ConfigError) as error:
+        parse_config(config({"type": "ftp", "path": "in"}), tmp_path)
+    assert str(error.value) == f"models[0].source: unknown source type (known: {', '.join(SOURCES)})"
+
+
+def test_the_recorded_position_gives_what_was_recorded_and_the_latest(tmp_path: Path) -> None:
+    state = StateStore(tmp_path / "state.db")
+    batches, labels = RecordedPosition(state, "m:1"), RecordedPosition(state, "m:1", labels=True)
+    assert batches.last() is None and labels.last() is None
+    for key, status in [("b1", "ok"), ("b2", "failed"), ("b0", "ok")]:
+        state.record_batch("m:1", key, status=status, rows=0, processed_at=1.0, counters={})
+    for key in ["l2", "l1"]:
+        state.apply_labels("m:1", key, status="ok", labels=(), received_at=1.0, counters={})
+    assert batches.seen() == {"b0", "b1", "b2"} and batches.last() == "b0"
+    assert labels.seen() == {"l1", "l2"} and labels.last() == "l1"
+    assert RecordedPosition(state, "other:1").seen() == set()
+    state.close()
