@@ -12,6 +12,7 @@ from pathlib import Path
 
 from exporter.config import Config, ModelConfig
 from exporter.model import ModelLoadError, load_model
+from exporter.sources.files import read_table
 
 
 def _folder_problem(key: str, path: Path) -> str | None:
@@ -59,8 +60,6 @@ def check_model(model: ModelConfig) -> list[str]:
 
 
 def _reference_problem(key: str, model: ModelConfig, loaded: object) -> str | None:
-    from exporter.sources.files import read_table
-
     path = model.reference_path
     assert path is not None
     try:
