@@ -15,16 +15,6 @@ from exporter.model import ModelLoadError, load_model
 from exporter.sources.files import read_table
 
 
-def _folder_problem(key: str, path: Path) -> str | None:
-    if not path.exists():
-        return f"{key}: folder {path} does not exist"
-    if not path.is_dir():
-        return f"{key}: {path} is not a folder"
-    if not os.access(path, os.R_OK | os.X_OK):
-        return f"{key}: folder {path} cannot be read"
-    return None
-
-
 def _writable_problem(key: str, path: Path) -> str | None:
     """A file the exporter creates: its nearest existing folder must be writable."""
     folder = path if path.is_dir() else path.parent
@@ -49,11 +39,9 @@ def check_model(model: ModelConfig) -> list[str]:
     names = loaded.feature_names if loaded is not None else None
     if model.feature_columns is not None and names is not None and list(model.feature_columns) != names:
         problems.append(f"{where}: feature_columns differ from the model's feature_names_in_")
-    source_path = getattr(model.source, "path", None)
-    if source_path is not None:
-        problems.append(_folder_problem(f"{where}: source.path", Path(source_path)))
-    if model.labels is not None and getattr(model.labels.source, "path", None) is not None:
-        problems.append(_folder_problem(f"{where}: labels.source.path", Path(model.labels.source.path)))
+    problems += [f"{where}: source.{problem}" for problem in model.source.problems()]
+    if model.labels is not None:
+        problems += [f"{where}: labels.source.{problem}" for problem in model.labels.source.problems()]
     if model.reference_path is not None:
         problems.append(_reference_problem(f"{where}: reference_path", model, loaded))
     return [p for p in problems if p]
