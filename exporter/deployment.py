@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 from exporter.config import ModelConfig
 from exporter.model import LoadedModel, ModelLoadError, file_signature, load_model
@@ -13,8 +15,12 @@ log = logging.getLogger(__name__)
 
 
 class Deployment:
-    def __init__(self, model: ModelConfig, key: str, loader: Callable[..., LoadedModel] = load_model) -> None:
-        self.model, self.key, self.loader = model, key, loader
+    def __init__(self, model: ModelConfig, key: str, loader: Callable[[Path, str], LoadedModel] | None = None) -> None:
+        # the default loads a pickle only when its digest matches model_sha256, checked before unpickling
+        self.model, self.key = model, key
+        self.loader = loader or partial(
+            load_model, sha256=model.model_sha256, trusted_types=tuple(model.model_trusted_types)
+        )
         self.loaded: LoadedModel | None = None
         self._signature: tuple[int, int] | None = None
 
@@ -26,9 +32,7 @@ class Deployment:
         signature = file_signature(self.model.model_path)
         if self.loaded is not None and signature == self._signature:
             return self.loaded, False
-        model = self.model
-        # a pickle is loaded only when its digest matches model_sha256, checked before it is unpickled
-        loaded = self.loader(model.model_path, model.task, model.model_sha256, model.model_trusted_types)
+        loaded = self.loader(self.model.model_path, self.model.task)
         configured, expected = self.model.feature_columns, loaded.feature_names
         if configured is not None and expected is not None and list(configured) != list(expected):
             raise ModelLoadError(f"feature_columns {configured} differ from the model's feature_names_in_ {expected}")
