@@ -28,7 +28,7 @@ from scipy.stats import ks_2samp, wasserstein_distance
 from exporter.config import ModelConfig
 from exporter.drift.selection import SMALL_REFERENCE_ROWS
 from exporter.figures import Figure
-from exporter.monitors import monitors_for
+from exporter.monitors import Fitted, monitors_for
 from exporter.monitors.drift import FeatureDrift
 from exporter.reference.building import build_profile
 from exporter.reference.profile import ReferenceProfile
@@ -39,6 +39,9 @@ DEFAULT_WINDOW_ROWS = (10_000, 100_000, 1_000_000)
 QUICK_REFERENCE_ROWS = 2_000
 QUICK_WINDOW_ROWS = (1_000, 10_000)
 FEATURES = 30
+# (window and small reference rows, large reference rows) for the reference-size comparison
+SCALING = (10_000, 1_000_000)
+QUICK_SCALING = (2_000, 50_000)
 SEED = 20240601
 # A window this large is timed once: repeating it would take most of the run and the spread is small.
 SINGLE_RUN_ROWS = 1_000_000
@@ -122,8 +125,8 @@ def model_config(**settings: object) -> ModelConfig:
     )
 
 
-def mlmon_drift(window: Window, profile: ReferenceProfile, model: ModelConfig) -> Scores:
-    figures = FeatureDrift().calculate(window, profile, {}, model)
+def mlmon_drift(window: Window, profile: ReferenceProfile, fitted: Fitted, model: ModelConfig) -> Scores:
+    figures = FeatureDrift().calculate(window, profile, fitted, model)
     return {
         f.labels["feature"]: f.value for f in figures if isinstance(f, Figure) and f.name == "mlmon_feature_drift_score"
     }
@@ -191,13 +194,28 @@ def measure(reference_rows: int, window_rows: list[int], features: int) -> tuple
         window = window_of(frame, rng)
         repeats = 1 if rows >= SINGLE_RUN_ROWS else REPEATS
         for case, model, naive in cases:
-            ours_seconds, ours = best_of(repeats, partial(mlmon_drift, window, profile, model))
+            fitted = FeatureDrift().fit(profile, model)
+            ours_seconds, ours = best_of(repeats, partial(mlmon_drift, window, profile, fitted, model))
             naive_seconds, theirs = best_of(repeats, partial(naive, reference, frame))
             difference = largest_difference(case, ours, theirs)
             measurements.append(Measurement(case, rows, ours_seconds, naive_seconds, difference))
         seconds, _ = best_of(repeats, partial(run_monitors, window, profile, everything))
         measurements.append(Measurement("all monitors", rows, seconds))
     return measurements, profile_seconds
+
+
+def reference_scaling(window_rows: int, reference_rows: tuple[int, int], features: int) -> tuple[float, float]:
+    """Feature drift of one window against a small and a large reference: a run's cost should follow the
+    window, not the reference. Returns the best times against each."""
+    rng = np.random.default_rng(SEED)
+    window = window_of(synthetic_features(window_rows, features, WINDOW_SHIFT, rng), rng)
+    model = model_config()
+    timings = []
+    for rows in reference_rows:
+        profile = build_profile(synthetic_features(rows, features, 0.0, rng), [], fingerprint="scaling")
+        fitted = FeatureDrift().fit(profile, model)
+        timings.append(best_of(REPEATS * 2, partial(mlmon_drift, window, profile, fitted, model))[0])
+    return timings[0], timings[1]
 
 
 def table(measurements: list[Measurement]) -> str:
@@ -246,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     measurements, profile_seconds = measure(reference_rows, window_rows, args.features)
     print(f"reference profile and monitor fits, built once per reference: {profile_seconds:.3f} s\n")
+    small, large = QUICK_SCALING if args.quick else SCALING
+    against_small, against_large = reference_scaling(small, (small, large), args.features)
+    print(
+        f"feature drift of a {small:,}-row window: {against_small:.4f} s against a {small:,}-row reference, "
+        f"{against_large:.4f} s against a {large:,}-row reference (ratio {against_large / against_small:.2f}, "
+        f"best of {REPEATS * 2})\n"
+    )
     print(table(measurements))
     return 0
 

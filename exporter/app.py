@@ -16,6 +16,7 @@ from exporter.figures import Figure
 from exporter.job import ModelJob, RunReport
 from exporter.results import Results
 from exporter.scheduler import build_scheduler
+from exporter.sharding import Shard
 from exporter.state import StateStore
 from exporter.web import MetricsServer
 from exporter.webconfig import WebConfig
@@ -60,8 +61,9 @@ class Runtime:
         config_path: Path | None = None,
         on_report: Callable[[RunReport], None] | None = None,
         clock: Callable[[], float] = time.time,
+        shard: Shard | None = None,
     ) -> None:
-        self.config_path, self.on_report, self.clock = config_path, on_report, clock
+        self.config_path, self.on_report, self.clock, self.shard = config_path, on_report, clock, shard
         self.results = Results()
         self._lock = threading.Lock()
         self._started = False
@@ -108,6 +110,8 @@ class Runtime:
         with self._lock:
             try:
                 config = load_config(self.config_path)
+                if self.shard is not None:
+                    config = self.shard.select(config)
                 # built beside the running one, so a config that validates but cannot start (a state
                 # path that cannot be written, say) leaves the running exporter untouched
                 app = self._build(config)
@@ -151,8 +155,10 @@ def serve(
     config_path: Path | None = None,
     web: WebConfig | None = None,
     lifecycle: bool = False,
+    shard: Shard | None = None,
 ) -> int:
-    runtime = Runtime(config, config_path, on_report)
+    """Serve ``config`` (already narrowed to ``shard``: a reload narrows the new file the same way)."""
+    runtime = Runtime(config, config_path, on_report, shard=shard)
     server = MetricsServer(runtime.page, listen_address, runtime.models, runtime.reload, web=web, lifecycle=lifecycle)
     stop = stop or threading.Event()
     reload_requested = threading.Event()

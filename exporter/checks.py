@@ -32,16 +32,19 @@ def check_model(model: ModelConfig) -> list[str]:
     problems: list[str] = []
     where = f"model {model.name} version {model.version}"
     loaded = None
-    try:
-        loaded = load_model(model.model_path, model.task, model.model_sha256, model.model_trusted_types)
-    except ModelLoadError as exc:
-        problems.append(f"{where}: model_path: {exc}")
+    if model.model_path is not None:  # a model served elsewhere has no file to load
+        try:
+            loaded = load_model(model.model_path, model.task, model.model_sha256, model.model_trusted_types)
+        except ModelLoadError as exc:
+            problems.append(f"{where}: model_path: {exc}")
     names = loaded.feature_names if loaded is not None else None
     if model.feature_columns is not None and names is not None and list(model.feature_columns) != names:
         problems.append(f"{where}: feature_columns differ from the model's feature_names_in_")
     problems += [f"{where}: source.{problem}" for problem in model.source.problems()]
     if model.labels is not None:
         problems += [f"{where}: labels.source.{problem}" for problem in model.labels.source.problems()]
+    if model.reference is not None:
+        problems += [f"{where}: reference.source.{problem}" for problem in model.reference.source.problems()]
     if model.reference_path is not None:
         problems.append(_reference_problem(f"{where}: reference_path", model, loaded))
     return [p for p in problems if p]

@@ -14,6 +14,7 @@ from exporter import __version__
 from exporter.checks import check_config
 from exporter.config import Config, ConfigError, load_config
 from exporter.logs import FORMATS, LEVELS, GlobalFlagError, setup_logging, take_global_flags
+from exporter.sharding import Shard
 
 log = logging.getLogger("mlmon")
 DEFAULT_LISTEN = ":9877"
@@ -31,10 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the scheduler and the /metrics server")
     serve.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
     _web_flags(serve)
+    serve.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=SHARD_HELP)
 
     once = sub.add_parser("run-once", help="score whatever is pending once and print a summary")
     once.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
     once.add_argument("--fail-on-alert", action="store_true", help="exit 1 when any threshold is breached")
+    once.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=SHARD_HELP)
 
     check = sub.add_parser("check-config", help="validate a config file and check that every model would run")
     check.add_argument("file", type=Path)
@@ -72,8 +75,25 @@ def _web(args: argparse.Namespace) -> dict[str, object]:
     return {"web": web, "lifecycle": args.lifecycle}
 
 
-def _load(path: Path) -> Config:
-    return load_config(path)
+SHARD_HELP = "only the models whose name hashes to shard I of N (counted from 0), for one of N replicas"
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _load(path: Path, shard: Shard | None = None) -> Config:
+    config = load_config(path)
+    if shard is None:
+        return config
+    config = shard.select(config)
+    logging.getLogger("mlmon").info(
+        "shard %s: %d model(s): %s", shard, len(config.models), [m.name for m in config.models]
+    )
+    return config
 
 
 def cmd_check_config(path: Path) -> int:
@@ -90,9 +110,11 @@ def cmd_check_config(path: Path) -> int:
             if model.window.seconds
             else "latest batch"
         )
-        print(f"- {model.name} version {model.version} ({model.task}): {model.model_path}")
+        scored_by = model.model_path or f"served elsewhere, outputs logged in {model.prediction_column}"
+        print(f"- {model.name} version {model.version} ({model.task}): {scored_by}")
         print(f"  batches from {model.source.describe()}, {schedule}; window: {window}, min_rows {model.min_rows}")
-        print(f"  reference: {model.reference_path or 'none (no drift or estimation)'}")
+        reference = model.reference.source.describe() if model.reference is not None else model.reference_path
+        print(f"  reference: {reference or 'none (no drift or estimation)'}")
         if model.labels is not None:
             print(f"  late labels from {model.labels.source.describe()}, joined on {model.id_column}")
         thresholds = ", ".join(f"{k}={v:g}" for k, v in sorted(model.effective_thresholds.items()))
@@ -110,11 +132,11 @@ def cmd_check_config(path: Path) -> int:
 EXIT_BREACH, EXIT_FAILED = 1, 3
 
 
-def cmd_run_once(path: Path, fail_on_alert: bool) -> int:
+def cmd_run_once(path: Path, fail_on_alert: bool, shard: Shard | None = None) -> int:
     from exporter.app import build_app
     from exporter.summary import breaches, table
 
-    config = _load(path)
+    config = _load(path, shard)
     app = build_app(config)
     failures: list[str] = []
     try:
@@ -152,7 +174,7 @@ def cmd_reference_build(path: Path) -> int:
     app = build_app(config)
     try:
         for job in app.jobs:
-            if job.model.reference_path is None:
+            if not job.model.has_reference:
                 print(f"{job.key}: no reference_path, nothing to build")
                 continue
             loaded = job.ensure_model()
@@ -163,10 +185,10 @@ def cmd_reference_build(path: Path) -> int:
     return 0
 
 
-def cmd_serve(path: Path, listen: str, web: dict[str, object]) -> int:
+def cmd_serve(path: Path, listen: str, web: dict[str, object], shard: Shard | None = None) -> int:
     from exporter.app import serve
 
-    return serve(_load(path), listen, config_path=path, **web)  # type: ignore[arg-type]
+    return serve(_load(path, shard), listen, config_path=path, shard=shard, **web)  # type: ignore[arg-type]
 
 
 def cmd_demo(
@@ -232,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
 # one entry per subcommand: a new command adds its parser above and its line here
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-config": lambda args: cmd_check_config(args.file),
-    "run-once": lambda args: cmd_run_once(args.config, args.fail_on_alert),
-    "serve": lambda args: cmd_serve(args.config, args.listen, _web(args)),
+    "run-once": lambda args: cmd_run_once(args.config, args.fail_on_alert, args.shard),
+    "serve": lambda args: cmd_serve(args.config, args.listen, _web(args), args.shard),
     "demo": lambda args: cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day, _web(args)),
     "reference": lambda args: cmd_reference_build(args.config),
     "history": lambda args: _history(args),

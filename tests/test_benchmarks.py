@@ -30,3 +30,27 @@ def test_quick_benchmark_prints_the_comparison_table() -> None:
     for cells in compared.values():
         assert len(cells) == len(HEADER), cells
         assert float(cells[ratio]) > 0, cells
+
+
+CYCLE = ROOT / "benchmarks" / "bench_cycle.py"
+CYCLE_HEADER = ["rows", "case", "seconds", "ratio (case/mlmon)", "peak MB", "max |diff| vs mlmon", "note"]
+
+
+def test_cycle_benchmark_runs_mlmon_beside_its_peers_and_they_agree() -> None:
+    result = subprocess.run(
+        [sys.executable, str(CYCLE), "--rows", "2000", "--repeats", "1", "--cases", "mlmon", "plain", "scipy"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    assert CYCLE_HEADER in split, result.stdout
+    rows = {cells[1]: cells for cells in split if cells and cells[0] == "2,000"}
+    assert set(rows) == {"mlmon", "plain", "scipy"}, result.stdout
+    assert "B/row" in rows["mlmon"][-1]
+    # the plain pipeline's sklearn metrics and the scipy loop's distances are mlmon's figures too
+    for case in ("plain", "scipy"):
+        assert float(rows[case][5]) < 1e-9, rows[case]

@@ -1,40 +1,73 @@
-"""Turning two samples into aligned bin counts, shared by the methods that compare distributions."""
+"""Turning two samples into aligned bin counts, shared by the methods that compare distributions.
+
+Each binning has a fitted form: the reference's bins and counts are computed once (``fit_*``), and a
+window is then only placed into them (``*_against``), giving exactly the counts the one-shot
+functions give.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from exporter.drift.registry import Fitted
 
 
 def is_numeric(values: np.ndarray) -> bool:
     return values.dtype.kind in "fiub"
 
 
-def category_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit_categories(reference: np.ndarray) -> Fitted:
+    categories, counts = np.unique(reference, return_counts=True)
+    return {"categories": categories, "counts": counts}
+
+
+def categories_against(fitted: Fitted, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Counts of every value seen in either sample, aligned over the sorted union of values."""
-    categories = np.union1d(reference, current)
-    return _counts(categories, reference), _counts(categories, current)
+    current_categories, current_counts = np.unique(current, return_counts=True)
+    categories = np.union1d(fitted["categories"], current_categories)
+    reference_counts = np.zeros(categories.size, dtype=np.int64)
+    reference_counts[np.searchsorted(categories, fitted["categories"])] = fitted["counts"]
+    counts = np.zeros(categories.size, dtype=np.int64)
+    counts[np.searchsorted(categories, current_categories)] = current_counts
+    return reference_counts, counts
 
 
-def quantile_counts(reference: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts over bins cut at the reference quantiles.
+def category_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return categories_against(fit_categories(reference), current)
+
+
+def fit_quantile_bins(reference: np.ndarray, bins: int) -> Fitted:
+    """Bins cut at the reference quantiles, with the reference's counts.
 
     Repeated quantiles (heavy ties) are merged, so there may be fewer than ``bins`` bins; the outer
     bins are open-ended so values beyond the reference range still land somewhere. A bin holds
     values from its lower edge (included) to its upper edge (excluded).
     """
     edges = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
-    size = edges.size + 1
-    return (
-        np.bincount(np.searchsorted(edges, reference, side="right"), minlength=size),
-        np.bincount(np.searchsorted(edges, current, side="right"), minlength=size),
-    )
+    counts = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=edges.size + 1)
+    return {"edges": edges, "counts": counts}
 
 
-def histogram_counts(reference: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts over ``bins`` equal-width bins spanning both samples."""
-    edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins=bins)
-    return np.histogram(reference, edges)[0], np.histogram(current, edges)[0]
+def quantile_bins_against(fitted: Fitted, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    edges = fitted["edges"]
+    return fitted["counts"], np.bincount(np.searchsorted(edges, current, side="right"), minlength=edges.size + 1)
 
 
-def _counts(categories: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return np.bincount(np.searchsorted(categories, values), minlength=categories.size)
+def quantile_counts(reference: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    return quantile_bins_against(fit_quantile_bins(reference, bins), current)
+
+
+def histogram_counts(reference_sorted: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts over ``bins`` equal-width bins spanning both samples (``np.histogram``'s bins).
+
+    The bins depend on the window's extremes, so they cannot be fitted ahead; the sorted reference is
+    counted into them by binary search instead of a pass over every reference value. Each bin holds
+    its lower edge and not its upper one, except the last, which holds both, as ``np.histogram``.
+    """
+    low = min(reference_sorted[0], current.min())
+    high = max(reference_sorted[-1], current.max())
+    # np.histogram_bin_edges takes only the extremes of its data into account
+    edges = np.histogram_bin_edges(np.array([low, high]), bins=bins)
+    below = np.searchsorted(reference_sorted, edges, side="left")
+    below[-1] = np.searchsorted(reference_sorted, edges[-1], side="right")
+    return np.diff(below), np.histogram(current, edges)[0]

@@ -9,7 +9,7 @@ chi-squared approximation does not hold for such sparse cells, and one stray new
 hundreds of rows would otherwise read as certain drift (new categories still show, row by row, in
 the unseen-category ratio). Numeric columns (the auto choice sends low-cardinality ones here) are
 compared value by value. With fewer than two categories left there is nothing to test: statistic 0,
-p-value 1.
+p-value 1. The reference's category counts are fitted once.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import chi2
 
-from exporter.drift.binning import category_counts
-from exporter.drift.registry import DriftMethod, DriftResult, register
+from exporter.drift.binning import categories_against, fit_categories
+from exporter.drift.registry import DriftMethod, DriftResult, Fitted, register
 
 MIN_COUNT = 5
 
@@ -30,8 +30,11 @@ class ChiSquare(DriftMethod):
     default_threshold = 0.05
     has_pvalue = True
 
-    def compute(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
-        reference_counts, current_counts = category_counts(reference, current)
+    def fit(self, reference: np.ndarray) -> Fitted:
+        return fit_categories(reference)
+
+    def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
+        reference_counts, current_counts = categories_against(fitted, current)
         table = np.vstack([reference_counts, current_counts]).astype(float)
         table = table[:, table.sum(axis=0) >= MIN_COUNT]
         if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:

@@ -1,15 +1,16 @@
 """Jensen–Shannon distance (base 2, so it lies in [0, 1]) between the two frequency distributions.
 
-Categorical columns use the category frequencies over the union of categories; numeric columns use
-a histogram of equal-width bins spanning both samples, as Evidently does.
+Categorical columns use the category frequencies over the union of categories (the reference's
+counts fitted once); numeric columns use a histogram of equal-width bins spanning both samples, as
+Evidently does, the sorted reference counted into those bins by binary search.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from exporter.drift.binning import category_counts, histogram_counts, is_numeric
-from exporter.drift.registry import DriftMethod, DriftResult, register
+from exporter.drift.binning import categories_against, fit_categories, histogram_counts, is_numeric
+from exporter.drift.registry import DriftMethod, DriftResult, Fitted, register
 
 BINS = 30
 
@@ -20,11 +21,14 @@ class JensenShannon(DriftMethod):
     kinds = frozenset({"numeric", "categorical"})
     default_threshold = 0.1
 
-    def compute(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
+    def fit(self, reference: np.ndarray) -> Fitted:
+        return {} if is_numeric(reference) else fit_categories(reference)
+
+    def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
         if is_numeric(reference):
             reference_counts, current_counts = histogram_counts(reference, current, BINS)
         else:
-            reference_counts, current_counts = category_counts(reference, current)
+            reference_counts, current_counts = categories_against(fitted, current)
         p = reference_counts / reference_counts.sum()
         q = current_counts / current_counts.sum()
         middle = (p + q) / 2

@@ -4,6 +4,11 @@ A method compares the non-missing values of one column in the reference with tho
 window. Inputs are float64 for numeric columns (the reference already sorted) and str for categorical
 ones. Methods with a p-value flag drift when the p-value falls below the threshold; distances flag
 drift when the score reaches it.
+
+The reference side is fitted once: ``fit`` keeps what the comparison needs beyond the reference
+values themselves (cumulative sums, bin edges and counts, category counts), so ``compare`` only has
+to place the window's values and its cost follows the window, not the reference. ``compute`` fits
+and compares in one go, for a reference used once.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import ClassVar
 import numpy as np
 
 from exporter.registry import Registry
+
+Fitted = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -28,8 +35,16 @@ class DriftMethod:
     default_threshold: ClassVar[float]
     has_pvalue: ClassVar[bool] = False
 
-    def compute(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
+    def fit(self, reference: np.ndarray) -> Fitted:
+        """What ``compare`` needs beyond ``reference`` itself; plain arrays, so it can be stored."""
+        return {}
+
+    def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
+        """Compare ``current`` with ``reference``, given ``fit(reference)``."""
         raise NotImplementedError
+
+    def compute(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
+        return self.compare(reference, self.fit(reference), current)
 
     def drifted(self, result: DriftResult, threshold: float) -> bool:
         if self.has_pvalue:

@@ -5,6 +5,9 @@ configured, the p-values of the tested features are adjusted together and the pu
 the adjusted one, so ``pvalue < threshold`` always agrees with the detected flag. Features with no
 usable value in the window or in the reference are left out, of the ratio too.
 
+Fitting keeps, per feature, the method the reference calls for and what it needs to compare a window
+against the reference (see ``exporter.drift.fitting``), so a run only places the window's values.
+
 Only ``limits.max_features`` features get per-feature series: drifted features first, then the
 ones closest to drifting, so a drifted feature is never the one hidden while a quiet one is shown.
 The drifted share and the dataset flag still count every feature.
@@ -17,10 +20,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from exporter.drift import METHODS
 from exporter.drift.correction import adjust
+from exporter.drift.fitting import FittedColumn, compare_column, distinct_values, fit_column, pack, unpack
 from exporter.drift.registry import DriftResult
 from exporter.drift.selection import resolve_method
 from exporter.figures import Figure
@@ -61,12 +63,21 @@ class FeatureDrift(Monitor):
     def applies(self, model: ModelConfig) -> bool:
         return model.drift.enabled
 
+    def fit(self, reference: ReferenceProfile, model: ModelConfig) -> Fitted:
+        return pack(
+            {
+                name: fit_column(name, profile.kind, profile.values, model.drift)
+                for name, profile in reference.features.items()
+                if profile.values.size
+            }
+        )
+
     def calculate(
         self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
     ) -> Output:
         if reference is None:
             return []
-        outcomes = compare_features(window, reference, model)
+        outcomes = compare_features(window, reference, model, unpack(fitted))
         if not outcomes:
             return []
         ranked = sorted(outcomes, key=lambda o: (o.drifted, o.severity), reverse=True)
@@ -97,7 +108,12 @@ class FeatureDrift(Monitor):
         return figures
 
 
-def compare_features(window: Window, reference: ReferenceProfile, model: ModelConfig) -> list[_Outcome]:
+def compare_features(
+    window: Window, reference: ReferenceProfile, model: ModelConfig, fitted: dict[str, FittedColumn] | None = None
+) -> list[_Outcome]:
+    """Every feature compared with the reference; with ``fitted`` (``FeatureDrift.fit``), against the
+    fitted reference where it was fitted for the method that applies."""
+    fitted = fitted or {}
     outcomes = []
     for name, profile in reference.features.items():
         if name not in window.features.columns or profile.values.size == 0:
@@ -105,8 +121,10 @@ def compare_features(window: Window, reference: ReferenceProfile, model: ModelCo
         current = observed_values(window.features[name], profile.kind)
         if current.size == 0:
             continue
-        method, threshold = resolve_method(name, profile.kind, profile.values.size, _distinct(profile), model.drift)
-        result = METHODS[method].compute(profile.values, current)
+        column = fitted.get(name)
+        distinct = column.distinct if column is not None else _distinct(profile)
+        method, threshold = resolve_method(name, profile.kind, profile.values.size, distinct, model.drift)
+        result = compare_column(column, method, profile.values, current)
         outcomes.append(_Outcome(name, method, threshold, result.score, result.pvalue))
     tested = {o.feature: o.pvalue for o in outcomes if o.pvalue is not None}
     adjusted = adjust(tested, model.drift.correction)
@@ -119,7 +137,4 @@ def compare_features(window: Window, reference: ReferenceProfile, model: ModelCo
 
 
 def _distinct(profile: FeatureProfile) -> int:
-    if profile.kind == "numeric":
-        # the values are sorted, so distinct values are where consecutive ones differ
-        return 1 + int(np.count_nonzero(np.diff(profile.values)))
-    return len(profile.categories)
+    return len(profile.categories) if profile.kind == "categorical" else distinct_values(profile.values, "numeric")

@@ -13,6 +13,9 @@ no band, so only the score is published. The band suits windows of about ``chunk
 error of a much smaller window varies more than the chunks did.
 
 Models whose reference has fewer than two usable numeric features get no figures.
+
+A window is scored in chunks of ``CHUNK_ROWS`` rows, so its working memory stays a few megabytes
+whatever its size, and no full-size copy of the window's features is made.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from exporter.figures import Figure
 from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.reference.building import REFERENCE_ROWS, as_numbers
 from exporter.window import Window
+
+# rows scored at once: about 16 MB of float64 working memory at 30 features
+CHUNK_ROWS = 65_536
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
@@ -71,16 +77,18 @@ class MultivariateDrift(Monitor):
     def calculate(
         self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
     ) -> Output:
-        if reference is None or "components" not in fitted or len(window.features) == 0:
+        rows = len(window.features)
+        if reference is None or "components" not in fitted or rows == 0:
             return []
-        columns = [
-            as_numbers(window.features[name])
-            if name in window.features.columns
-            else np.full(len(window.features), np.nan)
-            for name in fitted["columns"]
-        ]
-        standardised = _standardise(np.column_stack(columns), fitted["mean"], fitted["std"])
-        score = reconstruction_error(standardised, fitted["components"])
+        columns = [window.features[name] if name in window.features.columns else None for name in fitted["columns"]]
+        total = 0.0
+        for start in range(0, rows, CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, rows)
+            chunk = np.empty((stop - start, len(columns)))
+            for index, column in enumerate(columns):
+                chunk[:, index] = np.nan if column is None else as_numbers(column.iloc[start:stop])
+            total += _error_sum(_standardise(chunk, fitted["mean"], fitted["std"]), fitted["components"])
+        score = total / rows
         figures: Output = [Figure("mlmon_multivariate_drift_score", score)]
         if "upper" in fitted:
             upper = float(fitted["upper"][0])
@@ -91,8 +99,12 @@ class MultivariateDrift(Monitor):
 
 def reconstruction_error(standardised: np.ndarray, components: np.ndarray) -> float:
     """Mean Euclidean distance between the rows and their projection onto the components."""
-    reconstructed = standardised @ components.T @ components
-    return float(np.mean(np.linalg.norm(standardised - reconstructed, axis=1)))
+    return _error_sum(standardised, components) / standardised.shape[0]
+
+
+def _error_sum(standardised: np.ndarray, components: np.ndarray) -> float:
+    residual = standardised - standardised @ components.T @ components
+    return float(np.sum(np.sqrt(np.einsum("ij,ij->i", residual, residual))))
 
 
 def _standardise(matrix: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -10,16 +10,23 @@ The method is picked as for features (the global ``drift.method`` and ``drift.th
 ``feature_methods`` do not). These families publish a score only: for a test with a p-value the
 score is its statistic (the KS distance, the chi-squared statistic) and the detected flag still
 comes from the p-value.
+
+Fitting keeps the reference side of each comparison ready (the usable outputs, labels and residuals,
+sorted, with their distinct count and the method's fitted state), so a run neither converts, sorts
+nor de-duplicates the reference again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from exporter.drift import METHODS
+from exporter.drift.fitting import FittedColumn, compare_column, fit_column, pack, unpack
 from exporter.drift.selection import resolve_method
 from exporter.figures import Figure
 from exporter.monitors.registry import Fitted, Monitor, Output, register
@@ -39,51 +46,66 @@ class OutputDrift(Monitor):
     def applies(self, model: ModelConfig) -> bool:
         return model.drift.enabled
 
+    def fit(self, reference: ReferenceProfile, model: ModelConfig) -> Fitted:
+        columns = {}
+        for family, (values, kind) in _reference_sides(reference, model).items():
+            usable = _usable(values(), kind)
+            if usable.size:
+                if kind == "numeric":
+                    usable = np.sort(usable)
+                columns[family] = fit_column(None, kind, usable, model.drift, keep_values=True)
+        return pack(columns)
+
     def calculate(
         self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
     ) -> Output:
         if reference is None:
             return []
         figures: Output = []
-        regression = model.task == "regression"
-        outputs = _outputs(window, reference, model)
-        if outputs is not None:
-            figures += _compare("prediction", *outputs, model)
-        labelled = np.asarray(window.labelled, dtype=bool)
-        if reference.labels is None or window.labelled_rows < model.min_rows:
-            return figures
-        kind: FeatureKind = "numeric" if regression else "categorical"
-        figures += _compare("label", reference.labels, window.labels[labelled], kind, model)
-        # residuals need a prediction for every reference label, row by row
-        if regression and reference.predictions is not None and len(reference.predictions) == len(reference.labels):
-            figures += _compare(
-                "residual",
-                _residuals(reference.labels, reference.predictions),
-                _residuals(window.labels[labelled], window.predictions[labelled]),
-                "numeric",
-                model,
-                detected=False,
+        columns = unpack(fitted)
+        sides = _reference_sides(reference, model, window_has_probabilities=window.probabilities is not None)
+        if "prediction" in sides:
+            values, kind = sides["prediction"]
+            current = (
+                _positive_column(window.probabilities, window.classes, model.positive_class)
+                if kind == "numeric" and model.task == "binary_classification" and window.probabilities is not None
+                else window.predictions
             )
+            figures += _compare("prediction", values, current, kind, model, columns.get("prediction"))
+        labelled = np.asarray(window.labelled, dtype=bool)
+        if "label" not in sides or window.labelled_rows < model.min_rows:
+            return figures
+        values, kind = sides["label"]
+        figures += _compare("label", values, window.labels[labelled], kind, model, columns.get("label"))
+        if "residual" in sides:
+            values, _ = sides["residual"]
+            current = _residuals(window.labels[labelled], window.predictions[labelled])
+            figures += _compare("residual", values, current, "numeric", model, columns.get("residual"), detected=False)
         return figures
 
 
-def _outputs(
-    window: Window, reference: ReferenceProfile, model: ModelConfig
-) -> tuple[np.ndarray, np.ndarray, FeatureKind] | None:
-    """The reference and window outputs to compare and their kind, or None when the reference lacks them."""
+def _reference_sides(
+    reference: ReferenceProfile, model: ModelConfig, *, window_has_probabilities: bool = True
+) -> dict[str, tuple[Callable[[], np.ndarray], FeatureKind]]:
+    """The reference side of each comparison, by family, with its kind; each side is computed only
+    when asked for, so a run that has it fitted never builds it."""
+    sides: dict[str, tuple[Callable[[], np.ndarray], FeatureKind]] = {}
     if model.task == "regression":
-        return None if reference.predictions is None else (reference.predictions, window.predictions, "numeric")
-    if (
-        model.task == "binary_classification"
-        and reference.probabilities is not None
-        and window.probabilities is not None
-    ):
-        return (
-            _positive_column(reference.probabilities, reference.classes, model.positive_class),
-            _positive_column(window.probabilities, window.classes, model.positive_class),
-            "numeric",
-        )
-    return None if reference.predictions is None else (reference.predictions, window.predictions, "categorical")
+        if reference.predictions is not None:
+            sides["prediction"] = partial(np.asarray, reference.predictions), "numeric"
+    elif model.task == "binary_classification" and reference.probabilities is not None and window_has_probabilities:
+        positive = partial(_positive_column, reference.probabilities, reference.classes, model.positive_class)
+        sides["prediction"] = positive, "numeric"
+    elif reference.predictions is not None:
+        sides["prediction"] = partial(np.asarray, reference.predictions), "categorical"
+    if reference.labels is None:
+        return sides
+    sides["label"] = partial(np.asarray, reference.labels), "numeric" if model.task == "regression" else "categorical"
+    # residuals need a prediction for every reference label, row by row
+    predictions = reference.predictions
+    if model.task == "regression" and predictions is not None and len(predictions) == len(reference.labels):
+        sides["residual"] = partial(_residuals, reference.labels, predictions), "numeric"
+    return sides
 
 
 def _positive_column(probabilities: np.ndarray, classes: np.ndarray | None, positive: int | str) -> np.ndarray:
@@ -99,21 +121,27 @@ def _residuals(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
 
 def _compare(
     family: str,
-    reference: np.ndarray,
+    reference: Callable[[], np.ndarray],
     current: np.ndarray,
     kind: FeatureKind,
     model: ModelConfig,
+    fitted: FittedColumn | None = None,
     detected: bool = True,
 ) -> Output:
-    reference_values = _usable(reference, kind)
+    """``family`` drift; with ``fitted`` of the same kind, its stored reference side is used as it is."""
+    if fitted is not None and fitted.kind == kind and fitted.values is not None:
+        reference_values, distinct = fitted.values, fitted.distinct
+    else:
+        fitted = None
+        reference_values = _usable(reference(), kind)
+        if kind == "numeric":
+            reference_values = np.sort(reference_values)
+        distinct = np.unique(reference_values).size
     current_values = _usable(current, kind)
     if reference_values.size == 0 or current_values.size == 0:
         return []
-    if kind == "numeric":
-        reference_values = np.sort(reference_values)
-    distinct = np.unique(reference_values).size
     method, threshold = resolve_method(None, kind, reference_values.size, distinct, model.drift)
-    result = METHODS[method].compute(reference_values, current_values)
+    result = compare_column(fitted, method, reference_values, current_values)
     figures: Output = [Figure(f"mlmon_{family}_drift_score", result.score, {"method": method})]
     if detected:
         drifted = METHODS[method].drifted(result, threshold)

@@ -1,0 +1,190 @@
+"""One complete monitoring cycle side by side with its peers, on seeded data at 10k, 100k and 1M rows.
+
+Data: 30 numeric features of three shapes, a binary target from a fixed logistic relation, a logistic
+regression fitted on a 10,000-row labelled reference, and one Parquet batch per size with its labels,
+shifted a little from the reference. Each case runs in a fresh process (``cycle_cases.py``):
+
+- **mlmon**: ``ModelJob.run`` on a dropped Parquet batch — read, validate, predict, store, evaluate
+  every calculator on the window (the latest batch), publish — plus rendering ``/metrics``. The
+  reference profile is fitted before timing, as a running exporter has it. ``calculators`` is the
+  sum of the calculators' own durations inside that run; ``stored B/row`` is what the state store
+  and window files grew by per scored row.
+- **plain**: pandas reads the batch, scikit-learn predicts and computes accuracy, precision, recall,
+  F1 and ROC AUC.
+- **scipy loop**: ``scipy.stats.wasserstein_distance`` per column over the reference standard
+  deviation (the data in memory).
+- **nannyml**: ``UnivariateDriftCalculator`` (Wasserstein) ``calculate`` and ``CBPE`` (accuracy)
+  ``estimate`` on the batch with its predictions in memory, both fitted on the reference beforehand.
+- **evidently**: ``Report([DataDriftPreset()]).run`` on the batch's features in memory (at 10k and
+  100k; 1M with ``--evidently-1m``).
+
+NannyML and Evidently run in their own environment (``PEERS_PYTHON``, made by ``make bench``), since
+Evidently 0.7.23 needs pandas < 3; a peer that is not installed there is skipped with a note.
+
+Columns: the best of ``--repeats`` wall-clock times (one from 1M rows), the ratio of the case's time
+to mlmon's (above 1, mlmon is faster), the peak resident memory above the process's own baseline,
+and the largest absolute difference between the case's figures and mlmon's where both computed the
+same one (performance metrics, per-feature normed Wasserstein, CBPE estimated accuracy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from bench_drift import synthetic_features
+from sklearn.linear_model import LogisticRegression
+
+HERE = Path(__file__).resolve().parent
+SEED = 20240601
+FEATURES = 30
+REFERENCE_ROWS = 10_000
+SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (2_000, 10_000)
+SHIFT = 0.05
+REPEATS = 3
+SINGLE_RUN_ROWS = 1_000_000
+PEERS = ("nannyml", "evidently")
+EVIDENTLY_MAX_ROWS = 100_000
+
+
+def synthetic(rows: int, shift: float, rng: np.random.Generator) -> pd.DataFrame:
+    """The drift benchmark's features, with a binary target from a fixed logistic relation."""
+    frame = synthetic_features(rows, FEATURES, shift, rng)
+    weights = np.random.default_rng(SEED).normal(0.0, 0.3, FEATURES)
+    positive = 1.0 / (1.0 + np.exp(-(frame.to_numpy() @ weights - 0.5)))
+    frame["target"] = (rng.random(rows) < positive).astype(int)
+    return frame
+
+
+def prepare(data: Path, sizes: list[int]) -> None:
+    rng = np.random.default_rng(SEED)
+    reference = synthetic(REFERENCE_ROWS, 0.0, rng)
+    reference.to_parquet(data / "reference.parquet", index=False)
+    features = [c for c in reference.columns if c != "target"]
+    model = LogisticRegression(max_iter=1000).fit(reference[features], reference["target"])
+    joblib.dump(model, data / "model.joblib")
+    synthetic(500, 0.0, rng).to_parquet(data / "warmup.parquet", index=False)
+    for rows in sizes:
+        synthetic(rows, SHIFT, rng).to_parquet(data / f"batch-{rows}.parquet", index=False)
+
+
+def run_case(python: str, case: str, data: Path, rows: int, repeats: int) -> dict[str, object] | str:
+    """The case's measurements, or the reason it could not run."""
+    result = subprocess.run(
+        [python, str(HERE / "cycle_cases.py"), case, str(data), str(rows), str(repeats)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=HERE.parent,
+    )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        return lines[-1] if lines else f"exit {result.returncode}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def peer_available(python: str | None, case: str) -> str | None:
+    """None when the peer imports in its environment, else why it is skipped."""
+    if python is None:
+        return "no benchmark environment (set PEERS_PYTHON, or run make bench)"
+    probe = subprocess.run([python, "-c", f"import {case}"], capture_output=True, text=True, check=False)
+    return None if probe.returncode == 0 else f"{case} does not import: {probe.stderr.strip().splitlines()[-1:]}"
+
+
+def agreement(ours: dict[str, float], theirs: dict[str, float]) -> float | None:
+    shared = ours.keys() & theirs.keys()
+    return max(abs(ours[k] - theirs[k]) for k in shared) if shared else None
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    header = ("rows", "case", "seconds", "ratio (case/mlmon)", "peak MB", "max |diff| vs mlmon", "note")
+    lines = [header, *rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i in (1, 6) else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+        for line in lines
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--rows", type=int, nargs="+", metavar="N", help="batch sizes to time")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs per case (best is kept)")
+    parser.add_argument("--evidently-1m", action="store_true", help="run Evidently above 100k rows too")
+    parser.add_argument("--cases", nargs="+", default=["mlmon", "plain", "scipy", *PEERS], help="cases to run")
+    args = parser.parse_args(argv)
+    sizes = args.rows or list(QUICK_SIZES if args.quick else SIZES)
+    peers_python = os.environ.get("PEERS_PYTHON") or None
+    skipped = {case: peer_available(peers_python, case) for case in PEERS if case in args.cases}
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"{os.cpu_count()} CPU(s), {platform.machine()}"
+    )
+    print(
+        f"reference {REFERENCE_ROWS:,} rows x {FEATURES} numeric features, binary logistic regression, seed {SEED}; "
+        f"best of {args.repeats} runs (1 from {SINGLE_RUN_ROWS:,} rows)"
+    )
+    for case, reason in skipped.items():
+        if reason:
+            print(f"note: {case} skipped: {reason}")
+    rows_out: list[tuple[str, ...]] = []
+    with tempfile.TemporaryDirectory(prefix="mlmon-cycle-") as folder:
+        data = Path(folder)
+        prepare(data, sizes)
+        for rows in sizes:
+            repeats = 1 if rows >= SINGLE_RUN_ROWS else args.repeats
+            results: dict[str, dict[str, object] | str] = {}
+            for case in args.cases:
+                if case in PEERS:
+                    if skipped.get(case):
+                        continue
+                    if case == "evidently" and rows > EVIDENTLY_MAX_ROWS and not args.evidently_1m:
+                        results[case] = "not run above 100k rows (--evidently-1m runs it)"
+                        continue
+                    results[case] = run_case(str(peers_python), case, data, rows, repeats)
+                else:
+                    results[case] = run_case(sys.executable, case, data, rows, repeats)
+            ours = results.get("mlmon")
+            base = ours if isinstance(ours, dict) else None
+            for case, outcome in results.items():
+                if isinstance(outcome, str):
+                    rows_out.append((f"{rows:,}", case, "-", "-", "-", "-", outcome))
+                    continue
+                seconds = float(outcome["seconds"])  # type: ignore[arg-type]
+                ratio = "-" if base is None else f"{seconds / float(base['seconds']):.2f}"  # type: ignore[arg-type]
+                difference = None if base is None or case == "mlmon" else agreement(base["values"], outcome["values"])  # type: ignore[arg-type]
+                note = ""
+                if case == "mlmon":
+                    note = (
+                        f"calculators {float(outcome['calculator_seconds']):.3f} s, "  # type: ignore[arg-type]
+                        f"stored {float(outcome['stored_bytes_per_row']):.0f} B/row"  # type: ignore[arg-type]
+                    )
+                rows_out.append(
+                    (
+                        f"{rows:,}",
+                        case,
+                        f"{seconds:.3f}",
+                        ratio,
+                        f"{int(outcome['peak_bytes']) / 2**20:.0f}",  # type: ignore[call-overload]
+                        "-" if difference is None else f"{difference:.1e}",
+                        note,
+                    )
+                )
+    print()
+    print(table(rows_out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Comparing against a fitted reference gives scipy's answers, on samples large enough that the
+fitted shortcuts (not scipy's exact small-sample path) are taken, and the monitors give the same
+figures with their fitted state as without it, before and after the profile is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
+
+from exporter.config import ModelConfig
+from exporter.drift import METHODS
+from exporter.drift.fitting import FittedColumn, pack, unpack
+from exporter.drift.ks import EXACT_ROWS
+from exporter.monitors.drift import FeatureDrift
+from exporter.monitors.output_drift import OutputDrift
+from exporter.reference.building import build_profile
+from exporter.reference.storage import profile_from_bytes, profile_to_bytes
+from exporter.window import Window
+
+RNG = np.random.default_rng(2024)
+LARGE = EXACT_ROWS * 3
+
+
+def _samples(shape: str, reference_rows: int, current_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    if shape == "normal, shifted":
+        return np.sort(RNG.normal(0, 1, reference_rows)), RNG.normal(0.05, 1, current_rows)
+    if shape == "lognormal in thousands":
+        return np.sort(RNG.lognormal(0, 1, reference_rows) * 1000), RNG.lognormal(0.1, 1, current_rows) * 1000
+    if shape == "heavy tails far from zero":
+        return np.sort(RNG.standard_t(2, reference_rows) + 1e4), RNG.standard_t(2, current_rows) + 1e4 + 0.1
+    if shape == "ties":
+        return np.sort(RNG.integers(0, 40, reference_rows).astype(float)), RNG.integers(2, 44, current_rows) * 1.0
+    if shape == "window beyond the reference":
+        return np.sort(RNG.normal(0, 1, reference_rows)), RNG.normal(8, 1, current_rows)
+    raise AssertionError(shape)
+
+
+SHAPES = [
+    "normal, shifted",
+    "lognormal in thousands",
+    "heavy tails far from zero",
+    "ties",
+    "window beyond the reference",
+]
+SIZES = [(LARGE, 2_000), (2_000, LARGE), (LARGE, LARGE), (100_000, 1)]
+
+
+@pytest.mark.parametrize("sizes", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fitted_ks_and_wasserstein_equal_scipy(shape: str, sizes: tuple[int, int]) -> None:
+    reference, current = _samples(shape, *sizes)
+    expected = ks_2samp(reference, current)
+    ks = METHODS["ks"].compare(reference, METHODS["ks"].fit(reference), current)
+    assert ks.score == pytest.approx(expected.statistic, abs=1e-12)
+    assert ks.pvalue == pytest.approx(expected.pvalue, abs=1e-9)
+    wasserstein = METHODS["wasserstein"].compare(reference, METHODS["wasserstein"].fit(reference), current)
+    assert wasserstein.score == pytest.approx(wasserstein_distance(reference, current) / np.std(reference), abs=1e-9)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fitted_histogram_methods_equal_the_one_shot_counts(shape: str) -> None:
+    reference, current = _samples(shape, LARGE, 5_000)
+    edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins=30)
+    expected = jensenshannon(np.histogram(reference, edges)[0], np.histogram(current, edges)[0], base=2)
+    js = METHODS["jensenshannon"]
+    assert js.compare(reference, js.fit(reference), current).score == pytest.approx(expected, abs=1e-9)
+    deciles = np.unique(np.quantile(reference, np.linspace(0, 1, 11)[1:-1]))
+    shares = [
+        np.bincount(np.searchsorted(deciles, side, "right"), minlength=deciles.size + 1) / side.size
+        for side in (reference, current)
+    ]
+    expected_share, actual_share = (np.where(s == 0, 1e-4, s) for s in shares)
+    psi = METHODS["psi"]
+    assert psi.compare(reference, psi.fit(reference), current).score == pytest.approx(
+        float(np.sum((actual_share - expected_share) * np.log(actual_share / expected_share))), abs=1e-9
+    )
+
+
+def test_fitted_categories_equal_scipy() -> None:
+    reference = RNG.choice(["a", "b", "c", "d"], LARGE, p=[0.4, 0.3, 0.2, 0.1])
+    current = RNG.choice(["a", "b", "c", "new"], 4_000, p=[0.3, 0.3, 0.3, 0.1])
+    categories = ["a", "b", "c", "d", "new"]
+    table = np.array([[np.count_nonzero(side == c) for c in categories] for side in (reference, current)])
+    chi = METHODS["chisquare"].compare(reference, METHODS["chisquare"].fit(reference), current)
+    statistic, pvalue, _, _ = chi2_contingency(table, correction=False)
+    assert (chi.score, chi.pvalue) == (pytest.approx(statistic, abs=1e-9), pytest.approx(pvalue, abs=1e-9))
+    js = METHODS["jensenshannon"].compare(reference, METHODS["jensenshannon"].fit(reference), current)
+    assert js.score == pytest.approx(jensenshannon(table[0], table[1], base=2), abs=1e-9)
+
+
+def test_packed_columns_keep_names_that_look_like_each_others_prefixes() -> None:
+    names = ["a", "a.b", 'say "a"', "a.method", ""]
+    columns = {
+        name: FittedColumn("psi", "numeric", index, {"edges": np.arange(index + 1.0)})
+        for index, name in enumerate(names)
+    }
+    restored = unpack(pack(columns))
+    assert sorted(restored) == sorted(names)
+    for index, name in enumerate(names):
+        assert restored[name].distinct == index
+        np.testing.assert_array_equal(restored[name].state["edges"], np.arange(index + 1.0))
+
+
+def _model(**overrides: Any) -> ModelConfig:
+    return ModelConfig(name="m", model_path="m.joblib", source={"path": "in"}, target_column="y", **overrides)
+
+
+def _window(features: pd.DataFrame, **columns: Any) -> Window:
+    rows = len(features)
+    labelled = np.ones(rows, dtype=bool)
+    return Window(
+        features=features,
+        predictions=columns["predictions"],
+        probabilities=columns.get("probabilities"),
+        classes=columns.get("classes"),
+        labels=columns["labels"],
+        labelled=labelled,
+        scored_at=np.zeros(rows),
+        labelled_at=np.zeros(rows),
+    )
+
+
+def _frame(rows: int, shift: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "wide": RNG.normal(shift, 1, rows),
+            "few": RNG.integers(0, 4, rows).astype(float),
+            "colour": RNG.choice(["red", "green", "blue"], rows),
+            "gappy": np.where(RNG.random(rows) < 0.2, np.nan, RNG.lognormal(shift, 1, rows)),
+        }
+    )
+
+
+@pytest.mark.parametrize("method", ["auto", "ks", "psi", "jensenshannon", "chisquare"])
+@pytest.mark.parametrize("reference_rows", [800, 12_000])
+def test_feature_drift_with_fitted_state_equals_without(method: str, reference_rows: int) -> None:
+    model = _model(drift={"method": method})
+    reference = build_profile(_frame(reference_rows, 0.0), ["colour"], fingerprint="r")
+    stored = profile_from_bytes(profile_to_bytes(reference))
+    fitted = profile_from_bytes(profile_to_bytes(_with_fit(reference, FeatureDrift(), model))).fitted["feature_drift"]
+    window = _window(_frame(3_000, 0.2), predictions=np.zeros(3_000), labels=np.zeros(3_000))
+    assert FeatureDrift().calculate(window, stored, fitted, model) == FeatureDrift().calculate(
+        window, stored, {}, model
+    )
+
+
+def _with_fit(reference: Any, monitor: Any, model: ModelConfig) -> Any:
+    reference.fitted[monitor.name] = monitor.fit(reference, model)
+    return reference
+
+
+@pytest.mark.parametrize("task", ["binary_classification", "multiclass_classification", "regression"])
+def test_output_drift_with_fitted_state_equals_without(task: str) -> None:
+    rows, window_rows = 5_000, 1_500
+    model = _model(task=task, positive_class="yes")
+    if task == "regression":
+        truth = RNG.normal(10, 2, rows + window_rows)
+        predictions, labels, probabilities, classes = truth + RNG.normal(0.5, 1, truth.size), truth, None, None
+    else:
+        classes = np.array(["yes", "no"]) if task == "binary_classification" else np.array(["a", "b", "c"])
+        probabilities = RNG.dirichlet(np.ones(classes.size), rows + window_rows)
+        predictions = classes[probabilities.argmax(axis=1)]
+        labels = RNG.choice(classes, rows + window_rows).astype(object)
+    reference = build_profile(
+        _frame(rows, 0.0),
+        ["colour"],
+        fingerprint="r",
+        classes=classes,
+        predictions=predictions[:rows],
+        probabilities=None if probabilities is None else probabilities[:rows],
+        labels=labels[:rows],
+    )
+    fitted = profile_from_bytes(profile_to_bytes(_with_fit(reference, OutputDrift(), model))).fitted["output_drift"]
+    assert unpack(fitted)
+    window = _window(
+        _frame(window_rows, 0.1),
+        predictions=predictions[rows:],
+        probabilities=None if probabilities is None else probabilities[rows:],
+        classes=classes,
+        labels=labels[rows:],
+    )
+    with_state = OutputDrift().calculate(window, reference, fitted, model)
+    assert with_state == OutputDrift().calculate(window, reference, {}, model)
+    assert {f.name for f in with_state} >= {"mlmon_prediction_drift_score", "mlmon_label_drift_score"}
+    if task == "regression":
+        assert "mlmon_residual_drift_score" in {f.name for f in with_state}
+
+
+def test_output_drift_falls_back_when_the_window_has_no_probabilities() -> None:
+    model = _model(task="binary_classification", positive_class="yes")
+    classes = np.array(["yes", "no"])
+    probabilities = RNG.dirichlet([1, 1], 2_000)
+    reference = build_profile(
+        _frame(2_000, 0.0),
+        ["colour"],
+        fingerprint="r",
+        classes=classes,
+        predictions=classes[probabilities.argmax(axis=1)],
+        probabilities=probabilities,
+        labels=classes[probabilities.argmax(axis=1)],
+    )
+    fitted = OutputDrift().fit(reference, model)
+    window = _window(
+        _frame(500, 0.0), predictions=np.array(["yes"] * 500), classes=classes, labels=np.array(["yes"] * 500)
+    )
+    figures = OutputDrift().calculate(window, reference, fitted, model)
+    assert figures == OutputDrift().calculate(window, reference, {}, model)
+    (score,) = [f for f in figures if f.name == "mlmon_prediction_drift_score"]
+    assert score.labels["method"] == "jensenshannon"  # predicted labels, compared as categories
+
+
+def test_multivariate_drift_in_chunks_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.monitors import multivariate
+
+    model = _model(drift={"multivariate": {"chunk_rows": 100}})
+    base = RNG.normal(0, 1, 3_000)
+    frame = pd.DataFrame({"x": base, "y": base + RNG.normal(0, 0.3, 3_000), "z": RNG.normal(0, 1, 3_000)})
+    reference = build_profile(frame, [], fingerprint="r")
+    fitted = multivariate.MultivariateDrift().fit(reference, model)
+    window_frame = frame.sample(frac=0.5, random_state=1).reset_index(drop=True)
+    window_frame.loc[::11, "y"] = np.nan
+    window = _window(window_frame, predictions=np.zeros(1_500), labels=np.zeros(1_500))
+    whole = multivariate.MultivariateDrift().calculate(window, reference, fitted, model)
+    monkeypatch.setattr(multivariate, "CHUNK_ROWS", 7)
+    chunked = multivariate.MultivariateDrift().calculate(window, reference, fitted, model)
+    assert [f.name for f in chunked] == [f.name for f in whole]
+    for ours, theirs in zip(chunked, whole):
+        assert ours.value == pytest.approx(theirs.value, abs=1e-12)
