@@ -79,7 +79,8 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
         # the benchmark wrote this pickle itself, so it pins it (mlmon loads no unpinned pickle)
         f"    model_sha256: {file_digest(data / 'model.joblib')}\n"
         "    task: binary_classification\n"
-        f"    source: {{type: files, path: {incoming}}}\n"
+        # the batch is written just before the run: nothing is still writing it
+        f"    source: {{type: files, path: {incoming}, settle_seconds: 0}}\n"
         "    target_column: target\n"
         f"    reference_path: {data / 'reference.parquet'}\n"
     )

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     from exporter.history import commands as history
 
     history.add_parser(sub)
+    from exporter import replay
+
+    replay.add_parser(sub)
     return parser
 
 
@@ -259,7 +262,14 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": lambda args: cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day, _web(args)),
     "reference": lambda args: cmd_reference_build(args.config),
     "history": lambda args: _history(args),
+    "replay": lambda args: _replay(args),
 }
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from exporter import replay
+
+    return replay.run(args)
 
 
 def _history(args: argparse.Namespace) -> int:
