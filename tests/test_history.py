@@ -269,3 +269,23 @@ def test_progress_is_quiet_off_a_terminal_and_drawn_on_one() -> None:
             bar.advance()
     drawn = terminal.getvalue()
     assert drawn.endswith("100% 4/4\n") and " 50% 2/4" in drawn and drawn.count("\r") >= 5
+
+
+def test_samples_are_stored_compressed_and_earlier_text_rows_still_read(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    state = StateStore(tmp_path / "state.db")
+    run = seed_runs()[0]
+    state.record_run(run)
+    state.close()
+    db = sqlite3.connect(tmp_path / "state.db")
+    (stored,) = db.execute("SELECT samples FROM runs").fetchone()
+    assert isinstance(stored, bytes) and len(stored) < len(json.dumps(dict(run.samples)))
+    text = json.dumps({"mlmon_accuracy_ratio": 0.5})
+    db.execute("UPDATE runs SET samples = ?", (text,))
+    db.commit()
+    db.close()
+    state = StateStore(tmp_path / "state.db")
+    assert dict(state.runs()[0].samples) == {"mlmon_accuracy_ratio": 0.5}
+    state.close()
