@@ -261,7 +261,7 @@ def test_late_labels_join_a_logged_model_by_id(tmp_path: Path) -> None:
             "prediction_column": "pred",
             "probability_columns": {0: "p0", 1: "p1"},
             "latency_column": "latency",
-            "labels": {"source": {"type": "files", "path": "labels"}},
+            "labels": {"source": {"type": "files", "path": "labels", "settle_seconds": 0}},
             "window": {"rows": 1000},
         },
     )
