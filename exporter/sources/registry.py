@@ -62,6 +62,10 @@ class SourceConfig(BaseModel):
         """Why this config can be read only whole (as a reference), not batch by batch; None when it can."""
         return None
 
+    def problems(self) -> list[str]:
+        """What would keep the source from being read (``check-config``), each as "key: why"."""
+        return []
+
 
 @dataclass(frozen=True)
 class BatchRef:

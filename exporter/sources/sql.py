@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, model_validator
 
-from exporter.sources.reading import decode_position, encode_position
+from exporter.sources.reading import decode_position, encode_position, unreadable_file
 from exporter.sources.registry import (
     BatchRef,
     ReadPosition,
@@ -232,6 +232,16 @@ class SqlConfig(SourceConfig):
         if parsed.get_backend_name() == "sqlite" and relative and database != ":memory:":
             update["url"] = parsed.set(database=str(base_dir / database)).render_as_string(hide_password=False)
         return self.model_copy(update=update) if update else self
+
+    def problems(self) -> list[str]:
+        found = [f"password_file: {problem}" for problem in unreadable_file(self.password_file)]
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(self.url)
+        database = parsed.database or ""
+        if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not Path(database).exists():
+            found.append(f"url: database file {database} does not exist")
+        return found
 
     def batch_problem(self) -> str | None:
         if self.watermark_column is None:

@@ -263,3 +263,29 @@ def test_check_config_shows_where_the_data_comes_from_without_secrets(
     assert PASSWORD not in out and "postgresql://reader:***@db/serving" in out
     assert "served elsewhere, outputs logged in predicted" in out
     assert "reference: jsonl pages of https://api.internal/ref by page p" in out
+
+
+def test_check_config_names_the_secret_files_and_databases_that_are_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exporter.cli import main
+
+    config = write_project(
+        tmp_path,
+        model_overrides={
+            "source": {"type": "sql", "url": "sqlite:///absent.db", "table": "log", "watermark_column": "id"},
+            "labels": {
+                "source": {
+                    "type": "http",
+                    "url": "https://api.internal/labels",
+                    "page_param": "page",
+                    "basic_auth": {"username": "reader", "password_file": "secrets/absent"},
+                }
+            },
+        },
+    )
+    assert main(["check-config", str(config)]) != 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"source.url: database file {tmp_path / 'absent.db'} does not exist" in text
+    assert f"labels.source.basic_auth.password_file: {tmp_path / 'secrets' / 'absent'} does not exist" in text
