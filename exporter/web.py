@@ -1,4 +1,4 @@
-"""The HTTP server: /metrics, a landing page at / and /-/healthy."""
+"""The HTTP server: /metrics, a landing page at /, /-/healthy (liveness) and /-/ready (last runs succeeded)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ class _IPv6Server(ThreadingHTTPServer):
 
 class MetricsServer:
     """``models`` lists what the landing page shows; ``reload``, when given, serves POST /-/reload
-    and returns None on success or the reason it failed."""
+    and returns None on success or the reason it failed; ``ready``, when given, answers /-/ready with
+    whether every model's last run succeeded and the models whose last run did not."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class MetricsServer:
         address: str,
         models: list[str] | Callable[[], list[str]],
         reload: Callable[[], str | None] | None = None,
+        ready: Callable[[], tuple[bool, list[str]]] | None = None,
     ) -> None:
         host, port = parse_listen_address(address)
         registry_ref = registry
@@ -63,6 +65,10 @@ class MetricsServer:
                         self._reply(200, body, content_type)
                     elif path == "/":
                         self._reply(200, _landing(list_models()), "text/html; charset=utf-8")
+                    elif path == "/-/ready" and ready is not None:
+                        ok, failing = ready()
+                        body = "OK\n" if ok else "last run failed or pending: " + ", ".join(failing) + "\n"
+                        self._reply(200 if ok else 503, body.encode(), "text/plain; charset=utf-8")
                     elif path in ("/-/healthy", "/-/ready"):
                         self._reply(200, b"OK\n", "text/plain; charset=utf-8")
                     else:
