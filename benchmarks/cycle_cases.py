@@ -115,7 +115,7 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
             values[name.removesuffix("_ratio")] = figure.value
         elif name == "estimated_accuracy_ratio":
             values["estimated_accuracy"] = figure.value
-        elif name == "feature_drift_score":
+        elif name in ("feature_drift_statistic", "feature_drift_distance"):
             values[f"drift:{figure.labels['feature']}"] = figure.value
         elif name == "calculator_duration_seconds" and figure.labels["calculator"] != "reference":
             calculators += figure.value
