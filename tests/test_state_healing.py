@@ -142,7 +142,7 @@ def test_run_once_says_why_the_store_cannot_be_opened(tmp_path: Path) -> None:
 def test_ready_follows_the_last_runs_and_healthy_stays_liveness(tmp_path: Path) -> None:
     config = write_project(tmp_path)
     runtime = Runtime(load_config(config), config)
-    server = MetricsServer(runtime.registry, "127.0.0.1:0", runtime.models, runtime.reload, runtime.ready)
+    server = MetricsServer(runtime.page, "127.0.0.1:0", runtime.models, ready=runtime.not_ready)
     server.start()
 
     def status(path: str) -> tuple[int, str]:
