@@ -65,6 +65,7 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
     from exporter.app import build_app
     from exporter.config import load_config
     from exporter.figures import Figure
+    from exporter.model import file_digest
 
     work = Path(tempfile.mkdtemp(prefix="mlmon-bench-"))
     incoming = work / "incoming"
@@ -75,6 +76,8 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
         "models:\n"
         "  - name: bench\n"
         f"    model_path: {data / 'model.joblib'}\n"
+        # the benchmark wrote this pickle itself, so it pins it (mlmon loads no unpinned pickle)
+        f"    model_sha256: {file_digest(data / 'model.joblib')}\n"
         "    task: binary_classification\n"
         # the batch is written just before the run: nothing is still writing it
         f"    source: {{type: files, path: {incoming}, settle_seconds: 0}}\n"
