@@ -54,3 +54,19 @@ def test_cycle_benchmark_runs_mlmon_beside_its_peers_and_they_agree() -> None:
     # the plain pipeline's sklearn metrics and the scipy loop's distances are mlmon's figures too
     for case in ("plain", "scipy"):
         assert float(rows[case][5]) < 1e-9, rows[case]
+
+
+SOURCES = ROOT / "benchmarks" / "bench_sources.py"
+SOURCES_HEADER = ["rows", "source", "seconds", "rows/s", "ratio (source/file)", "max |diff|"]
+
+
+def test_sources_benchmark_reads_the_same_rows_through_every_source() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SOURCES), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=180, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    assert SOURCES_HEADER in split, result.stdout
+    rows = split[split.index(SOURCES_HEADER) + 1 :]
+    assert {cells[1] for cells in rows} >= {"parquet file", "sqlite", "http jsonl", "http csv"}, result.stdout
+    assert all(cells[-1] == "0" for cells in rows), result.stdout  # every source read back the rows written
