@@ -368,6 +368,13 @@ SPECS: tuple[MetricSpec, ...] = (
         (),
         "core",
     ),
+    MetricSpec(
+        "mlmon_state_store_resets",
+        "counter",
+        "Times a corrupt state file was moved aside and a fresh state store started, since the exporter started.",
+        (),
+        "core",
+    ),
 )
 
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in SPECS}

@@ -92,6 +92,7 @@ class ModelJob:
         self._window_figures: list[AnyFigure] = []
         self._window_counts: WindowCounts | None = None
         self._last_success: float | None = None
+        self.last_run_ok = False  # whether the latest run succeeded (False before the first)
         self._last_batch_rows: float | None = None
         self._arrived: pd.DataFrame | None = None
         self._counters: list[AnyFigure] = []
@@ -128,6 +129,7 @@ class ModelJob:
             up = False
         if up:
             self._last_success = self.clock()
+        self.last_run_ok = up
         status = RunStatus(up, time.perf_counter() - perf, self._last_success, self._last_batch_rows)
         figures = run_figures(self.model, status, self.profile) + calculators + self._window_figures + self._counters
         figures += source_figures(self.meter)
