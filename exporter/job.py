@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +29,7 @@ from exporter.results import Results, Snapshot
 from exporter.sources import Source, SourceContext, open_source
 from exporter.state import StateStore
 from exporter.status import RunStatus, counter_figures, run_figures
-from exporter.window import WindowStore, assemble, window_batches
+from exporter.window import Window, WindowStore, assemble, window_batches
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ class ModelJob:
             position = RecordedPosition(self.state, self.key, labels=True)
             report.labels = ingest_labels(self.model, loaded, self.label_source, position, self.state, self.key, now)
         arrived: list[pd.DataFrame] = []
+        latest: tuple[str, Window] | None = None  # the last batch scored here, as a window in memory
         for ref in self.source.pending(RecordedPosition(self.state, self.key)):
             outcome = self.batches.ingest(self.source, ref, loaded, now)
             report.labels += outcome.late_labels
@@ -154,12 +155,18 @@ class ModelJob:
                 self._last_batch_rows = float(outcome.rows)
                 if outcome.arrived is not None:
                     arrived.append(outcome.arrived)
+                latest = (ref.key, outcome.window) if outcome.window is not None else None
         # a time window moves with the clock, so it is evaluated on every run
         if report.scored or report.labels or not self._window_figures or self.model.window.seconds is not None:
             if arrived:
                 self._arrived = pd.concat(arrived, ignore_index=True)
             keys = window_batches(self.model, self.state, self.key, now)
-            window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
+            latest_only = self.model.window.rows is None and self.model.window.seconds is None
+            if latest_only and latest is not None and keys == [latest[0]]:
+                # the window is the batch just scored: built from it in memory, not read back
+                window = replace(latest[1], arrived=self._arrived if self._arrived is not None else latest[1].arrived)
+            else:
+                window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
             self.windows.prune(self.key, set(keys))
             self._window_counts = window_counts(window, self.model.task) if window is not None else None
             self._window_figures = evaluate(self.model, self.key, window, self.profile)

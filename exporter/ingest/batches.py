@@ -25,7 +25,7 @@ from exporter.performance import class_label
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.sources import BatchRef, Source, UnreadableBatch
 from exporter.state import CounterKey, StateStore, counter_key
-from exporter.window import WindowStore
+from exporter.window import Window, WindowStore, batch_window
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class BatchOutcome:
     rows: int = 0  # rows scored
     late_labels: int = 0  # stored predictions that received their label from this batch
     arrived: pd.DataFrame | None = None  # its feature columns as they arrived, for data quality
+    window: Window | None = None  # its scored rows as a window, when it is complete without the state store
 
 
 def failure_counters(failure: BatchFailure) -> Counter[CounterKey]:
@@ -119,9 +120,20 @@ class BatchIngestor:
             return BatchOutcome("labels", late_labels=late)
         rows = len(prepared.features)
         counters.update(scoring_counters(rows, scored))
+        stored = stored_predictions(prepared, now)
         self.windows.save(
-            self.key, ref.key, prepared.features, prepared.row_ids, scored.predictions, scored.probabilities
+            self.key,
+            ref.key,
+            prepared.features,
+            prepared.row_ids,
+            scored.predictions,
+            scored.probabilities,
+            labels=[label for _, _, label, _ in stored],
+            scored_at=now,
         )
+        # Without an id no label can ever join these rows later, so nothing is kept per row in the
+        # state store: the window file holds their labels.
+        joinable = self.model.id_column is not None
         recorded = self.state.record_batch(
             self.key,
             ref.key,
@@ -129,12 +141,23 @@ class BatchIngestor:
             rows=rows,
             processed_at=now,
             counters=counters,
-            predictions=stored_predictions(prepared, now),
+            predictions=stored if joinable else (),
         )
         if not recorded:
             log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
             return BatchOutcome("skipped", late_labels=late)
-        return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived)
+        window = None
+        if not joinable:
+            window = batch_window(
+                prepared.features,
+                scored.predictions,
+                scored.probabilities,
+                loaded.classes,
+                prepared.labels,
+                prepared.labelled,
+                now,
+            )
+        return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived, window=window)
 
     def _prepare(self, source: Source, ref: BatchRef, loaded: LoadedModel) -> PreparedBatch:
         try:
