@@ -267,6 +267,26 @@ SPECS: tuple[MetricSpec, ...] = (
         (*MODEL, "reason"),
         "runs",
     ),
+    _gauge(
+        "mlmon_source_read_duration_seconds",
+        "Time spent reading from the source in the latest run, by role (batches, labels, reference).",
+        (*MODEL, "source"),
+        group="runs",
+    ),
+    MetricSpec(
+        "mlmon_source_rows_read",
+        "counter",
+        "Rows read from the source, by role (batches, labels, reference).",
+        (*MODEL, "source"),
+        "runs",
+    ),
+    MetricSpec(
+        "mlmon_source_failures",
+        "counter",
+        "Reads that found the source unavailable, by role and reason; nothing was read, the next run retries.",
+        (*MODEL, "source", "reason"),
+        "runs",
+    ),
     MetricSpec(
         "mlmon_invalid_rows",
         "counter",

@@ -87,9 +87,11 @@ def cmd_check_config(path: Path) -> int:
             if model.window.seconds
             else "latest batch"
         )
-        print(f"- {model.name} version {model.version} ({model.task}): {model.model_path}")
+        scored_by = model.model_path or f"served elsewhere, outputs logged in {model.prediction_column}"
+        print(f"- {model.name} version {model.version} ({model.task}): {scored_by}")
         print(f"  batches from {model.source.describe()}, {schedule}; window: {window}, min_rows {model.min_rows}")
-        print(f"  reference: {model.reference_path or 'none (no drift or estimation)'}")
+        reference = model.reference.source.describe() if model.reference is not None else model.reference_path
+        print(f"  reference: {reference or 'none (no drift or estimation)'}")
         if model.labels is not None:
             print(f"  late labels from {model.labels.source.describe()}, joined on {model.id_column}")
         thresholds = ", ".join(f"{k}={v:g}" for k, v in sorted(model.effective_thresholds.items()))
@@ -129,7 +131,7 @@ def cmd_reference_build(path: Path) -> int:
     app = build_app(config)
     try:
         for job in app.jobs:
-            if job.model.reference_path is None:
+            if not job.model.has_reference:
                 print(f"{job.key}: no reference_path, nothing to build")
                 continue
             loaded = job.ensure_model()

@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -128,6 +129,12 @@ class LabelsConfig(_Strict):
     source: SourceConfig
 
 
+class ReferenceConfig(_Strict):
+    """Reference data read from a source of any type (a SQL query, an endpoint, a folder), read whole."""
+
+    source: SourceConfig
+
+
 class LimitsConfig(_Strict):
     max_features: int = Field(default=100, gt=0)
     max_classes: int = Field(default=20, gt=0)
@@ -136,7 +143,12 @@ class LimitsConfig(_Strict):
 class ModelConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")]
     version: str = "1"
-    model_path: Path
+    # A model served elsewhere names the columns its batches log its outputs in (see
+    # exporter/prediction_log.py) instead of a model_path; they come first so model_path's check sees them.
+    prediction_column: str | None = None
+    probability_columns: dict[int | str, str] | None = None
+    latency_column: str | None = None
+    model_path: Annotated[Path | None, Field(validate_default=True)] = None  # a fitted estimator mlmon scores with
     task: Task = "binary_classification"
     source: SourceConfig
     target_column: str | None = None
@@ -146,6 +158,7 @@ class ModelConfig(_Strict):
     categorical_features: list[str] = Field(default_factory=list)
     positive_class: int | str = 1
     reference_path: Path | None = None
+    reference: ReferenceConfig | None = None
     labels: LabelsConfig | None = None
     schedule: ScheduleConfig = Field(default_factory=lambda: ScheduleConfig(interval_seconds=60))
     window: WindowConfig = Field(default_factory=WindowConfig)
@@ -162,6 +175,40 @@ class ModelConfig(_Strict):
         if unknown:
             raise ValueError(f"unknown threshold(s) {', '.join(unknown)} (known: {', '.join(KNOWN_THRESHOLDS)})")
         return value
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_or_logged_outputs(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("prediction_column") is None:
+            raise ValueError("Field required (or, for a model served elsewhere, prediction_column)")
+        return value
+
+    @model_validator(mode="after")
+    def _scored_or_logged(self) -> ModelConfig:
+        if self.model_path is not None and self.prediction_column is not None:
+            raise ValueError("set model_path or prediction_column, not both")
+        if self.prediction_column is None and (self.probability_columns or self.latency_column):
+            raise ValueError("probability_columns and latency_column need prediction_column")
+        if self.task == "regression" and self.probability_columns:
+            raise ValueError("probability_columns: a regression model has no class probabilities")
+        if self.probability_columns is not None and len(self.probability_columns) < 2:
+            raise ValueError("probability_columns: name one column per class, at least two")
+        return self
+
+    @property
+    def served_elsewhere(self) -> bool:
+        """True for a model whose outputs are logged in its batches rather than computed by mlmon."""
+        return self.model_path is None
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> ModelConfig:
+        if self.reference_path is not None and self.reference is not None:
+            raise ValueError("set reference_path or reference, not both")
+        return self
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference_path is not None or self.reference is not None
 
     @model_validator(mode="after")
     def _labels_need_ids(self) -> ModelConfig:
@@ -293,6 +340,8 @@ def parse_config(data: Any, base_dir: Path) -> Config:
         }
         if model.labels is not None:
             update["labels"] = LabelsConfig(source=model.labels.source.relative_to(base_dir))
+        if model.reference is not None:
+            update["reference"] = ReferenceConfig(source=model.reference.source.relative_to(base_dir))
         models.append(model.model_copy(update=update))
     return config.model_copy(
         update={

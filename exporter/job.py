@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,12 +27,22 @@ from exporter.model import LoadedModel, ModelLoadError, load_model
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.reference.profile import ReferenceProfile
 from exporter.results import Results, Snapshot
-from exporter.sources import Source, SourceContext, open_source
+from exporter.sources import Source, SourceContext, SourceUnavailable, open_source
+from exporter.sources.metering import MeteredSource, SourceMeter
 from exporter.state import StateStore
-from exporter.status import RunStatus, counter_figures, run_figures
+from exporter.status import RunStatus, counter_figures, run_figures, source_counters, source_figures
 from exporter.window import Window, WindowStore, assemble, window_batches
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _unless_unavailable(key: str, role: str) -> Iterator[None]:
+    """An unreachable source costs the run only what it would have read; the meter counts why."""
+    try:
+        yield
+    except SourceUnavailable as exc:
+        log.warning("model %s: the %s source is unavailable (%s): %s", key, role, exc.reason, exc)
 
 
 @dataclass
@@ -68,16 +79,23 @@ class ModelJob:
         self.retention_seconds = retention_seconds
         self.clock = clock
         context = SourceContext(reject_dir=Path(quarantine_dir) / model.name / model.version, clock=clock)
-        self.source = source or open_source(model.source, context)
-        self.label_source = label_source or (open_source(model.labels.source, context) if model.labels else None)
-        self.deployment = Deployment(model, self.key, loader)
-        self.reference = ReferenceKeeper(model, state, self.key)
+        self.meter = SourceMeter()
+        self.source = MeteredSource(source or open_source(model.source, context), "batches", self.meter)
+        labels = label_source or (open_source(model.labels.source, context) if model.labels else None)
+        self.label_source = MeteredSource(labels, "labels", self.meter) if labels is not None else None
+        reference = open_source(model.reference.source, context) if model.reference is not None else None
+        self.reference = ReferenceKeeper(
+            model, state, self.key, MeteredSource(reference, "reference", self.meter) if reference else None
+        )
+        self.deployment = Deployment(model, self.key, loader, reference_data=self.reference.data)
         self.batches = BatchIngestor(model, self.key, state, windows, self.reference)
         self._window_figures: list[AnyFigure] = []
         self._window_counts: WindowCounts | None = None
         self._last_success: float | None = None
         self._last_batch_rows: float | None = None
         self._arrived: pd.DataFrame | None = None
+        # the last batch scored in this run, as a window in memory (models without ids only)
+        self._latest: tuple[str, Window] | None = None
         self._counters: list[AnyFigure] = []
         self.listeners: list[Callable[[RunReport], None]] = []
 
@@ -89,6 +107,7 @@ class ModelJob:
         started = self.clock()
         perf = time.perf_counter()
         report = RunReport(model=self.key)
+        self.meter.clear()
         up = True
         try:
             loaded = self.ensure_model()
@@ -104,6 +123,7 @@ class ModelJob:
                 log.exception("model %s: the run failed", self.key)
                 up = False
         try:
+            self.state.add_counters(self.key, source_counters(self.meter))
             self._counters = counter_figures(self.model, self.state, self.key)
         except Exception:  # noqa: BLE001  (keep the last counts on /metrics rather than blank them)
             log.exception("model %s: cannot read the counters from the state store", self.key)
@@ -112,6 +132,7 @@ class ModelJob:
             self._last_success = self.clock()
         status = RunStatus(up, time.perf_counter() - perf, self._last_success, self._last_batch_rows)
         figures = run_figures(self.model, status, self.profile) + calculators + self._window_figures + self._counters
+        figures += source_figures(self.meter)
         report.figures = tuple(figures)
         self.results.publish(Snapshot(self.model.name, self.model.version, report.figures))
         record_run(self.state, self.model, started, report.rows, report.figures, self._window_counts)
@@ -140,9 +161,17 @@ class ModelJob:
             log.info("model %s: %d stored prediction(s) past the retention deleted", self.key, pruned)
         if self.label_source is not None:
             position = RecordedPosition(self.state, self.key, labels=True)
-            report.labels = ingest_labels(self.model, loaded, self.label_source, position, self.state, self.key, now)
+            with _unless_unavailable(self.key, "labels"):
+                report.labels = ingest_labels(
+                    self.model, loaded, self.label_source, position, self.state, self.key, now
+                )
         arrived: list[pd.DataFrame] = []
-        latest: tuple[str, Window] | None = None  # the last batch scored here, as a window in memory
+        self._latest = None
+        with _unless_unavailable(self.key, "batches"):
+            self._ingest_batches(loaded, now, report, arrived)
+        self._evaluate(loaded, now, report, arrived)
+
+    def _ingest_batches(self, loaded: LoadedModel, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> None:
         for ref in self.source.pending(RecordedPosition(self.state, self.key)):
             outcome = self.batches.ingest(self.source, ref, loaded, now)
             report.labels += outcome.late_labels
@@ -155,13 +184,16 @@ class ModelJob:
                 self._last_batch_rows = float(outcome.rows)
                 if outcome.arrived is not None:
                     arrived.append(outcome.arrived)
-                latest = (ref.key, outcome.window) if outcome.window is not None else None
+                self._latest = (ref.key, outcome.window) if outcome.window is not None else None
+
+    def _evaluate(self, loaded: LoadedModel, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> None:
         # a time window moves with the clock, so it is evaluated on every run
         if report.scored or report.labels or not self._window_figures or self.model.window.seconds is not None:
             if arrived:
                 self._arrived = pd.concat(arrived, ignore_index=True)
             keys = window_batches(self.model, self.state, self.key, now)
             latest_only = self.model.window.rows is None and self.model.window.seconds is None
+            latest = self._latest
             if latest_only and latest is not None and keys == [latest[0]]:
                 # the window is the batch just scored: built from it in memory, not read back
                 window = replace(latest[1], arrived=self._arrived if self._arrived is not None else latest[1].arrived)

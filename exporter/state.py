@@ -211,6 +211,12 @@ class StateStore:
             ),
         )
 
+    def add_counters(self, model: str, counters: Mapping[CounterKey, float]) -> None:
+        """Counter increments that belong to no batch (a source that could not be read, rows read)."""
+        if counters:
+            with self.transaction() as db:
+                self._add_counters(db, model, counters)
+
     def counters(self, model: str) -> dict[CounterKey, float]:
         with self._lock:
             rows = self._db.execute("SELECT name, labels, value FROM counters WHERE model = ?", (model,)).fetchall()

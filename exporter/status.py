@@ -9,7 +9,9 @@ from exporter.config import ModelConfig
 from exporter.figures import Figure, HistogramFigure
 from exporter.ingest.validation import BATCH_FAILURE_REASONS, INVALID_ROW_REASONS, SCHEMA_VIOLATION_KINDS
 from exporter.reference.profile import ReferenceProfile
-from exporter.state import StateStore, counter_key
+from exporter.sources import SOURCE_FAILURE_REASONS
+from exporter.sources.metering import SourceMeter
+from exporter.state import CounterKey, StateStore, counter_key
 
 AnyFigure = Figure | HistogramFigure
 
@@ -58,7 +60,43 @@ def counter_figures(model: ModelConfig, state: StateStore, key: str) -> list[Any
         figures.append(Figure("mlmon_labels_received", counters.get(counter_key("mlmon_labels_received"), 0.0)))
     if model.labels is not None:
         figures.append(Figure("mlmon_unmatched_labels", float(state.pending_labels(key))))
+    for role in source_roles(model):
+        key_ = counter_key("mlmon_source_rows_read", {"source": role})
+        figures.append(Figure("mlmon_source_rows_read", counters.get(key_, 0.0), {"source": role}))
+        for reason in SOURCE_FAILURE_REASONS:
+            labels = {"source": role, "reason": reason}
+            figures.append(
+                Figure("mlmon_source_failures", counters.get(counter_key("mlmon_source_failures", labels), 0.0), labels)
+            )
     figures.append(histogram.figure("mlmon_scoring_duration_seconds", counters, histogram.DURATION_BUCKETS))
     if model.task != "regression":
         figures.append(histogram.figure("mlmon_prediction_confidence", counters, histogram.CONFIDENCE_BUCKETS))
     return figures
+
+
+def source_roles(model: ModelConfig) -> list[str]:
+    """The sources a model reads from, by role."""
+    roles = ["batches"]
+    if model.labels is not None:
+        roles.append("labels")
+    if model.reference is not None:
+        roles.append("reference")
+    return roles
+
+
+def source_counters(meter: SourceMeter) -> dict[CounterKey, float]:
+    """The run's rows read and failures, as increments of the state store's counters."""
+    increments: dict[CounterKey, float] = {}
+    for role, rows in meter.rows.items():
+        increments[counter_key("mlmon_source_rows_read", {"source": role})] = float(rows)
+    for (role, reason), n in meter.failures.items():
+        increments[counter_key("mlmon_source_failures", {"source": role, "reason": reason})] = float(n)
+    return increments
+
+
+def source_figures(meter: SourceMeter) -> list[AnyFigure]:
+    """How long each source took to read in the run (a source not read this run has no figure)."""
+    return [
+        Figure("mlmon_source_read_duration_seconds", seconds, {"source": role})
+        for role, seconds in sorted(meter.seconds.items())
+    ]

@@ -20,6 +20,8 @@ from exporter.config import ModelConfig, load_config
 from exporter.histogram import CONFIDENCE_BUCKETS, DURATION_BUCKETS
 from exporter.ingest.validation import BATCH_FAILURE_REASONS, INVALID_ROW_REASONS, SCHEMA_VIOLATION_KINDS
 from exporter.monitors import monitors_for
+from exporter.sources import SOURCE_FAILURE_REASONS
+from exporter.sources.metering import ROLES
 
 from helpers import write_batch, write_config, write_model
 
@@ -150,7 +152,9 @@ def series_bound(spec: MetricSpec, model: ModelConfig, features: int, classes: i
         "class": min(classes, model.limits.max_classes),
         # a feature, or a model output, is compared with exactly one method in a run
         "method": 1,
-        "reason": max(len(BATCH_FAILURE_REASONS), len(INVALID_ROW_REASONS)),
+        "reason": max(len(BATCH_FAILURE_REASONS), len(INVALID_ROW_REASONS), len(SOURCE_FAILURE_REASONS)),
+        # batches, labels, reference: each read from its own source
+        "source": len(ROLES),
         "kind": max(len(SCHEMA_VIOLATION_KINDS), len(("feature", "class"))),
         # every monitor that applies to the model, and the reference fit
         "calculator": len(monitors_for(model)) + 1,

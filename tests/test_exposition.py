@@ -166,6 +166,7 @@ LABEL_VALUES = {
     "calculator": "performance",
     "metric": "accuracy",
     "fingerprint": "3f2a9c1d",
+    "source": "batches",
 }
 
 

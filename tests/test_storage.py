@@ -29,6 +29,7 @@ NOT_WINDOW = (
     "mlmon_feature_missing",
     "mlmon_feature_out_of_range",
     "mlmon_feature_unseen",
+    "mlmon_source_",
 )
 
 

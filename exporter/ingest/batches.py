@@ -18,12 +18,12 @@ import pandas as pd
 
 from exporter import histogram
 from exporter.config import ModelConfig
-from exporter.ingest.scoring import Scored, score
+from exporter.ingest.scoring import Scored, score, score_prepared
 from exporter.ingest.validation import BatchFailure, PreparedBatch, prepare_batch
 from exporter.model import LoadedModel
 from exporter.performance import class_label
 from exporter.reference.keeper import ReferenceKeeper
-from exporter.sources import BatchRef, Source, UnreadableBatch
+from exporter.sources import BatchRef, Source, SourceUnavailable, UnreadableBatch
 from exporter.state import CounterKey, StateStore, counter_key
 from exporter.window import Window, WindowStore, batch_window
 
@@ -71,7 +71,7 @@ def scoring_counters(rows: int, scored: Scored) -> Counter[CounterKey]:
         {counter_key("mlmon_predictions"): rows, counter_key("mlmon_batches_processed"): 1}
     )
     counters.update(
-        histogram.increments("mlmon_scoring_duration_seconds", [scored.seconds], histogram.DURATION_BUCKETS)
+        histogram.increments("mlmon_scoring_duration_seconds", scored.durations, histogram.DURATION_BUCKETS)
     )
     if scored.probabilities is not None:
         confidence = scored.probabilities.max(axis=1)
@@ -105,7 +105,9 @@ class BatchIngestor:
     def ingest(self, source: Source, ref: BatchRef, loaded: LoadedModel, now: float) -> BatchOutcome:
         try:
             prepared = self._prepare(source, ref, loaded)
-            scored = self.scorer(loaded, prepared.features) if len(prepared.features) else None
+            scored = self._score(loaded, prepared) if len(prepared.features) else None
+        except SourceUnavailable:
+            raise  # the source, not the batch: nothing is recorded, the next run reads it again
         except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
             return self._fail(source, ref, error, now)
         late = self._apply_late_labels(ref, prepared, now)
@@ -158,6 +160,11 @@ class BatchIngestor:
                 now,
             )
         return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived, window=window)
+
+    def _score(self, loaded: LoadedModel, prepared: PreparedBatch) -> Scored:
+        if prepared.outputs is not None:
+            return score_prepared(self.model, loaded, prepared)
+        return self.scorer(loaded, prepared.features)
 
     def _prepare(self, source: Source, ref: BatchRef, loaded: LoadedModel) -> PreparedBatch:
         try:

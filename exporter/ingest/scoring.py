@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from exporter.ingest.validation import BatchFailure
+from exporter.config import ModelConfig
+from exporter.ingest.validation import BatchFailure, PreparedBatch
 from exporter.model import LoadedModel
+from exporter.prediction_log import read_outputs
 
 
 @dataclass
@@ -18,6 +20,21 @@ class Scored:
     predictions: np.ndarray
     probabilities: np.ndarray | None
     seconds: float
+    # a model served elsewhere: the latency each row logged, observed instead of ``seconds``
+    latencies: np.ndarray | None = None
+
+    @property
+    def durations(self) -> list[float]:
+        """The observations of the scoring-duration histogram this batch gives."""
+        return [float(s) for s in self.latencies] if self.latencies is not None else [self.seconds]
+
+
+def score_prepared(model: ModelConfig, loaded: LoadedModel, prepared: PreparedBatch) -> Scored:
+    """The outputs of a batch's valid rows: computed by the model, or, for a model served elsewhere, as logged."""
+    if prepared.outputs is None:
+        return score(loaded, prepared.features)
+    logged = read_outputs(prepared.outputs, model, loaded.classes)
+    return Scored(logged.predictions, logged.probabilities, 0.0, logged.latencies)
 
 
 def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float] = time.perf_counter) -> Scored:

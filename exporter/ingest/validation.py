@@ -18,6 +18,7 @@ import pandas as pd
 from exporter.config import ModelConfig
 from exporter.model import LoadedModel
 from exporter.performance import UNMATCHED, class_indices
+from exporter.prediction_log import check_outputs, output_columns, required_columns
 from exporter.values import canonical
 
 BATCH_FAILURE_REASONS = ("unreadable", "schema", "empty", "scoring")
@@ -44,6 +45,8 @@ class PreparedBatch:
     schema_violations: Counter[str] = field(default_factory=Counter)
     # (row id, label) for rows scored in an earlier batch that now come with their label
     late_labels: list[tuple[str, object]] = field(default_factory=list)
+    # a model served elsewhere: the logged output columns of the valid rows, aligned with features
+    outputs: pd.DataFrame | None = None
 
 
 def feature_columns(
@@ -60,7 +63,7 @@ def feature_columns(
         return list(loaded.feature_names)
     if known:
         return list(known)
-    skip = {model.target_column, model.id_column, model.timestamp_column}
+    skip = {model.target_column, model.id_column, model.timestamp_column, *output_columns(model)}
     return [c for c in frame_columns if c not in skip]
 
 
@@ -80,6 +83,14 @@ def match_labels(raw: pd.Series, classes: np.ndarray | None) -> tuple[np.ndarray
     return matched, known
 
 
+def logged_outputs(frame: pd.DataFrame, model: ModelConfig, keep: np.ndarray) -> pd.DataFrame | None:
+    """The logged output columns of the kept rows, for a model served elsewhere (else None)."""
+    if not model.served_elsewhere:
+        return None
+    columns = [c for c in output_columns(model) if c in frame.columns]
+    return frame.loc[keep, columns].reset_index(drop=True)
+
+
 def require_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The batch with a fresh 0..n-1 index; a batch without rows fails as ``empty``."""
     if frame.empty:
@@ -92,12 +103,12 @@ def check_columns(
 ) -> Counter[str]:
     """Schema violations of the batch's columns; a missing feature (or required id) column fails the batch."""
     present = set(frame_columns)
-    missing = [c for c in columns if c not in present]
+    missing = [c for c in [*columns, *required_columns(model)] if c not in present]
     if require_id and model.id_column is not None and model.id_column not in present:
         missing.append(model.id_column)
     if missing:
         raise BatchFailure("schema", f"missing column(s): {', '.join(missing)}")
-    known = set(columns) | {model.target_column, model.id_column, model.timestamp_column}
+    known = set(columns) | {model.target_column, model.id_column, model.timestamp_column, *output_columns(model)}
     return Counter({"extra_column": sum(1 for c in frame_columns if c not in known)})
 
 
@@ -110,24 +121,30 @@ class FeatureCheck:
 
 
 def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> FeatureCheck:
-    """Rows whose features the model cannot take: missing values, and non-numbers in numeric columns."""
-    features = arrived.copy()
-    missing = features.isna().any(axis=1).to_numpy()
-    bad_type = np.zeros(len(features), dtype=bool)
+    """Rows whose features the model cannot take: missing values, and non-numbers in numeric columns.
+
+    Only the columns that need coercing are replaced; the others stay the arrived columns themselves,
+    so a clean batch is never copied here.
+    """
+    missing = arrived.isna().any(axis=1).to_numpy()
+    bad_type = np.zeros(len(arrived), dtype=bool)
     wrong_dtype = 0
-    for column in features.columns:
+    coerced: dict[str, pd.Series] = {}
+    for column in arrived.columns:
         if column in categorical:
             continue
-        if not pd.api.types.is_numeric_dtype(features[column]):
-            coerced = pd.to_numeric(features[column], errors="coerce")
-            wrong = coerced.isna().to_numpy() & features[column].notna().to_numpy()
+        values = arrived[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            numbers = pd.to_numeric(values, errors="coerce")
+            wrong = numbers.isna().to_numpy() & values.notna().to_numpy()
             if wrong.any():
                 wrong_dtype += 1
                 bad_type |= wrong
-            features[column] = coerced
-        if pd.api.types.is_float_dtype(features[column]):
+            coerced[str(column)] = values = numbers
+        if pd.api.types.is_float_dtype(values):
             # an infinity passes as a number but no estimator takes it
-            bad_type |= np.isinf(features[column].to_numpy(dtype=float))
+            bad_type |= np.isinf(values.to_numpy(dtype=float))
+    features = arrived.assign(**coerced) if coerced else arrived
     return FeatureCheck(features, missing, bad_type & ~missing, wrong_dtype)
 
 
@@ -180,13 +197,18 @@ def prepare_batch(
     columns = feature_columns(model, loaded, [str(c) for c in frame.columns], known_features)
     violations = check_columns(list(frame.columns), columns, model, require_id)
 
-    arrived = frame[columns].copy()
+    arrived = frame[columns]
     checked = check_features(arrived, categorical)
     violations["wrong_dtype"] += checked.wrong_dtype
     invalid: Counter[str] = Counter(
         {"missing_value": int(checked.missing.sum()), "bad_type": int(checked.bad_type.sum())}
     )
     bad = checked.missing | checked.bad_type
+    if model.served_elsewhere:
+        logged = check_outputs(frame, model, loaded.classes)
+        invalid["missing_value"] += int((logged.missing & ~bad).sum())
+        invalid["bad_type"] += int((logged.bad_type & ~bad).sum())
+        bad = bad | logged.missing | logged.bad_type
 
     labels = None
     labelled = np.zeros(len(frame), dtype=bool)
@@ -212,7 +234,8 @@ def prepare_batch(
         reasons = ", ".join(f"{n} {r}" for r, n in invalid.items() if n)
         raise BatchFailure("empty", f"no valid rows left ({reasons})", invalid)
     return PreparedBatch(
-        features=checked.features.loc[keep].reset_index(drop=True),
+        # the index is 0..n-1 already (require_rows): a batch without invalid rows is not copied
+        features=checked.features if keep.all() else checked.features.loc[keep].reset_index(drop=True),
         arrived=arrived,
         labels=labels[keep] if labels is not None else None,
         labelled=labelled[keep],
@@ -220,4 +243,5 @@ def prepare_batch(
         invalid=invalid,
         schema_violations=violations,
         late_labels=late_labels,
+        outputs=logged_outputs(frame, model, keep),
     )

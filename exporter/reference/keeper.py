@@ -1,12 +1,17 @@
 """One model's reference profile: fitted once per fingerprint and cached in the state store.
 
-The fingerprint covers the reference file, the model file and the settings the profile depends on,
+The fingerprint covers the reference data, the model file and the settings the profile depends on,
 so a new reference, a redeployed model or a changed drift setting each give a fresh profile, and a
 restart with none of them changed reads the cached one instead of fitting again.
+
+The reference is a file (``reference_path``), hashed again only when its size or modification time
+changes, or a source of any type (``reference: {source: ...}``), read whole on every run and hashed
+by content, so a query whose result changed gives a new fingerprint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -15,13 +20,14 @@ import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.figures import Figure
-from exporter.ingest.scoring import score
+from exporter.ingest.scoring import score_prepared
 from exporter.ingest.validation import prepare_batch
 from exporter.model import DigestCache, LoadedModel
 from exporter.monitors import monitors_for
 from exporter.reference.building import build_profile
 from exporter.reference.profile import ReferenceProfile
 from exporter.reference.storage import fingerprint_of, profile_from_bytes, profile_to_bytes
+from exporter.sources import Source, SourceUnavailable
 from exporter.sources.files import read_table
 from exporter.state import StateStore
 
@@ -32,11 +38,21 @@ PROFILE_SETTINGS = {"task", "target_column", "feature_columns", "categorical_fea
 
 
 class ReferenceKeeper:
-    def __init__(self, model: ModelConfig, state: StateStore, key: str) -> None:
+    def __init__(self, model: ModelConfig, state: StateStore, key: str, source: Source | None = None) -> None:
         self.model, self.state, self.key = model, state, key
+        self.source = source  # where the reference comes from when it is not a file
         self.profile: ReferenceProfile | None = None
         # the fingerprint is checked on every run; the reference file is read again only when it changed
         self._reference_digest = DigestCache()
+        self._frame: pd.DataFrame | None = None  # the source's data as last read, for the fit that follows
+
+    def data(self) -> pd.DataFrame | None:
+        """The reference data as it is now, or None without a reference."""
+        if self.model.reference_path is not None:
+            return read_table(self.model.reference_path)
+        if self.source is not None:
+            return self.source.read_all()
+        return None
 
     def invalidate(self) -> None:
         self.profile = None
@@ -59,16 +75,19 @@ class ReferenceKeeper:
         return inferred | set(self.model.categorical_features)
 
     def fingerprint(self, loaded: LoadedModel) -> str | None:
-        path = self.model.reference_path
-        if path is None:
+        if self.model.reference_path is not None:
+            digest = self._reference_digest.digest(self.model.reference_path)
+        elif self.source is not None:
+            self._frame = self.source.read_all()
+            digest = frame_digest(self._frame)
+        else:
             return None
         settings = self.model.model_dump(mode="json", include=PROFILE_SETTINGS)
-        digest = self._reference_digest.digest(path)
         return fingerprint_of(digest, loaded.digest, json.dumps(settings, sort_keys=True))
 
     def refresh(self, loaded: LoadedModel) -> list[Figure]:
         """Make the profile current; a broken reference costs drift and estimation, never the run."""
-        if self.model.reference_path is None:
+        if not self.model.has_reference:
             return []
         started = time.perf_counter()
         try:
@@ -76,6 +95,10 @@ class ReferenceKeeper:
             if self.profile is None or self.profile.fingerprint != fingerprint:
                 self.profile = self.load_or_fit(loaded, fingerprint)
             ok = 1.0
+        except SourceUnavailable as exc:
+            # the source is down, not the reference wrong: the profile in use stays until it is back
+            log.warning("model %s: the reference source is unavailable (%s): %s", self.key, exc.reason, exc)
+            ok = 1.0 if self.profile is not None else 0.0
         except Exception:  # noqa: BLE001  (whatever broke, the run goes on without a reference)
             log.exception("model %s: cannot build the reference profile", self.key)
             self.profile, ok = None, 0.0
@@ -87,7 +110,7 @@ class ReferenceKeeper:
     def load_or_fit(self, loaded: LoadedModel, fingerprint: str | None = None) -> ReferenceProfile:
         fingerprint = fingerprint or self.fingerprint(loaded)
         if fingerprint is None:
-            raise ValueError(f"model {self.key} has no reference_path")
+            raise ValueError(f"model {self.key} has no reference")
         cached = self.state.reference(self.key)
         if cached is not None and cached[0] == fingerprint:
             return profile_from_bytes(cached[1])
@@ -97,13 +120,14 @@ class ReferenceKeeper:
         return profile
 
     def fit(self, loaded: LoadedModel, fingerprint: str) -> ReferenceProfile:
-        assert self.model.reference_path is not None
-        frame = read_table(self.model.reference_path)
+        frame = self._frame if self.model.reference_path is None else self.data()
+        if frame is None:
+            raise ValueError(f"model {self.key} has no reference")
         categorical = self.inferred_categorical(frame)
         prepared = prepare_batch(
             frame, self.model, loaded, categorical=categorical, batch_key="reference", require_id=False
         )
-        scored = score(loaded, prepared.features)
+        scored = score_prepared(self.model, loaded, prepared)
         predictions, probabilities, labels = scored.predictions, scored.probabilities, None
         if prepared.labels is not None and prepared.labelled.any():
             # Where only part of the reference is labelled, the model's reference output is kept for
@@ -136,3 +160,11 @@ def _looks_categorical(column: pd.Series) -> bool:
     present = column.dropna()
     numbers = pd.to_numeric(present, errors="coerce").notna().sum()
     return bool(len(present) == 0 or numbers < 0.5 * len(present))
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A digest of a table's columns, types and values: changes when any of them does."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()

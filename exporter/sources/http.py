@@ -19,17 +19,32 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pandas as pd
 import requests
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from exporter.sources.reading import SourceUnavailable, decode_position, encode_position
+from exporter.sources.reading import decode_position, encode_position
+from exporter.sources.registry import (
+    BatchRef,
+    ReadPosition,
+    Source,
+    SourceConfig,
+    SourceContext,
+    SourceUnavailable,
+    UnreadableBatch,
+    register,
+)
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("jsonl", "json", "csv")
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -170,6 +185,7 @@ class Page:
     key: str
     rows: pd.DataFrame | None
     problem: str | None = None
+    body: bytes | None = None  # kept for an unparsable answer, to be put aside as it came
 
 
 def _key(payload: dict[str, Any]) -> str:
@@ -245,7 +261,7 @@ class Pager:
             except (MalformedPage, TypeError, ValueError) as exc:
                 key = _key({"at": at, "digest": page_digest(body)})
                 if key not in seen:
-                    pages.append(Page(key, None, str(exc)))
+                    pages.append(Page(key, None, str(exc), body))
                 break  # past an unreadable page there is no cursor to go on from
             key = _key({"at": at, "next": {"cursor": latest}})
             if key in seen:
@@ -269,7 +285,7 @@ class Pager:
                 key = _key({"at": at, "digest": page_digest(body), "next": {"page": page + 1, "skip": 0}})
                 if key in seen:
                     break
-                pages.append(Page(key, None, str(exc)))
+                pages.append(Page(key, None, str(exc), body))
                 page, skip = page + 1, 0
                 continue
             if len(frame) > skip:
@@ -283,3 +299,123 @@ class Pager:
             # the page holds nothing new (or was complete): the next one may
             page, skip = page + 1, 0
         return pages
+
+
+class BasicAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    username: str
+    password_file: Path
+
+
+class HttpConfig(SourceConfig):
+    type: Literal["http"] = "http"
+    url: str
+    format: Literal["jsonl", "json", "csv"] = "jsonl"
+    cursor_param: str | None = None
+    cursor_column: str | None = None
+    page_param: str | None = None
+    first_page: int = 1
+    records_field: str | None = None  # json: the field of the answer holding the rows (default "data")
+    params: dict[str, str] = Field(default_factory=dict)  # sent with every request
+    bearer_token_file: Path | None = None
+    basic_auth: BasicAuth | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    max_backoff_seconds: float = Field(default=30.0, ge=0)
+    max_rows_per_run: int = Field(default=100_000, gt=0)
+
+    @model_validator(mode="after")
+    def _one_position(self) -> HttpConfig:
+        if (self.cursor_param is None) == (self.page_param is None):
+            raise ValueError("set exactly one of cursor_param (with cursor_column) or page_param")
+        if self.cursor_param is not None and self.cursor_column is None:
+            raise ValueError("cursor_column: required with cursor_param (the column whose latest value is sent)")
+        if self.bearer_token_file is not None and self.basic_auth is not None:
+            raise ValueError("set at most one of bearer_token_file or basic_auth")
+        return self
+
+    def relative_to(self, base_dir: Path) -> HttpConfig:
+        def resolve(path: Path) -> Path:
+            return path if path.is_absolute() else base_dir / path
+
+        update: dict[str, Any] = {}
+        if self.bearer_token_file is not None:
+            update["bearer_token_file"] = resolve(self.bearer_token_file)
+        if self.basic_auth is not None:
+            update["basic_auth"] = self.basic_auth.model_copy(
+                update={"password_file": resolve(self.basic_auth.password_file)}
+            )
+        return self.model_copy(update=update) if update else self
+
+    def describe(self) -> str:
+        by = f"cursor {self.cursor_param}={self.cursor_column}" if self.cursor_param else f"page {self.page_param}"
+        return f"{self.format} pages of {urlsplit(self.url)._replace(query='').geturl()} by {by}"
+
+
+@register
+class HttpSource(Source):
+    """Pages of an endpoint past the recorded position; a rejected page is kept in the reject folder."""
+
+    name = "http"
+    Config = HttpConfig
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        assert isinstance(config, HttpConfig)
+        self.http = config
+        basic = (config.basic_auth.username, config.basic_auth.password_file) if config.basic_auth else None
+        self.fetcher = HttpFetcher(
+            config.url,
+            timeout_seconds=config.timeout_seconds,
+            retry=Retry(config.retries + 1, config.backoff_seconds, config.max_backoff_seconds),
+            bearer_token_file=config.bearer_token_file,
+            basic_auth=basic,
+        )
+        self.pager = Pager(
+            self.fetcher.get,
+            config.format,
+            cursor_param=config.cursor_param,
+            cursor_column=config.cursor_column,
+            page_param=config.page_param,
+            first_page=config.first_page,
+            records_field=config.records_field,
+            max_rows=config.max_rows_per_run,
+            params=config.params,
+        )
+        self._pages: dict[str, Page] = {}
+
+    def pending(self, position: ReadPosition) -> list[BatchRef]:
+        pages = self.pager.pages(position.last(), position.seen())
+        self._pages = {page.key: page for page in pages}
+        now = self.context.clock()
+        return [BatchRef(key=page.key, name=_page_name(page.key), arrived_at=now) for page in pages]
+
+    def read(self, ref: BatchRef) -> pd.DataFrame:
+        page = self._pages[ref.key]
+        if page.rows is None:
+            raise UnreadableBatch(f"{ref.name}: {page.problem}")
+        return page.rows
+
+    def reject(self, ref: BatchRef, reason: str, message: str) -> None:
+        page = self._pages.get(ref.key)
+        name = f"http-{page_digest(ref.key.encode())}"
+        try:
+            folder = self.context.reject_dir
+            folder.mkdir(parents=True, exist_ok=True)
+            if page is not None and page.rows is not None:
+                page.rows.to_json(folder / f"{name}.jsonl", orient="records", lines=True)
+            elif page is not None and page.body is not None:
+                (folder / f"{name}.body").write_bytes(page.body)
+            (folder / f"{name}.reason.txt").write_text(f"{ref.name}\n{reason}: {message}\n")
+        except OSError as exc:
+            log.error("cannot keep the rejected page %s in %s: %s", ref.name, self.context.reject_dir, exc)
+
+
+def _page_name(key: str) -> str:
+    payload = json.loads(key.removeprefix("http:"))
+    at = payload.get("at", {})
+    if "page" in at:
+        return f"page {at['page']}" + (f" from row {at['skip']}" if at.get("skip") else "")
+    cursor = at.get("cursor")
+    return "first page" if cursor is None else f"page after {decode_position(cursor)}"

@@ -10,18 +10,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-# Why a source could not be read at all this run; nothing was read, so nothing is lost or recorded.
-SOURCE_FAILURE_REASONS = ("connection", "timeout", "auth", "status", "query")
-
-
-class SourceUnavailable(Exception):
-    """The database or endpoint could not be read this run; the next run tries again."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        assert reason in SOURCE_FAILURE_REASONS, reason
-        super().__init__(message)
-        self.reason = reason
-
 
 def encode_position(value: Any) -> Any:
     """A position value as JSON that ``decode_position`` turns back into the same Python value."""

@@ -26,6 +26,20 @@ class UnreadableBatch(Exception):
     """The batch exists but cannot be parsed into a table."""
 
 
+# Why a source could not be read at all in a run: nothing was read, so nothing is recorded or lost,
+# and the next run starts from the same position.
+SOURCE_FAILURE_REASONS = ("connection", "timeout", "auth", "status", "query")
+
+
+class SourceUnavailable(Exception):
+    """The database, endpoint or folder could not be read this run; the next run tries again."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        assert reason in SOURCE_FAILURE_REASONS, reason
+        super().__init__(message)
+        self.reason = reason
+
+
 class SourceConfig(BaseModel):
     """Base of every source's config model; ``type`` is the name the source is registered under."""
 
@@ -94,6 +108,21 @@ class Source(ABC):
     @abstractmethod
     def reject(self, ref: BatchRef, reason: str, message: str) -> None:
         """Keep a rejected batch aside with its reason, so it can be inspected and retried."""
+
+    def read_all(self) -> pd.DataFrame:
+        """Every batch there is, as one table (reference data): what a first run would read."""
+        frames = [self.read(ref) for ref in self.pending(_Start())]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+class _Start:
+    """The read position before anything was recorded."""
+
+    def seen(self) -> set[str]:
+        return set()
+
+    def last(self) -> str | None:
+        return None
 
 
 SOURCES: Registry[type[Source]] = Registry("source")

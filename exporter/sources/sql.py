@@ -15,12 +15,25 @@ rows share a value.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import Field, model_validator
 
-from exporter.sources.reading import SourceUnavailable, decode_position, encode_position
+from exporter.sources.reading import decode_position, encode_position
+from exporter.sources.registry import (
+    BatchRef,
+    ReadPosition,
+    Source,
+    SourceConfig,
+    SourceContext,
+    SourceUnavailable,
+    register,
+)
+
+log = logging.getLogger(__name__)
 
 
 def range_key(after: Any, upto: Any) -> str:
@@ -181,3 +194,94 @@ def _operational_reason(exc: Exception) -> str:
     if "no such table" in text or "no such column" in text or "syntax error" in text:
         return "query"
     return "connection"
+
+
+class SqlConfig(SourceConfig):
+    type: Literal["sql"] = "sql"
+    # sqlite:///preds.db (relative to the config file), postgresql://user@host/db, ...; may hold ${VAR}
+    url: str
+    table: str | None = None
+    query: str | None = None
+    watermark_column: str | None = None
+    password_file: Path | None = None
+    chunk_rows: int = Field(default=10_000, gt=0)
+    max_rows_per_run: int = Field(default=100_000, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlConfig:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("set exactly one of table or query")
+        return self
+
+    def relative_to(self, base_dir: Path) -> SqlConfig:
+        from sqlalchemy.engine import make_url
+
+        update: dict[str, Any] = {}
+        if self.password_file is not None and not self.password_file.is_absolute():
+            update["password_file"] = base_dir / self.password_file
+        parsed = make_url(self.url)
+        database = parsed.database
+        relative = bool(database) and not Path(database).is_absolute() and not database.startswith("file:")
+        if parsed.get_backend_name() == "sqlite" and relative and database != ":memory:":
+            update["url"] = parsed.set(database=str(base_dir / database)).render_as_string(hide_password=False)
+        return self.model_copy(update=update) if update else self
+
+    def describe(self) -> str:
+        what = f"table {self.table}" if self.table is not None else "a query"
+        after = f" past watermark {self.watermark_column}" if self.watermark_column else ""
+        return f"{what} of {safe_url(self.url)}{after}, in chunks of {self.chunk_rows} rows"
+
+
+@register
+class SqlSource(Source):
+    """Rows of a table or query past the recorded watermark; a rejected chunk is logged as a dead letter."""
+
+    name = "sql"
+    Config = SqlConfig
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        assert isinstance(config, SqlConfig)
+        self.sql = config
+        self.reader = SqlReader(
+            config.url,
+            table=config.table,
+            query=config.query,
+            watermark_column=config.watermark_column,
+            password_file=config.password_file,
+            connect_timeout=config.connect_timeout_seconds,
+        )
+
+    def pending(self, position: ReadPosition) -> list[BatchRef]:
+        if self.sql.watermark_column is None:
+            raise SourceUnavailable("query", "a table read batch by batch needs watermark_column")
+        last = position.last()
+        after = range_of(last)[1] if last is not None and last.startswith("sql:") else None
+        bounds = chunk_bounds(self.reader.watermarks(after, self.sql.max_rows_per_run), self.sql.chunk_rows)
+        now = self.context.clock()
+        refs = []
+        for upto in bounds:
+            refs.append(
+                BatchRef(
+                    key=range_key(after, upto), name=f"{self.sql.watermark_column} in ({after}, {upto}]", arrived_at=now
+                )
+            )
+            after = upto
+        return refs
+
+    def read(self, ref: BatchRef) -> pd.DataFrame:
+        return self.reader.read_range(*range_of(ref.key))
+
+    def read_all(self) -> pd.DataFrame:
+        return self.reader.read_all()
+
+    def reject(self, ref: BatchRef, reason: str, message: str) -> None:
+        # the rows stay in the database; the dead-letter log says which they are and why
+        entry = {"at": self.context.clock(), "batch": ref.name, "key": ref.key, "reason": reason, "message": message}
+        try:
+            self.context.reject_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.context.reject_dir / "sql-rejected.jsonl", "a") as log_file:
+                log_file.write(json.dumps(entry, default=str) + "\n")
+        except OSError as exc:
+            log.error("cannot write the dead-letter log in %s: %s", self.context.reject_dir, exc)

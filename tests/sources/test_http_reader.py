@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from exporter.sources.http import HttpFetcher, MalformedPage, Pager, Retry, parse_page, position_of
-from exporter.sources.reading import SourceUnavailable
+from exporter.sources.registry import SourceUnavailable
 
 from support.endpoint import Endpoint
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from exporter.sources.reading import SourceUnavailable, decode_position, encode_position
+from exporter.sources.reading import decode_position, encode_position
+from exporter.sources.registry import SourceUnavailable
 from exporter.sources.sql import (
     SqlReader,
     chunk_bounds,
