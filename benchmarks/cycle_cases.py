@@ -76,7 +76,8 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
         "  - name: bench\n"
         f"    model_path: {data / 'model.joblib'}\n"
         "    task: binary_classification\n"
-        f"    source: {{type: files, path: {incoming}}}\n"
+        # the batch is written just before the run: nothing is still writing it
+        f"    source: {{type: files, path: {incoming}, settle_seconds: 0}}\n"
         "    target_column: target\n"
         f"    reference_path: {data / 'reference.parquet'}\n"
     )

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     from exporter.history import commands as history
 
     history.add_parser(sub)
+    from exporter import replay
+
+    replay.add_parser(sub)
     return parser
 
 
@@ -208,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             from exporter.history import commands as history
 
             return history.run(args)
+        if args.command == "replay":
+            from exporter import replay
+
+            return replay.run(args)
     except ConfigError as exc:
         print(f"mlmon: invalid configuration: {exc}", file=sys.stderr)
         return 2

@@ -138,6 +138,8 @@ class ReferenceConfig(_Strict):
 class LimitsConfig(_Strict):
     max_features: int = Field(default=100, gt=0)
     max_classes: int = Field(default=20, gt=0)
+    # a text cell longer than this (an id, a category, a label) makes its row invalid
+    max_cell_length: int = Field(default=4096, gt=0)
 
 
 class ModelConfig(_Strict):

@@ -172,7 +172,8 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
                 "version": "1",
                 "model_path": "model.joblib",
                 "task": "binary_classification",
-                "source": {"type": "files", "path": "incoming"},
+                # the feeder renames each batch in once written, so there is nothing to wait for
+                "source": {"type": "files", "path": "incoming", "settle_seconds": 0},
                 "target_column": "target",
                 "id_column": "id",
                 "reference_path": "reference.parquet",
@@ -192,7 +193,7 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
                 "version": "3",
                 "model_path": "tickets.joblib",
                 "task": "multiclass_classification",
-                "source": {"type": "files", "path": "tickets"},
+                "source": {"type": "files", "path": "tickets", "settle_seconds": 0},
                 "target_column": "queue",
                 "id_column": "ticket_id",
                 "categorical_features": ["region"],

@@ -255,6 +255,20 @@ class StateStore:
             rows = self._db.execute("SELECT key FROM label_files WHERE model = ?", (model,)).fetchall()
         return {key for (key,) in rows}
 
+    def forget_batches(self, model: str, key_prefix: str) -> int:
+        """Forget the batches and label files whose key starts with ``key_prefix``, and their stored
+        predictions, so the next run reads them again; their counts stay. Returns how many marks went."""
+        match, args = "substr(key, 1, ?) = ?", (len(key_prefix), key_prefix)
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM predictions WHERE model = ? AND batch_key IN"
+                f" (SELECT key FROM batches WHERE model = ? AND {match})",
+                (model, model, *args),
+            )
+            forgotten = db.execute(f"DELETE FROM batches WHERE model = ? AND {match}", (model, *args)).rowcount
+            forgotten += db.execute(f"DELETE FROM label_files WHERE model = ? AND {match}", (model, *args)).rowcount
+        return forgotten
+
     def last_label_file(self, model: str) -> str | None:
         """The key of the label file recorded most recently."""
         with self._lock:

@@ -185,7 +185,10 @@ def _late_label_project(tmp_path: Path) -> Path:
     (tmp_path / "labels").mkdir(parents=True)
     return write_project(
         tmp_path,
-        model_overrides={"labels": {"source": {"type": "files", "path": "labels"}}, "window": {"rows": 1000}},
+        model_overrides={
+            "labels": {"source": {"type": "files", "path": "labels", "settle_seconds": 0}},
+            "window": {"rows": 1000},
+        },
     )
 
 
@@ -509,7 +512,7 @@ def test_what_the_config_leaves_to_chance_is_said_at_load(tmp_path: Path, caplog
         tmp_path,
         model_overrides={
             "positive_class": "yes",
-            "labels": {"source": {"type": "files", "path": "labels"}},
+            "labels": {"source": {"type": "files", "path": "labels", "settle_seconds": 0}},
             "drift": {"feature_methods": {"f_typo": "ks"}},
         },
     )
@@ -545,7 +548,10 @@ def test_stored_predictions_past_the_retention_are_deleted_and_counts_stay(tmp_p
     (tmp_path / "labels").mkdir(parents=True)
     config = write_project(
         tmp_path,
-        model_overrides={"labels": {"source": {"type": "files", "path": "labels"}}, "window": {"rows": 1000}},
+        model_overrides={
+            "labels": {"source": {"type": "files", "path": "labels", "settle_seconds": 0}},
+            "window": {"rows": 1000},
+        },
         top={"prediction_retention_days": 1},
     )
     x, y = binary_data(80, seed=24)

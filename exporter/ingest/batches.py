@@ -23,13 +23,13 @@ from exporter.ingest.validation import BatchFailure, PreparedBatch, prepare_batc
 from exporter.model import LoadedModel
 from exporter.performance import class_label
 from exporter.reference.keeper import ReferenceKeeper
-from exporter.sources import BatchRef, Source, SourceUnavailable, UnreadableBatch
+from exporter.sources import BatchGone, BatchRef, Source, SourceUnavailable, UnreadableBatch
 from exporter.state import CounterKey, StateStore, counter_key
 from exporter.window import Window, WindowStore, batch_window
 
 log = logging.getLogger(__name__)
 
-Status = Literal["scored", "failed", "labels", "skipped"]
+Status = Literal["scored", "failed", "labels", "skipped", "vanished"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class BatchOutcome:
 
     ``scored``: its valid rows were scored and recorded; ``failed``: it was rejected as a whole;
     ``labels``: it only carried labels for rows scored earlier; ``skipped``: another process
-    recorded it first, so nothing was counted here.
+    recorded it first, so nothing was counted here; ``vanished``: it was gone (or still changing)
+    when read, so nothing was recorded and a later run sees it again if it comes back.
     """
 
     status: Status
@@ -52,6 +53,8 @@ def failure_counters(failure: BatchFailure) -> Counter[CounterKey]:
     counters: Counter[CounterKey] = Counter({counter_key("mlmon_batch_failures", {"reason": failure.reason}): 1})
     for reason, n in failure.invalid.items():
         counters[counter_key("mlmon_invalid_rows", {"reason": reason})] += n
+    for kind, n in failure.violations.items():
+        counters[counter_key("mlmon_schema_violations", {"kind": kind})] += n
     return counters
 
 
@@ -108,6 +111,9 @@ class BatchIngestor:
             scored = self._score(loaded, prepared) if len(prepared.features) else None
         except SourceUnavailable:
             raise  # the source, not the batch: nothing is recorded, the next run reads it again
+        except BatchGone as gone:
+            log.info("model %s: batch %s skipped: %s", self.key, ref.name, gone)
+            return BatchOutcome("vanished")
         except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
             return self._fail(source, ref, error, now)
         late = self._apply_late_labels(ref, prepared, now)
@@ -117,7 +123,8 @@ class BatchIngestor:
                 log.info("model %s: batch %s: %d row(s) dropped (%s)", self.key, ref.name, n, reason)
         if scored is None:
             # every row was a label for an earlier prediction: nothing to score, nothing to reject
-            self.state.record_batch(self.key, ref.key, status="labels", rows=0, processed_at=now, counters=counters)
+            if self.state.record_batch(self.key, ref.key, status="labels", rows=0, processed_at=now, counters=counters):
+                source.accept(ref)
             log.info("model %s: batch %s carried %d late label(s)", self.key, ref.name, len(prepared.late_labels))
             return BatchOutcome("labels", late_labels=late)
         rows = len(prepared.features)
@@ -148,6 +155,7 @@ class BatchIngestor:
         if not recorded:
             log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
             return BatchOutcome("skipped", late_labels=late)
+        source.accept(ref)
         window = None
         if not joinable:
             window = batch_window(
@@ -180,6 +188,7 @@ class BatchIngestor:
             batch_key=ref.key,
             is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
             known_features=list(profile.features) if profile is not None else None,
+            content_key=ref.content,
         )
 
     def _fail(self, source: Source, ref: BatchRef, error: Exception, now: float) -> BatchOutcome:

@@ -8,10 +8,10 @@ from collections import Counter
 import pandas as pd
 
 from exporter.config import ModelConfig
-from exporter.ingest.validation import BatchFailure, match_labels
+from exporter.ingest.validation import BatchFailure, check_cells, match_labels
 from exporter.model import LoadedModel
 from exporter.performance import class_label
-from exporter.sources import ReadPosition, Source, UnreadableBatch
+from exporter.sources import BatchGone, ReadPosition, Source, UnreadableBatch
 from exporter.state import StateStore, counter_key
 from exporter.values import canonical
 
@@ -39,6 +39,9 @@ def ingest_labels(
                 raise BatchFailure("schema", f"label file lacks column(s) {', '.join(missing)}")
             if frame.empty:
                 raise BatchFailure("empty", "the label file has no rows")
+        except BatchGone as gone:
+            log.info("model %s: label file %s skipped: %s", model_key, ref.name, gone)
+            continue
         except (UnreadableBatch, BatchFailure) as exc:
             reason = exc.reason if isinstance(exc, BatchFailure) else "unreadable"
             log.warning("model %s: label file %s rejected (%s): %s", model_key, ref.name, reason, exc)
@@ -52,6 +55,8 @@ def ingest_labels(
                 counters={counter_key("mlmon_batch_failures", {"reason": reason}): 1.0},
             )
             continue
+        frame, bad_cells = check_cells(frame[[model.id_column, model.target_column]], model.limits.max_cell_length)
+        invalid["bad_type"] += int(bad_cells.sum())
         frame = frame.dropna(subset=[model.id_column, model.target_column])
         values, known = match_labels(frame[model.target_column], loaded.classes)
         invalid["unknown_label"] += int((~known).sum())
@@ -63,5 +68,6 @@ def ingest_labels(
         pairs = [(row_id, class_label(value)) for row_id, value, ok in zip(ids, values, known) if ok]
         counters = {counter_key("mlmon_invalid_rows", {"reason": r}): float(n) for r, n in invalid.items() if n}
         applied += state.apply_labels(model_key, ref.key, status="ok", labels=pairs, received_at=now, counters=counters)
+        source.accept(ref)
         log.info("model %s: label file %s: %d label(s) read", model_key, ref.name, len(pairs))
     return applied

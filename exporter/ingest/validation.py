@@ -26,12 +26,24 @@ INVALID_ROW_REASONS = ("missing_value", "bad_type", "unknown_label", "duplicate_
 SCHEMA_VIOLATION_KINDS = ("missing_column", "extra_column", "wrong_dtype")
 
 
+# A finite number whose square overflows float64 is no number a model can compute with (a scaler or
+# a distance turns it into infinity): such a cell costs its row, as an infinity does.
+LARGEST_USABLE = float(np.sqrt(np.finfo(np.float64).max))
+
+
 class BatchFailure(Exception):
-    def __init__(self, reason: str, message: str, invalid: Counter[str] | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        invalid: Counter[str] | None = None,
+        violations: Counter[str] | None = None,
+    ) -> None:
         assert reason in BATCH_FAILURE_REASONS, reason
         super().__init__(message)
         self.reason = reason
         self.invalid: Counter[str] = invalid or Counter()  # rows found invalid before the batch was given up
+        self.violations: Counter[str] = violations or Counter()  # schema violations that gave it up
 
 
 @dataclass
@@ -98,6 +110,27 @@ def require_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def check_cells(frame: pd.DataFrame, max_length: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Text cells no column may hold: longer than ``max_length`` characters, or with undecodable bytes.
+
+    Returns the frame with those cells emptied (so no later step copies a huge or broken value) and
+    the rows that held one. Reading replaces a byte that is not UTF-8 with U+FFFD.
+    """
+    bad = np.zeros(len(frame), dtype=bool)
+    cleaned = {}
+    for column in frame.columns:
+        series = frame[column]
+        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+            continue
+        text = series.where(series.map(lambda cell: isinstance(cell, str)))
+        broken = (text.str.len() > max_length) | text.str.contains("\ufffd", regex=False)
+        broken = broken.fillna(False).to_numpy(dtype=bool)
+        if broken.any():
+            bad |= broken
+            cleaned[column] = series.mask(broken)
+    return (frame.assign(**cleaned) if cleaned else frame), bad
+
+
 def check_columns(
     frame_columns: Sequence[str], columns: Sequence[str], model: ModelConfig, require_id: bool
 ) -> Counter[str]:
@@ -107,7 +140,8 @@ def check_columns(
     if require_id and model.id_column is not None and model.id_column not in present:
         missing.append(model.id_column)
     if missing:
-        raise BatchFailure("schema", f"missing column(s): {', '.join(missing)}")
+        violations = Counter({"missing_column": len(missing)})
+        raise BatchFailure("schema", f"missing column(s): {', '.join(missing)}", violations=violations)
     known = set(columns) | {model.target_column, model.id_column, model.timestamp_column, *output_columns(model)}
     return Counter({"extra_column": sum(1 for c in frame_columns if c not in known)})
 
@@ -120,9 +154,34 @@ class FeatureCheck:
     wrong_dtype: int  # numeric columns holding values that are not numbers
 
 
+def _not_numbers(dtype: object) -> bool:
+    """Dtypes that pandas can turn into numbers but that hold no numbers: dates, durations, flags, categories."""
+    return (
+        pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or pd.api.types.is_complex_dtype(dtype)
+        or isinstance(dtype, (pd.CategoricalDtype, pd.PeriodDtype, pd.IntervalDtype))
+    )
+
+
+def check_feature_dtypes(arrived: pd.DataFrame, categorical: Collection[str]) -> None:
+    """A numeric feature (as the reference declares it) whose column holds no numbers fails the batch."""
+    wrong = [
+        f"{c} ({arrived[c].dtype})" for c in arrived.columns if c not in categorical and _not_numbers(arrived[c].dtype)
+    ]
+    if wrong:
+        raise BatchFailure(
+            "schema",
+            f"numeric feature(s) of another type: {', '.join(wrong)}",
+            violations=Counter({"wrong_dtype": len(wrong)}),
+        )
+
+
 def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> FeatureCheck:
     """Rows whose features the model cannot take: missing values, and non-numbers in numeric columns.
 
+    A non-number is text that is not a number, an infinity, or a number too large to compute with.
     Only the columns that need coercing are replaced; the others stay the arrived columns themselves,
     so a clean batch is never copied here.
     """
@@ -143,7 +202,8 @@ def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> Featu
             coerced[str(column)] = values = numbers
         if pd.api.types.is_float_dtype(values):
             # an infinity passes as a number but no estimator takes it
-            bad_type |= np.isinf(values.to_numpy(dtype=float))
+            with np.errstate(invalid="ignore"):
+                bad_type |= np.abs(values.to_numpy(dtype=float)) > LARGEST_USABLE
     features = arrived.assign(**coerced) if coerced else arrived
     return FeatureCheck(features, missing, bad_type & ~missing, wrong_dtype)
 
@@ -170,11 +230,11 @@ def check_ids(
     texts = raw.map(canonical)
     no_id = texts.isna().to_numpy() & ~bad
     bad = bad | no_id
-    ids = texts.fillna("").to_numpy(dtype=str)
-    within = np.array(pd.Series(ids).duplicated().to_numpy(), dtype=bool) & ~no_id
+    ids = texts.fillna("")
+    within = ids.duplicated().to_numpy() & ~no_id
     seen = is_known_id([i for i, b in zip(ids, bad | within) if not b])
-    earlier = np.isin(ids, list(seen)) & ~bad & ~within if seen else np.zeros(len(ids), dtype=bool)
-    awaiting = np.array([seen.get(i) is False for i in ids], dtype=bool)
+    earlier = ids.isin(seen.keys()).to_numpy() & ~bad & ~within
+    awaiting = ids.map(lambda i: seen.get(i) is False).to_numpy(dtype=bool)
     # a row scored before, still waiting for its label, that now carries one is a label delivery
     # (the label column was filled in later), not a duplicate
     late = earlier & awaiting & labelled
@@ -192,18 +252,27 @@ def prepare_batch(
     is_known_id: Callable[[list[str]], dict[str, bool]] = lambda ids: {},
     require_id: bool = True,
     known_features: Sequence[str] | None = None,
+    content_key: str | None = None,
 ) -> PreparedBatch:
+    """The valid rows of ``frame``; raises ``BatchFailure`` when none is left or the batch is unusable.
+
+    Rows without an id column are known by their batch's content and position (``content_key``,
+    else ``batch_key``), so the same content read again is seen as already scored.
+    """
     frame = require_rows(frame)
     columns = feature_columns(model, loaded, [str(c) for c in frame.columns], known_features)
     violations = check_columns(list(frame.columns), columns, model, require_id)
+    frame, bad_cells = check_cells(frame, model.limits.max_cell_length)
 
     arrived = frame[columns]
+    check_feature_dtypes(arrived, categorical)
     checked = check_features(arrived, categorical)
     violations["wrong_dtype"] += checked.wrong_dtype
-    invalid: Counter[str] = Counter(
-        {"missing_value": int(checked.missing.sum()), "bad_type": int(checked.bad_type.sum())}
-    )
-    bad = checked.missing | checked.bad_type
+    # a cell emptied for being too long or undecodable is a bad value, not a missing one
+    bad_type = checked.bad_type | bad_cells
+    missing = checked.missing & ~bad_cells
+    invalid: Counter[str] = Counter({"missing_value": int(missing.sum()), "bad_type": int(bad_type.sum())})
+    bad = missing | bad_type
     if model.served_elsewhere:
         logged = check_outputs(frame, model, loaded.classes)
         invalid["missing_value"] += int((logged.missing & ~bad).sum())
@@ -219,15 +288,16 @@ def prepare_batch(
 
     late_labels: list[tuple[str, object]] = []
     if model.id_column is not None and model.id_column in frame.columns:
-        ids = check_ids(frame[model.id_column], bad, labelled, is_known_id)
-        invalid["missing_value"] += int(ids.missing.sum())
-        invalid["duplicate_id"] += int(ids.duplicate.sum())
-        bad = bad | ids.missing | ids.duplicate | ids.late
-        row_ids = ids.row_ids
-        if labels is not None:
-            late_labels = [(row_ids[i], labels[i]) for i in np.flatnonzero(ids.late)]
+        raw_ids = frame[model.id_column]
     else:
-        row_ids = [f"{batch_key}#{i}" for i in range(len(frame))]
+        raw_ids = pd.Series([f"{content_key or batch_key}#{i}" for i in range(len(frame))], dtype=object)
+    ids = check_ids(raw_ids, bad, labelled, is_known_id)
+    invalid["missing_value"] += int(ids.missing.sum())
+    invalid["duplicate_id"] += int(ids.duplicate.sum())
+    bad = bad | ids.missing | ids.duplicate | ids.late
+    row_ids = ids.row_ids
+    if labels is not None:
+        late_labels = [(row_ids[i], labels[i]) for i in np.flatnonzero(ids.late)]
 
     keep = ~bad
     if not keep.any() and not late_labels:

@@ -4,6 +4,7 @@ from exporter.sources import files, http, sql  # noqa: F401  (each source module
 from exporter.sources.registry import (
     SOURCE_FAILURE_REASONS,
     SOURCES,
+    BatchGone,
     BatchRef,
     ReadPosition,
     Source,
@@ -17,6 +18,7 @@ from exporter.sources.registry import (
 __all__ = [
     "SOURCE_FAILURE_REASONS",
     "SOURCES",
+    "BatchGone",
     "BatchRef",
     "ReadPosition",
     "Source",

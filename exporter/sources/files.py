@@ -1,39 +1,69 @@
 """A folder where batches land as CSV, gzipped CSV or Parquet files.
 
-Writers should write to a hidden or ``.tmp``/``.part`` name and rename when done: such names are
-ignored, so a half-written file is never read. A rejected file is moved to the model's quarantine
-folder with a ``.reason.txt`` beside it.
+A file is read once it is complete: renamed into the folder (its inode changed after its last write,
+which a rename does), or left unchanged for ``settle_seconds``. Names starting with "." or ending in
+``.tmp``/``.part``/``.partial`` are never read, so writing under such a name and renaming is the
+safest way in. A batch is known by its name and the SHA-256 of its content, so a touched or re-copied file is
+not read again (``mlmon replay`` reads it again); the same content under another name is read, and
+its rows are then duplicates of the ones already scored, so they count once. A
+file that vanishes or changes while it is read is left for a later run, not failed. A rejected file
+is moved to the model's quarantine folder with a ``.reason.txt`` beside it; with ``archive_path``, a
+processed one is moved there, so the watched folder does not grow forever.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+from pydantic import Field
 
-from exporter.sources.registry import BatchRef, ReadPosition, Source, SourceConfig, UnreadableBatch, register
+from exporter.sources.registry import (
+    BatchGone,
+    BatchRef,
+    ReadPosition,
+    Source,
+    SourceConfig,
+    SourceContext,
+    UnreadableBatch,
+    register,
+)
 
 log = logging.getLogger(__name__)
 
-READERS = {
-    ".csv": pd.read_csv,
-    ".gz": pd.read_csv,
+# a byte that is not UTF-8 becomes U+FFFD, which validation turns into an invalid row, not a lost batch
+_read_csv = functools.partial(pd.read_csv, encoding_errors="replace")
+READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".csv": _read_csv,
+    ".gz": _read_csv,
     ".parquet": pd.read_parquet,
     ".pq": pd.read_parquet,
 }
 IN_PROGRESS = (".tmp", ".part", ".partial")
+KEY_PREFIX = "sha256:"
 
 
 class FilesConfig(SourceConfig):
     type: Literal["files"] = "files"
     path: Path
     pattern: str = "*"
+    # a file written in place is read once its size and modification time have not changed for this long
+    settle_seconds: float = Field(default=2.0, ge=0)
+    # where processed files are moved; by default they stay where they landed
+    archive_path: Path | None = None
 
     def relative_to(self, base_dir: Path) -> FilesConfig:
-        return self if self.path.is_absolute() else self.model_copy(update={"path": base_dir / self.path})
+        def resolve(path: Path | None) -> Path | None:
+            return path if path is None or path.is_absolute() else base_dir / path
+
+        return self.model_copy(update={"path": resolve(self.path), "archive_path": resolve(self.archive_path)})
 
     def describe(self) -> str:
         return str(self.path)
@@ -47,60 +77,127 @@ def read_table(path: Path) -> pd.DataFrame:
     return reader(path)
 
 
+def content_key(path: Path) -> str:
+    """A file's identity as a batch: the SHA-256 of its bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return KEY_PREFIX + digest.hexdigest()
+
+
+def _legacy_key(name: str, stat: os.stat_result) -> str:
+    # how batches were known before content keys; a file recorded so is not read again
+    return f"{name}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _move_aside(source: Path, folder: Path, name: str, stamp: float) -> Path:
+    """Move ``source`` into ``folder`` as ``name``, prefixed with ``stamp`` when that name is taken."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    if target.exists():
+        target = folder / f"{int(stamp)}-{name}"
+    shutil.move(str(source), target)
+    return target
+
+
 @register
 class FolderSource(Source):
     name = "files"
     Config = FilesConfig
 
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        assert isinstance(config, FilesConfig)
+        self.files: FilesConfig = config
+        # content keys by path, valid while the file's size, modification time and inode stay the same
+        self._keys: dict[Path, tuple[tuple[int, int, int], str]] = {}
+
     @property
     def path(self) -> Path:
-        assert isinstance(self.config, FilesConfig)
-        return self.config.path
+        return self.files.path
 
     def _candidates(self) -> list[Path]:
         if not self.path.is_dir():
             return []
-        assert isinstance(self.config, FilesConfig)
         found = []
-        for path in self.path.glob(self.config.pattern):
-            if not path.is_file() or path.name.startswith(".") or path.name.endswith(IN_PROGRESS):
+        for path in self.path.glob(self.files.pattern):
+            if path.name.startswith(".") or path.name.endswith(IN_PROGRESS):
                 continue
-            if path.suffix.lower() in READERS:
+            if path.suffix.lower() in READERS and path.is_file():
                 found.append(path)
         return found
 
+    def _complete(self, stat: os.stat_result, now: float) -> bool:
+        if stat.st_ctime_ns > stat.st_mtime_ns:
+            return True  # renamed (or touched) after its last write: nobody is writing it
+        return now - stat.st_mtime >= self.files.settle_seconds
+
+    def _key(self, path: Path, stat: os.stat_result) -> str:
+        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        cached = self._keys.get(path)
+        if cached is None or cached[0] != signature:
+            cached = (signature, content_key(path))
+            self._keys[path] = cached
+        return cached[1]
+
     def pending(self, position: ReadPosition) -> list[BatchRef]:
         seen = position.seen()
-        refs = []
+        now = self.context.wall_clock()
+        listed = []
         for path in self._candidates():
             try:
-                stat = path.stat()
+                listed.append((path.stat(), str(path.relative_to(self.path)), path))
+            except FileNotFoundError:
+                continue  # gone since the listing
+        refs = []
+        for stat, name, path in sorted(listed, key=lambda item: (item[0].st_mtime, item[1])):
+            if not self._complete(stat, now) or _legacy_key(name, stat) in seen:
+                continue
+            try:
+                key = self._key(path, stat)
             except FileNotFoundError:
                 continue
-            name = str(path.relative_to(self.path))
-            key = f"{name}|{stat.st_size}|{stat.st_mtime_ns}"
-            if key not in seen:
-                refs.append(BatchRef(key=key, name=name, arrived_at=stat.st_mtime))
-        return sorted(refs, key=lambda ref: (ref.arrived_at, ref.name))
+            if f"{key}|{name}" not in seen:
+                refs.append(BatchRef(key=f"{key}|{name}", name=name, arrived_at=stat.st_mtime, content=key))
+        present = {path for _, _, path in listed}
+        self._keys = {path: entry for path, entry in self._keys.items() if path in present}
+        return refs
 
     def read(self, ref: BatchRef) -> pd.DataFrame:
         path = self.path / ref.name
         try:
+            before = path.stat()
             frame = READERS[path.suffix.lower()](path)
+            after = path.stat()
+        except FileNotFoundError as exc:
+            raise BatchGone(f"{ref.name} vanished before it was read") from exc
         except Exception as exc:  # noqa: BLE001  (any parser error means the same: unreadable)
             raise UnreadableBatch(f"{ref.name}: {type(exc).__name__}: {exc}") from exc
+        if (before.st_size, before.st_mtime_ns, before.st_ino) != (after.st_size, after.st_mtime_ns, after.st_ino):
+            raise BatchGone(f"{ref.name} changed while it was read; it is read again once it settles")
         if not isinstance(frame, pd.DataFrame):
             raise UnreadableBatch(f"{ref.name}: not a table")
         return frame
 
     def reject(self, ref: BatchRef, reason: str, message: str) -> None:
-        folder = self.context.reject_dir
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / Path(ref.name).name
-            if target.exists():
-                target = folder / f"{int(self.context.clock())}-{target.name}"
-            shutil.move(str(self.path / ref.name), target)
+            target = _move_aside(
+                self.path / ref.name, self.context.reject_dir, Path(ref.name).name, self.context.clock()
+            )
             target.with_name(target.name + ".reason.txt").write_text(f"{reason}: {message}\n")
+        except FileNotFoundError:
+            log.info("%s was rejected (%s) but is gone already", ref.name, reason)
         except OSError as exc:
             log.error("cannot quarantine %s: %s", ref.name, exc)
+
+    def accept(self, ref: BatchRef) -> None:
+        if self.files.archive_path is None:
+            return
+        folder = self.files.archive_path / Path(ref.name).parent
+        try:
+            _move_aside(self.path / ref.name, folder, Path(ref.name).name, self.context.clock())
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.error("cannot archive %s to %s: %s", ref.name, folder, exc)

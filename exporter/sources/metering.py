@@ -68,3 +68,6 @@ class MeteredSource(Source):
 
     def reject(self, ref: BatchRef, reason: str, message: str) -> None:
         self.inner.reject(ref, reason, message)
+
+    def accept(self, ref: BatchRef) -> None:
+        self.inner.accept(ref)

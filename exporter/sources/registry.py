@@ -26,6 +26,10 @@ class UnreadableBatch(Exception):
     """The batch exists but cannot be parsed into a table."""
 
 
+class BatchGone(Exception):
+    """The batch vanished between listing and reading (moved or deleted by someone else): not a failure."""
+
+
 # Why a source could not be read at all in a run: nothing was read, so nothing is recorded or lost,
 # and the next run starts from the same position.
 SOURCE_FAILURE_REASONS = ("connection", "timeout", "auth", "status", "query")
@@ -60,6 +64,9 @@ class BatchRef:
     key: str  # the batch's identity: the read position records it, so it is processed once
     name: str  # for logs
     arrived_at: float
+    # a digest of the batch's content, when the source knows one: rows without an id column are
+    # known by it, so the same content arriving again is seen as already scored
+    content: str | None = None
 
 
 class ReadPosition(Protocol):
@@ -85,6 +92,8 @@ class SourceContext:
     # a per-model folder a source may keep rejected batches in
     reject_dir: Path
     clock: Callable[[], float] = field(default=time.time)
+    # the real time, for comparing with the times the outside world stamps (file modification times)
+    wall_clock: Callable[[], float] = field(default=time.time)
 
 
 class Source(ABC):
@@ -103,11 +112,14 @@ class Source(ABC):
 
     @abstractmethod
     def read(self, ref: BatchRef) -> pd.DataFrame:
-        """The batch as a table; raises ``UnreadableBatch`` when it cannot be parsed."""
+        """The batch as a table; raises ``UnreadableBatch`` when it cannot be parsed, ``BatchGone`` when it vanished."""
 
     @abstractmethod
     def reject(self, ref: BatchRef, reason: str, message: str) -> None:
         """Keep a rejected batch aside with its reason, so it can be inspected and retried."""
+
+    def accept(self, ref: BatchRef) -> None:  # noqa: B027  (most sources leave a processed batch where it is)
+        """Called once a batch is recorded as processed; a source may move it out of the way."""
 
     def read_all(self) -> pd.DataFrame:
         """Every batch there is, as one table (reference data): what a first run would read."""
