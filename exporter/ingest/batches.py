@@ -186,10 +186,26 @@ class BatchIngestor:
             loaded,
             categorical=self.reference.categorical(frame),
             batch_key=ref.key,
-            is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
+            is_known_id=self._known_ids(ref),
             known_features=list(profile.features) if profile is not None else None,
             content_key=ref.content,
         )
+
+    def _known_ids(self, ref: BatchRef) -> Callable[[list[str]], dict[str, bool]]:
+        """Which of a batch's row ids were scored before (with whether their label is in)."""
+        if self.model.id_column is not None:
+            return lambda ids: self.state.known_row_ids(self.key, ids)
+
+        # Rows without an id are known by their batch's content and position, and nothing is kept
+        # per row: a batch mark of the same content (keys start with it, as replay relies on) says
+        # its rows were all scored. State written before kept a row per prediction, so the first
+        # row answers for its batch there.
+        def known(ids: list[str]) -> dict[str, bool]:
+            if ref.content and self.state.has_batch(self.key, f"{ref.content}|"):
+                return dict.fromkeys(ids, True)
+            return dict.fromkeys(ids, True) if ids and self.state.known_row_ids(self.key, ids[:1]) else {}
+
+        return known
 
     def _fail(self, source: Source, ref: BatchRef, error: Exception, now: float) -> BatchOutcome:
         if isinstance(error, BatchFailure):

@@ -16,8 +16,13 @@ def is_parquet(path: Path) -> bool:
 def read_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
     """The batch at ``path`` as frames of at most ``rows`` rows, in order; only one is held at a time."""
     if is_parquet(path):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-            yield batch.to_pandas()
+        # row group by row group: a streaming batch reader keeps Arrow memory growing over a file
+        parquet = pq.ParquetFile(path)
+        for index in range(parquet.num_row_groups):
+            group = parquet.read_row_group(index)
+            for start in range(0, group.num_rows, rows):
+                yield group.slice(start, rows).to_pandas()
+            del group
         return
     with pd.read_csv(path, chunksize=rows) as reader:
         yield from reader
