@@ -127,9 +127,8 @@ def model_config(**settings: object) -> ModelConfig:
 
 def mlmon_drift(window: Window, profile: ReferenceProfile, fitted: Fitted, model: ModelConfig) -> Scores:
     figures = FeatureDrift().calculate(window, profile, fitted, model)
-    return {
-        f.labels["feature"]: f.value for f in figures if isinstance(f, Figure) and f.name == "mlmon_feature_drift_score"
-    }
+    scores = ("mlmon_feature_drift_statistic", "mlmon_feature_drift_distance")
+    return {f.labels["feature"]: f.value for f in figures if isinstance(f, Figure) and f.name in scores}
 
 
 def naive_wasserstein(reference: pd.DataFrame, window: pd.DataFrame) -> Scores:

@@ -65,6 +65,7 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
     from exporter.app import build_app
     from exporter.config import load_config
     from exporter.figures import Figure
+    from exporter.model import file_digest
 
     work = Path(tempfile.mkdtemp(prefix="mlmon-bench-"))
     incoming = work / "incoming"
@@ -75,6 +76,8 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
         "models:\n"
         "  - name: bench\n"
         f"    model_path: {data / 'model.joblib'}\n"
+        # the benchmark wrote this pickle itself, so it pins it (mlmon loads no unpinned pickle)
+        f"    model_sha256: {file_digest(data / 'model.joblib')}\n"
         "    task: binary_classification\n"
         # the batch is written just before the run: nothing is still writing it
         f"    source: {{type: files, path: {incoming}, settle_seconds: 0}}\n"
@@ -115,7 +118,7 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
             values[name.removesuffix("_ratio")] = figure.value
         elif name == "estimated_accuracy_ratio":
             values["estimated_accuracy"] = figure.value
-        elif name == "feature_drift_score":
+        elif name in ("feature_drift_statistic", "feature_drift_distance"):
             values[f"drift:{figure.labels['feature']}"] = figure.value
         elif name == "calculator_duration_seconds" and figure.labels["calculator"] != "reference":
             calculators += figure.value

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.collector import build_registry
+from exporter.collector import MetricsPage, build_registry
 from exporter.config import Config, ConfigError, load_config
 from exporter.figures import Figure
 from exporter.job import ModelJob, RunReport
@@ -19,6 +19,7 @@ from exporter.scheduler import build_scheduler
 from exporter.sharding import Shard
 from exporter.state import StateStore
 from exporter.web import MetricsServer
+from exporter.webconfig import WebConfig
 from exporter.window import WindowStore
 
 log = logging.getLogger("mlmon")
@@ -68,6 +69,7 @@ class Runtime:
         self._started = False
         self.app = self._start(config)
         self.registry = self.app.registry
+        self.page = MetricsPage(self.results)
         self._reloaded(True)
 
     def _build(self, config: Config) -> App:
@@ -116,7 +118,7 @@ class Runtime:
             except (ConfigError, OSError, ValueError) as exc:
                 log.error("reload of %s failed, keeping the running config: %s", self.config_path, exc)
                 self._reloaded(False)
-                return str(exc)
+                return _reload_failure(exc)
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
             self.app.state.close()
@@ -135,6 +137,15 @@ class Runtime:
             self.app.state.close()
 
 
+def _reload_failure(exc: Exception) -> str:
+    """Why a reload failed, naming keys but never a configured value: the answer may reach anyone."""
+    keys = getattr(exc, "keys", ())
+    if isinstance(exc, ConfigError):
+        where = f" at {', '.join(keys)}" if keys else ""
+        return f"invalid configuration{where}; the exporter's log has the details"
+    return "the new configuration cannot start; the exporter's log has the details"
+
+
 def serve(
     config: Config,
     listen_address: str,
@@ -142,11 +153,13 @@ def serve(
     on_ready: Callable[[MetricsServer], None] | None = None,
     on_report: Callable[[RunReport], None] | None = None,
     config_path: Path | None = None,
+    web: WebConfig | None = None,
+    lifecycle: bool = False,
     shard: Shard | None = None,
 ) -> int:
     """Serve ``config`` (already narrowed to ``shard``: a reload narrows the new file the same way)."""
     runtime = Runtime(config, config_path, on_report, shard=shard)
-    server = MetricsServer(runtime.registry, listen_address, runtime.models, runtime.reload)
+    server = MetricsServer(runtime.page, listen_address, runtime.models, runtime.reload, web=web, lifecycle=lifecycle)
     stop = stop or threading.Event()
     reload_requested = threading.Event()
 
@@ -163,7 +176,7 @@ def serve(
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGHUP, _reload)
     server.start()
-    log.info("serving metrics on http://%s:%d/metrics", server.httpd.server_address[0], server.port)
+    log.info("serving metrics on %s/metrics", server.url)
     runtime.start()
     if on_ready is not None:
         on_ready(server)

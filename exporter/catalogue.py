@@ -39,6 +39,35 @@ def _gauge(name: str, help_: str, labels: tuple[str, ...] = MODEL, group: str = 
     return MetricSpec(name, "gauge", f"{help_} {LATEST}", labels, group)
 
 
+def _drift_families(prefix: str, what: str, labels: tuple[str, ...] = ()) -> tuple[MetricSpec, ...]:
+    """The families of one drift comparison, one kind of quantity each (exporter.drift.published)."""
+    keys = (*MODEL, *labels, "method")
+    return (
+        _gauge(f"mlmon_{prefix}_drift_statistic", f"Test statistic of the drift test of {what}.", keys, "drift"),
+        _gauge(f"mlmon_{prefix}_drift_pvalue", f"P-value of the drift test of {what}.", keys, "drift"),
+        _gauge(
+            f"mlmon_{prefix}_drift_significance_level",
+            f"Significance level of the drift test of {what}: drifted when the p-value is below it.",
+            keys,
+            "drift",
+        ),
+        _gauge(f"mlmon_{prefix}_drift_distance", f"Drift distance of {what} from the reference.", keys, "drift"),
+        _gauge(
+            f"mlmon_{prefix}_drift_distance_threshold",
+            f"Cut-off of the drift distance of {what}: drifted when the distance reaches it.",
+            keys,
+            "drift",
+        ),
+        _gauge(
+            f"mlmon_{prefix}_drift_severity",
+            f"Drift severity of {what}, on one scale for every method: at least 1 exactly when drifted, "
+            "larger when the drift is larger (distance / cut-off, or log p-value / log significance level).",
+            keys,
+            "drift",
+        ),
+    )
+
+
 SPECS: tuple[MetricSpec, ...] = (
     # --- performance over the evaluation window (labelled rows only) ---
     _gauge("mlmon_accuracy_ratio", "Accuracy over the evaluation window.", group="performance"),
@@ -108,6 +137,20 @@ SPECS: tuple[MetricSpec, ...] = (
         "Coefficient of determination R2 over the evaluation window (regression).",
         group="performance",
     ),
+    _gauge(
+        "mlmon_performance_interval_lower_ratio",
+        "Lower bound of the 95 % interval of a performance figure: Wilson on the rows it is a share of "
+        "(accuracy, precision, recall, f1), or the estimate minus 1.96 standard errors (estimated_*).",
+        (*MODEL, "metric"),
+        "performance",
+    ),
+    _gauge(
+        "mlmon_performance_interval_upper_ratio",
+        "Upper bound of the 95 % interval of a performance figure: Wilson on the rows it is a share of "
+        "(accuracy, precision, recall, f1), or the estimate plus 1.96 standard errors (estimated_*).",
+        (*MODEL, "metric"),
+        "performance",
+    ),
     # --- model output ---
     MetricSpec("mlmon_predictions", "counter", "Rows scored (prediction volume).", MODEL, "output"),
     _gauge("mlmon_batch_rows", "Rows scored in the latest batch.", group="output"),
@@ -152,6 +195,12 @@ SPECS: tuple[MetricSpec, ...] = (
         group="estimation",
     ),
     # --- labels ---
+    _gauge(
+        "mlmon_estimated_performance_standard_error_ratio",
+        "Standard error of a label-free estimate (CBPE): the spread of the realized figure around it.",
+        (*MODEL, "metric"),
+        "estimation",
+    ),
     _gauge("mlmon_labelled_rows_ratio", "Share of the evaluation window whose label has arrived.", group="labels"),
     _gauge(
         "mlmon_label_delay_seconds",
@@ -165,24 +214,7 @@ SPECS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("mlmon_labels_received", "counter", "Late labels joined to stored predictions.", MODEL, "labels"),
     # --- drift ---
-    _gauge(
-        "mlmon_feature_drift_score",
-        "Drift statistic or distance of one feature against the reference.",
-        (*MODEL, "feature", "method"),
-        "drift",
-    ),
-    _gauge(
-        "mlmon_feature_drift_pvalue",
-        "P-value of the drift test of one feature (tests with a p-value only).",
-        (*MODEL, "feature", "method"),
-        "drift",
-    ),
-    _gauge(
-        "mlmon_feature_drift_threshold",
-        "Threshold the drift score or p-value of one feature is compared with.",
-        (*MODEL, "feature", "method"),
-        "drift",
-    ),
+    *_drift_families("feature", "one feature", ("feature",)),
     _gauge(
         "mlmon_feature_drift_detected",
         "1 when the feature drifted against the reference, else 0.",
@@ -195,30 +227,15 @@ SPECS: tuple[MetricSpec, ...] = (
         "1 when the drifted share reaches the dataset-drift share, else 0.",
         group="drift",
     ),
-    _gauge(
-        "mlmon_prediction_drift_score",
-        "Drift of the model output (probability or value) against the reference.",
-        (*MODEL, "method"),
-        "drift",
-    ),
+    *_drift_families("prediction", "the model output (probability or value)"),
     _gauge(
         "mlmon_prediction_drift_detected",
         "1 when the model output drifted against the reference, else 0.",
         group="drift",
     ),
-    _gauge(
-        "mlmon_label_drift_score",
-        "Drift of the label distribution against the reference labels.",
-        (*MODEL, "method"),
-        "drift",
-    ),
+    *_drift_families("label", "the label distribution"),
     _gauge("mlmon_label_drift_detected", "1 when the label distribution drifted, else 0.", group="drift"),
-    _gauge(
-        "mlmon_residual_drift_score",
-        "Drift of the residuals against the reference residuals (regression).",
-        (*MODEL, "method"),
-        "drift",
-    ),
+    *_drift_families("residual", "the residuals (regression)"),
     _gauge(
         "mlmon_multivariate_drift_score",
         "PCA reconstruction error of the window, in reference standard units.",

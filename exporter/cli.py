@@ -7,10 +7,13 @@ import logging
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from exporter import __version__
+from exporter.checks import check_config
 from exporter.config import Config, ConfigError, load_config
+from exporter.logs import FORMATS, LEVELS, GlobalFlagError, setup_logging, take_global_flags
 from exporter.sharding import Shard
 
 log = logging.getLogger("mlmon")
@@ -20,12 +23,15 @@ DEFAULT_LISTEN = ":9877"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlmon", description="Prometheus exporter for ML models in production.")
     parser.add_argument("--version", action="version", version=f"mlmon {__version__}")
-    parser.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warning", "error"])
+    # taken out of the command line before parsing (see exporter.logs), so they work anywhere on it;
+    # declared here so --help shows them
+    parser.add_argument("--log.level", dest="log_level", default="info", choices=list(LEVELS))
+    parser.add_argument("--log.format", dest="log_format", default="logfmt", choices=list(FORMATS))
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the scheduler and the /metrics server")
     serve.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
-    serve.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+    _web_flags(serve)
     serve.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=SHARD_HELP)
 
     once = sub.add_parser("run-once", help="score whatever is pending once and print a summary")
@@ -33,11 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     once.add_argument("--fail-on-alert", action="store_true", help="exit 1 when any threshold is breached")
     once.add_argument("--shard", type=_shard, default=None, metavar="I/N", help=SHARD_HELP)
 
-    check = sub.add_parser("check-config", help="validate a config file and explain it")
+    check = sub.add_parser("check-config", help="validate a config file and check that every model would run")
     check.add_argument("file", type=Path)
 
     demo = sub.add_parser("demo", help="the seed's model on drifting simulated days")
-    demo.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+    _web_flags(demo)
     demo.add_argument("--day-seconds", type=float, default=5.0, help="seconds per simulated day (default 5)")
     demo.add_argument("--workdir", type=Path, default=None, help="where the demo keeps its files (default: a temp dir)")
     demo.add_argument("--days", type=int, default=None, help="stop feeding after this many days (default: never)")
@@ -55,6 +61,21 @@ def _parser() -> argparse.ArgumentParser:
 
     replay.add_parser(sub)
     return parser
+
+
+def _web_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+    parser.add_argument(
+        "--web.config.file", dest="web_config", type=Path, default=None, help="TLS and basic auth (exporter-toolkit)"
+    )
+    parser.add_argument("--web.enable-lifecycle", dest="lifecycle", action="store_true", help="serve POST /-/reload")
+
+
+def _web(args: argparse.Namespace) -> dict[str, object]:
+    from exporter.webconfig import load_web_config
+
+    web = load_web_config(args.web_config) if args.web_config is not None else None
+    return {"web": web, "lifecycle": args.lifecycle}
 
 
 SHARD_HELP = "only the models whose name hashes to shard I of N (counted from 0), for one of N replicas"
@@ -80,7 +101,9 @@ def _load(path: Path, shard: Shard | None = None) -> Config:
 
 def cmd_check_config(path: Path) -> int:
     config = _load(path)
-    print(f"{path}: OK, {len(config.models)} model(s); state in {config.state_path}")
+    problems = check_config(config)
+    verdict = "OK" if not problems else f"{len(problems)} problem(s)"
+    print(f"{path}: {verdict}, {len(config.models)} model(s); state in {config.state_path}")
     for model in config.models:
         schedule = model.schedule.cron or f"every {model.schedule.interval_seconds:g} s"
         window = (
@@ -99,7 +122,17 @@ def cmd_check_config(path: Path) -> int:
             print(f"  late labels from {model.labels.source.describe()}, joined on {model.id_column}")
         thresholds = ", ".join(f"{k}={v:g}" for k, v in sorted(model.effective_thresholds.items()))
         print(f"  thresholds: {thresholds}")
+    for problem in problems:
+        print(f"mlmon: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{path}: {len(problems)} problem(s); the exporter would not run as configured", file=sys.stderr)
+        return 1
     return 0
+
+
+# run-once exit codes: 0 all well, 1 a threshold breached (with --fail-on-alert), 2 an invalid
+# config, 3 a model that could not load or run, or a batch that could not be scored
+EXIT_BREACH, EXIT_FAILED = 1, 3
 
 
 def cmd_run_once(path: Path, fail_on_alert: bool, shard: Shard | None = None) -> int:
@@ -108,9 +141,15 @@ def cmd_run_once(path: Path, fail_on_alert: bool, shard: Shard | None = None) ->
 
     config = _load(path, shard)
     app = build_app(config)
+    failures: list[str] = []
     try:
         for job in app.jobs:
-            job.run()
+            report = job.run()
+            up = [f.value for f in report.figures if f.name == "mlmon_model_up" and hasattr(f, "value")]
+            if up and up[0] == 0:
+                failures.append(f"{job.key}: the model could not load or its run failed (see the log)")
+            if report.failed:
+                failures.append(f"{job.key}: {report.failed} batch(es) could not be scored (quarantined, see the log)")
         snapshots = app.results.snapshots()
         print(table(snapshots))
         found = [
@@ -124,7 +163,11 @@ def cmd_run_once(path: Path, fail_on_alert: bool, shard: Shard | None = None) ->
         app.state.close()
     for breach in found:
         print(f"ALERT {breach}")
-    return 1 if fail_on_alert and found else 0
+    for failure in failures:
+        print(f"mlmon: FAILED {failure}", file=sys.stderr)
+    if failures:
+        return EXIT_FAILED
+    return EXIT_BREACH if fail_on_alert and found else 0
 
 
 def cmd_reference_build(path: Path) -> int:
@@ -145,13 +188,20 @@ def cmd_reference_build(path: Path) -> int:
     return 0
 
 
-def cmd_serve(path: Path, listen: str, shard: Shard | None = None) -> int:
+def cmd_serve(path: Path, listen: str, web: dict[str, object], shard: Shard | None = None) -> int:
     from exporter.app import serve
 
-    return serve(_load(path, shard), listen, config_path=path, shard=shard)
+    return serve(_load(path, shard), listen, config_path=path, shard=shard, **web)  # type: ignore[arg-type]
 
 
-def cmd_demo(listen: str, day_seconds: float, workdir: Path | None, days: int | None, start_day: int = 0) -> int:
+def cmd_demo(
+    listen: str,
+    day_seconds: float,
+    workdir: Path | None,
+    days: int | None,
+    start_day: int = 0,
+    web: dict[str, object] | None = None,
+) -> int:
     from exporter.app import serve
     from exporter.demo import Feeder, day_of, format_day, write_workdir
 
@@ -183,42 +233,46 @@ def cmd_demo(listen: str, day_seconds: float, workdir: Path | None, days: int | 
             figures = {f.name: f.value for f in report.figures if not f.labels and hasattr(f, "value")}  # type: ignore[attr-defined]
             print(format_day(day, figures), flush=True)
 
-    return serve(config, listen, stop, on_ready, on_report)
+    return serve(config, listen, stop, on_ready, on_report, **(web or {}))  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if args.log_level != "debug":
-        # the scheduler logs every job start and end at info; that is noise beside mlmon's own lines
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
-        if args.command == "check-config":
-            return cmd_check_config(args.file)
-        if args.command == "run-once":
-            return cmd_run_once(args.config, args.fail_on_alert, args.shard)
-        if args.command == "serve":
-            return cmd_serve(args.config, args.listen, args.shard)
-        if args.command == "demo":
-            return cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day)
-        if args.command == "reference":
-            return cmd_reference_build(args.config)
-        if args.command == "history":
-            from exporter.history import commands as history
-
-            return history.run(args)
-        if args.command == "replay":
-            from exporter import replay
-
-            return replay.run(args)
+        rest, flags = take_global_flags(list(sys.argv[1:] if argv is None else argv))
+    except GlobalFlagError as exc:
+        print(f"mlmon: {exc}", file=sys.stderr)
+        return 2
+    args = _parser().parse_args(rest)
+    setup_logging(flags.get("--log.level", "info"), flags.get("--log.format", "logfmt"))
+    try:
+        return COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"mlmon: invalid configuration: {exc}", file=sys.stderr)
         return 2
     except (ValueError, OSError) as exc:
         print(f"mlmon: {exc}", file=sys.stderr)
         return 2
-    return 2
+
+
+# one entry per subcommand: a new command adds its parser above and its line here
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check-config": lambda args: cmd_check_config(args.file),
+    "run-once": lambda args: cmd_run_once(args.config, args.fail_on_alert, args.shard),
+    "serve": lambda args: cmd_serve(args.config, args.listen, _web(args), args.shard),
+    "demo": lambda args: cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day, _web(args)),
+    "reference": lambda args: cmd_reference_build(args.config),
+    "history": lambda args: _history(args),
+    "replay": lambda args: _replay(args),
+}
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from exporter import replay
+
+    return replay.run(args)
+
+
+def _history(args: argparse.Namespace) -> int:
+    from exporter.history import commands as history
+
+    return history.run(args)

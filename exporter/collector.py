@@ -1,14 +1,21 @@
 """Exposition: the only module that imports prometheus_client.
 
-On every scrape the collector builds fresh metric families from the latest published snapshots, in
-the order and with the types of the catalogue. A model removed from the config simply stops being
-exported.
+The collector builds fresh metric families from the latest published snapshots, in the order and
+with the types of the catalogue. A model removed from the config simply stops being exported.
+
+``MetricsPage`` renders those families once per published change, not once per scrape: a scrape
+then costs a copy of bytes kept in memory (gzipped once, too), plus the few process_* and
+python_info series, which are read live on every scrape and appended to the same gzip stream.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import (
@@ -114,3 +121,64 @@ def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]
     """The exposition body and its content type, negotiated from the Accept header."""
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type
+
+
+OPENMETRICS_EOF = b"# EOF\n"
+GZIP_LEVEL = 6
+GZIP_WRAPPER = 16 + zlib.MAX_WBITS  # a gzip header and trailer around the deflate stream
+
+
+@dataclass
+class _Rendering:
+    version: int
+    body: bytes  # without the OpenMetrics end marker: the live tail comes after it
+    gzip_prefix: bytes | None = None
+    # the compressor right after the body, flushed to a byte boundary: a copy of it finishes one gzip
+    # stream with the live tail, so the body is compressed once however many scrapes follow
+    compressor: Any = None
+
+
+class MetricsPage:
+    """The /metrics answer: mlmon's families rendered once per change of ``results``, then served from memory."""
+
+    def __init__(self, results: Results, runtime: bool = True) -> None:
+        self.results = results
+        self._families = CollectorRegistry(auto_describe=False)
+        self._families.register(MlmonCollector(results))
+        self._live = CollectorRegistry(auto_describe=False)
+        if runtime:
+            ProcessCollector(registry=self._live)
+            PlatformCollector(registry=self._live)
+        self._lock = threading.Lock()
+        self._cache: dict[str, _Rendering] = {}  # by content type
+        self.renders = 0
+
+    def _rendering(self, encoder: Callable[[CollectorRegistry], bytes], content_type: str, zipped: bool) -> _Rendering:
+        entry = self._cache.get(content_type)
+        if entry is not None and entry.version == self.results.version and (entry.compressor or not zipped):
+            return entry
+        with self._lock:  # one rendering at a time; whoever waited finds it done
+            version = self.results.version
+            entry = self._cache.get(content_type)
+            if entry is None or entry.version != version:
+                entry = _Rendering(version, encoder(self._families).removesuffix(OPENMETRICS_EOF))
+                self.renders += 1
+            if zipped and entry.compressor is None:
+                compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_WRAPPER)
+                prefix = compressor.compress(entry.body) + compressor.flush(zlib.Z_SYNC_FLUSH)
+                entry = _Rendering(entry.version, entry.body, prefix, compressor)
+            self._cache[content_type] = entry
+            return entry
+
+    def answer(self, accept: str | None, zipped: bool = False) -> tuple[bytes, str]:
+        """The body in the format ``accept`` negotiates, and its content type; gzipped when ``zipped``."""
+        encoder, content_type = choose_encoder(accept or "")
+        entry = self._rendering(encoder, content_type, zipped)
+        tail = encoder(self._live).removesuffix(OPENMETRICS_EOF)
+        if content_type.startswith("application/openmetrics-text"):
+            tail += OPENMETRICS_EOF
+        if not zipped:
+            return entry.body + tail, content_type
+        finish = entry.compressor.copy()
+        assert entry.gzip_prefix is not None
+        return entry.gzip_prefix + finish.compress(tail) + finish.flush(), content_type

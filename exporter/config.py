@@ -38,7 +38,14 @@ _SUBKEY = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
 
 
 class ConfigError(Exception):
-    """The configuration cannot be used; the message names the offending key."""
+    """The configuration cannot be used; the message names the offending key.
+
+    ``keys`` lists the key paths at fault, for answers that must not echo any configured value.
+    """
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
 
 
 class _Strict(BaseModel):
@@ -151,6 +158,10 @@ class ModelConfig(_Strict):
     probability_columns: dict[int | str, str] | None = None
     latency_column: str | None = None
     model_path: Annotated[Path | None, Field(validate_default=True)] = None  # a fitted estimator mlmon scores with
+    # a pickle (joblib) file runs code when loaded, so it is loaded only when its digest is pinned here
+    model_sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+    # types a skops file may build beyond skops' defaults (scikit-learn estimators, numpy basics)
+    model_trusted_types: list[str] = Field(default_factory=list)
     task: Task = "binary_classification"
     source: SourceConfig
     target_column: str | None = None
@@ -173,9 +184,12 @@ class ModelConfig(_Strict):
     @field_validator("thresholds")
     @classmethod
     def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(KNOWN_THRESHOLDS))
+        unknown = sorted(set(value) - set(KNOWN_THRESHOLDS), key=str)
         if unknown:
-            raise ValueError(f"unknown threshold(s) {', '.join(unknown)} (known: {', '.join(KNOWN_THRESHOLDS)})")
+            hint = suggest(str(unknown[0]), KNOWN_THRESHOLDS) if len(unknown) == 1 else ""
+            raise ValueError(
+                f"unknown threshold(s) {', '.join(map(str, unknown))}{hint} (known: {', '.join(KNOWN_THRESHOLDS)})"
+            )
         return value
 
     @field_validator("model_path")
@@ -280,21 +294,121 @@ def shortest_cron_gap(trigger: Any, samples: int = 50) -> float:
     return min((g for g in gaps if g > 0), default=60.0)
 
 
-def _expand_env(node: Any, where: str = "") -> Any:
+def _expand_env(node: Any, where: str = "", substituted: dict[str, str] | None = None) -> Any:
+    """``node`` with ``${VAR}`` replaced; ``substituted`` collects each value put in, so errors can hide it."""
     if isinstance(node, dict):
-        return {k: _expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+        return {k: _expand_env(v, f"{where}.{k}" if where else str(k), substituted) for k, v in node.items()}
     if isinstance(node, list):
-        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(node)]
+        return [_expand_env(v, f"{where}[{i}]", substituted) for i, v in enumerate(node)]
     if isinstance(node, str):
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
-                raise ConfigError(f"{where}: environment variable {name} is not set")
+                raise ConfigError(f"{where}: environment variable {name} is not set", (where,))
+            if substituted is not None and os.environ[name]:
+                substituted[os.environ[name]] = match.group(0)
             return os.environ[name]
 
         return _ENV.sub(replace, node)
     return node
+
+
+def _redact(message: str, substituted: dict[str, str]) -> str:
+    """``message`` with every value taken from the environment shown as the ``${VAR}`` it came from."""
+    for value in sorted(substituted, key=len, reverse=True):
+        message = message.replace(value, substituted[value])
+    return message
+
+
+def _model_class(annotation: Any) -> type[BaseModel] | None:
+    """The config model class inside an annotation such as ``list[ModelConfig]`` or ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_class(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _keys_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys valid where ``loc`` points (the last part being the key itself)."""
+    cls: type[BaseModel] | None = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(part) if cls is not None else None
+        cls = _model_class(field.annotation) if field is not None else None
+        if cls is None:
+            return []
+    return list(cls.model_fields) if cls is not None else []
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """ ", did you mean `x`?" for the nearest valid name, or nothing when none is near."""
+    import difflib
+
+    found = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f", did you mean `{found[0]}`?" if found else ""
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """The line each key path of a YAML document starts on (``models[0].thresholds`` -> 12)."""
+    lines: dict[str, int] = {}
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                path = f"{where}.{key.value}" if where else str(key.value)
+                lines.setdefault(path, key.start_mark.line + 1)
+                walk(value, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines.setdefault(f"{where}[{index}]", item.start_mark.line + 1)
+                walk(item, f"{where}[{index}]")
+
+    try:
+        walk(yaml.compose(text, Loader=yaml.SafeLoader), "")
+    except (yaml.YAMLError, RecursionError):
+        return {}
+    return lines
+
+
+def _line_of(where: str, lines: dict[str, int]) -> int | None:
+    while where:
+        if where in lines:
+            return lines[where]
+        cut = max(where.rfind("."), where.rfind("["))
+        where = where[:cut] if cut > 0 else ""
+    return None
+
+
+def config_error(
+    exc: ValidationError,
+    root: type[BaseModel],
+    lines: dict[str, int] | None = None,
+    substituted: dict[str, str] | None = None,
+    prefix: str = "",
+) -> ConfigError:
+    """One readable error for every problem pydantic found: full key path, nearest valid key, line."""
+    messages, keys = [], []
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        where = _location(loc)
+        message = error["msg"].removeprefix("Value error, ")
+        subkey = _SUBKEY.match(message) if error["type"] == "value_error" else None
+        if subkey:
+            where = f"{where}.{subkey.group(1)}" if where else subkey.group(1)
+            message = subkey.group(2)
+        if error["type"] == "extra_forbidden" and loc:
+            message += suggest(str(loc[-1]), _keys_at(root, loc))
+        line = _line_of(where, lines or {})
+        if line is not None:
+            message += f" (line {line})"
+        messages.append(f"{where}: {message}" if where else message)
+        keys.append(where)
+    return ConfigError(prefix + _redact("; ".join(messages), substituted or {}), tuple(keys))
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -315,24 +429,16 @@ def _resolve(path: Path | None, base: Path) -> Path | None:
     return path if path.is_absolute() else (base / path)
 
 
-def parse_config(data: Any, base_dir: Path) -> Config:
-    """Validate parsed YAML; relative paths are taken from ``base_dir``."""
+def parse_config(data: Any, base_dir: Path, lines: dict[str, int] | None = None) -> Config:
+    """Validate parsed YAML; relative paths are taken from ``base_dir``; ``lines`` locates keys in the file."""
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a mapping with a `models` list")
-    data = _expand_env(data)
+    substituted: dict[str, str] = {}
+    data = _expand_env(data, substituted=substituted)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            where = _location(tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
-            message = error["msg"].removeprefix("Value error, ")
-            subkey = _SUBKEY.match(message) if error["type"] == "value_error" else None
-            if subkey:
-                where = f"{where}.{subkey.group(1)}" if where else subkey.group(1)
-                message = subkey.group(2)
-            lines.append(f"{where}: {message}" if where else message)
-        raise ConfigError("; ".join(lines)) from None
+        raise config_error(exc, Config, lines, substituted) from None
     models = []
     for model in config.models:
         update: dict[str, Any] = {
@@ -357,13 +463,17 @@ def parse_config(data: Any, base_dir: Path) -> Config:
 def load_config(path: str | Path) -> Config:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse_config(data, path.resolve().parent)
+    except (ValueError, RecursionError) as exc:  # a date that is not one, or nesting too deep to read
+        raise ConfigError(f"{path}: not a usable YAML document: {type(exc).__name__}") from None
+    return parse_config(data, path.resolve().parent, _key_lines(text))

@@ -16,9 +16,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
+import skops.io
 import yaml
 
 SEED = 42
@@ -146,7 +146,8 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
     """Model, reference, config and folders for the demo; returns the config path."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = seed_model_and_pool()
-    joblib.dump(data.model, workdir / "model.joblib")
+    # skops, the format that cannot run code on load, so the demo needs no model_sha256 pin
+    skops.io.dump(data.model, workdir / "model.skops")
     rng = np.random.default_rng(SEED + 1)
     # The reference is a labelled period drawn evenly from the whole population, hard cases
     # included, so calibration for label-free estimation has seen every confidence level.
@@ -156,7 +157,7 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
     reference.to_parquet(workdir / "reference.parquet", index=False)
     (workdir / "incoming").mkdir(exist_ok=True)
     tickets = TicketData()
-    joblib.dump(tickets.model, workdir / "tickets.joblib")
+    skops.io.dump(tickets.model, workdir / "tickets.skops")
     ticket_reference = tickets.batch(0, np.random.default_rng(SEED + 11))
     ticket_reference = pd.concat(
         [ticket_reference, *(tickets.batch(0, np.random.default_rng(SEED + 12 + i)) for i in range(6))],
@@ -170,7 +171,7 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
             {
                 "name": "breast-cancer",
                 "version": "1",
-                "model_path": "model.joblib",
+                "model_path": "model.skops",
                 "task": "binary_classification",
                 # the feeder renames each batch in once written, so there is nothing to wait for
                 "source": {"type": "files", "path": "incoming", "settle_seconds": 0},
@@ -191,7 +192,7 @@ def write_workdir(workdir: Path, day_seconds: float) -> tuple[Path, DemoData]:
             {
                 "name": "ticket-routing",
                 "version": "3",
-                "model_path": "tickets.joblib",
+                "model_path": "tickets.skops",
                 "task": "multiclass_classification",
                 "source": {"type": "files", "path": "tickets", "settle_seconds": 0},
                 "target_column": "queue",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -21,10 +22,14 @@ class Deployment:
         self,
         model: ModelConfig,
         key: str,
-        loader: Callable[[Path, str], LoadedModel] = load_model,
+        loader: Callable[[Path, str], LoadedModel] | None = None,
         reference_data: Callable[[], pd.DataFrame | None] = lambda: None,
     ) -> None:
-        self.model, self.key, self.loader = model, key, loader
+        # the default loads a pickle only when its digest matches model_sha256, checked before unpickling
+        self.model, self.key = model, key
+        self.loader = loader or partial(
+            load_model, sha256=model.model_sha256, trusted_types=tuple(model.model_trusted_types)
+        )
         # a model served elsewhere may learn its classes from the reference
         self.reference_data = reference_data
         self.loaded: LoadedModel | None = None
@@ -45,7 +50,7 @@ class Deployment:
         if configured is not None and expected is not None and list(configured) != list(expected):
             raise ModelLoadError(f"feature_columns {configured} differ from the model's feature_names_in_ {expected}")
         self.loaded, self._signature = loaded, signature
-        log.info("model %s: loaded %s", self.key, self.model.model_path)
+        log.info("model %s: loaded %s (sha256 %s)", self.key, self.model.model_path, loaded.digest)
         self._warn_about(loaded)
         return loaded, True
 

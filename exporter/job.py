@@ -23,7 +23,7 @@ from exporter.history.record import WindowCounts, record_run, window_counts
 from exporter.ingest.batches import BatchIngestor
 from exporter.ingest.label_files import ingest_labels
 from exporter.ingest.position import RecordedPosition
-from exporter.model import LoadedModel, ModelLoadError, load_model
+from exporter.model import LoadedModel, ModelLoadError
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.reference.profile import ReferenceProfile
 from exporter.results import Results, Snapshot
@@ -69,7 +69,7 @@ class ModelJob:
         clock: Callable[[], float] = time.time,
         source: Source | None = None,
         label_source: Source | None = None,
-        loader: Callable[[Path, str], LoadedModel] = load_model,
+        loader: Callable[[Path, str], LoadedModel] | None = None,
     ) -> None:
         self.model = model
         self.key = f"{model.name}:{model.version}"

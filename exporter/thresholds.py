@@ -73,7 +73,10 @@ UPPER_BOUNDS: tuple[str, ...] = tuple(t.name for t in THRESHOLDS if t.direction 
 KNOWN_THRESHOLDS: tuple[str, ...] = tuple(t.name for t in THRESHOLDS)
 DEFAULT_THRESHOLDS: dict[str, float] = {t.name: t.default for t in THRESHOLDS if t.default is not None}
 # The multivariate band is fitted on the reference, not configured, but is published the same way.
-FITTED_THRESHOLDS: tuple[str, ...] = ("multivariate_drift",)
+FITTED: tuple[Threshold, ...] = (Threshold("multivariate_drift", "above", "mlmon_multivariate_drift_score", "number"),)
+FITTED_THRESHOLDS: tuple[str, ...] = tuple(t.name for t in FITTED)
+# Every threshold published as mlmon_threshold{metric}, configured or fitted.
+PUBLISHED: dict[str, Threshold] = {t.name: t for t in (*THRESHOLDS, *FITTED)}
 
 
 def is_breached(name: str, value: float, threshold: float) -> bool:

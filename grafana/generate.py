@@ -2,7 +2,8 @@
 
 The dashboards are code: edit this file, run ``python grafana/generate.py`` and commit both. ``--check`` exits 1
 when the committed JSON is not what this file produces, so CI catches hand edits and forgotten regenerations.
-Only the standard library is used, so the generator runs anywhere Python does.
+Besides the standard library it reads only the thresholds table (exporter/thresholds.py, itself standard
+library only), from which every threshold line and the gauge it is drawn against come.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from exporter.thresholds import PUBLISHED as THRESHOLDS  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -74,9 +78,20 @@ def ratio_panel(title: str, description: str, queries: list[Query], width: int =
     return Panel("timeseries", title, description, "percentunit", queries, width=width, ratio=True)
 
 
-def with_threshold(metric: str, gauge: str, legend: str = SERIES) -> list[Query]:
-    """A gauge and the configured threshold it is compared with, drawn as a dashed red line."""
-    return [Query(sel(gauge), legend), Query(threshold(metric), THRESHOLD_LEGEND)]
+def with_threshold(metric: str, legend: str = SERIES) -> list[Query]:
+    """The value a threshold bounds (from the thresholds table) and the threshold, drawn as a dashed red line."""
+    return [Query(sel(THRESHOLDS[metric].value), legend), Query(threshold(metric), THRESHOLD_LEGEND)]
+
+
+INTERVAL_LEGEND = "95 % interval {{model}} {{version}}"
+
+
+def interval(metric: str) -> list[Query]:
+    """The 95 % interval of a performance figure, drawn as two thin dotted lines around it."""
+    return [
+        Query(sel(f"mlmon_performance_interval_{bound}_ratio", f'metric="{metric}"'), INTERVAL_LEGEND)
+        for bound in ("lower", "upper")
+    ]
 
 
 UP_MAPPINGS = [
@@ -99,6 +114,69 @@ DRIFT_MAPPINGS = [
 ]
 
 
+STATUS_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "ok", "color": "green", "index": 0},
+            "1": {"text": "watch", "color": "yellow", "index": 1},
+            "2": {"text": "act", "color": "red", "index": 2},
+        },
+    }
+]
+# The seed tutorial's questions, each answered per model by a recording rule (0 ok, 1 watch, 2 act).
+QUESTIONS = (
+    (
+        "Is accuracy changing?",
+        "accuracy_changing",
+        "A performance alert fires (act), or accuracy is below its "
+        "threshold within its sampling error or falling against its daily average (watch).",
+    ),
+    (
+        "Are prediction patterns shifting?",
+        "prediction_patterns_shifting",
+        "Prediction drift has lasted (act) or the latest run flagged it (watch).",
+    ),
+    (
+        "Is confidence decreasing?",
+        "confidence_decreasing",
+        "The confidence alert fires (act), or mean confidence "
+        "is below its threshold or falling against its daily average (watch).",
+    ),
+    (
+        "Has user behaviour changed?",
+        "user_behaviour_changed",
+        "Input drift, new categories, out-of-range values or "
+        "a volume change alert fires (act), or a feature is flagged as drifted (watch).",
+    ),
+    (
+        "Is retraining required?",
+        "retraining_required",
+        "MlmonRetrainingRecommended fires: performance breached "
+        "together with drift for an hour (act); any performance or drift alert fires (watch).",
+    ),
+)
+
+
+def questions() -> Row:
+    return Row(
+        "The seed's questions",
+        [
+            Panel(
+                "stat",
+                title,
+                description,
+                "none",
+                [Query(sel(f"model:mlmon_{record}:status"))],
+                width=24 // len(QUESTIONS) if title != QUESTIONS[-1][0] else 24 - 4 * (24 // len(QUESTIONS)),
+                height=4,
+                mappings=STATUS_MAPPINGS,
+            )
+            for title, record, description in QUESTIONS
+        ],
+    )
+
+
 def table_columns(names: dict[str, str], exclude: Iterable[str] = ("Time",)) -> list[dict[str, Any]]:
     """Merge the instant queries of a table into one row per series and give the value columns names."""
     return [
@@ -119,6 +197,7 @@ def column_unit(column: str, unit: str) -> dict[str, Any]:
 
 def overview() -> list[Row]:
     return [
+        questions(),
         Row(
             "Trends",
             [
@@ -127,7 +206,8 @@ def overview() -> list[Row]:
                     "Accuracy over the evaluation window of each run, its 1-hour average, and the configured lower "
                     "threshold. A slow decline points at data or concept drift.",
                     [
-                        *with_threshold("accuracy", "mlmon_accuracy_ratio"),
+                        *with_threshold("accuracy"),
+                        *interval("accuracy"),
                         Query(sel("model:mlmon_accuracy_ratio:avg1h"), "1h average {{model}} {{version}}"),
                     ],
                     width=8,
@@ -149,7 +229,7 @@ def overview() -> list[Row]:
                     "Mean confidence",
                     "Mean probability of the predicted class. Falling confidence often means the model meets "
                     "data unlike its training data.",
-                    with_threshold("mean_confidence", "mlmon_mean_confidence_ratio"),
+                    with_threshold("mean_confidence"),
                     width=8,
                 ),
             ],
@@ -161,21 +241,21 @@ def overview() -> list[Row]:
                     "Precision",
                     "Precision over the evaluation window (positive class, macro average for multiclass), with its "
                     "threshold.",
-                    with_threshold("precision", "mlmon_precision_ratio"),
+                    [*with_threshold("precision"), *interval("precision")],
                     width=8,
                 ),
                 ratio_panel(
                     "Recall",
                     "Recall over the evaluation window (positive class, macro average for multiclass), with its "
                     "threshold.",
-                    with_threshold("recall", "mlmon_recall_ratio"),
+                    [*with_threshold("recall"), *interval("recall")],
                     width=8,
                 ),
                 ratio_panel(
                     "F1 score",
                     "F1 score over the evaluation window (positive class, macro average for multiclass), with its "
                     "threshold.",
-                    with_threshold("f1", "mlmon_f1_ratio"),
+                    [*with_threshold("f1"), *interval("f1")],
                     width=8,
                 ),
                 ratio_panel(
@@ -185,6 +265,7 @@ def overview() -> list[Row]:
                     "the calibration no longer holds.",
                     [
                         Query(sel("mlmon_estimated_accuracy_ratio"), "estimated {{model}} {{version}}"),
+                        *interval("estimated_accuracy"),
                         Query(sel("mlmon_accuracy_ratio"), "realized {{model}} {{version}}"),
                         Query(threshold("estimated_accuracy"), THRESHOLD_LEGEND),
                     ],
@@ -193,7 +274,7 @@ def overview() -> list[Row]:
                     "Label coverage",
                     "Share of the evaluation window whose ground-truth label has arrived. Performance figures rest "
                     "on this share only.",
-                    with_threshold("labelled_rows_ratio", "mlmon_labelled_rows_ratio"),
+                    with_threshold("labelled_rows_ratio"),
                 ),
             ],
         ),
@@ -258,25 +339,25 @@ def data_drift() -> list[Row]:
             [
                 Panel(
                     "timeseries",
-                    "Feature drift distances",
-                    "Distance of each feature from the reference, for the distance methods (normed Wasserstein, "
-                    "Jensen-Shannon, PSI); a feature drifts when its distance reaches its threshold (see the table). "
-                    "Test statistics are not drawn here: their scale depends on the sample size.",
+                    "Feature drift severity",
+                    "Drift severity of each feature on one scale for every method: at least 1 exactly when the "
+                    "feature drifted, larger when it drifted more (distance / cut-off for Wasserstein, "
+                    "Jensen-Shannon and PSI; log p-value / log significance level for Kolmogorov-Smirnov and "
+                    "chi-squared).",
                     "short",
                     [
-                        Query(
-                            sel("mlmon_feature_drift_score", 'method=~"wasserstein|jensenshannon|psi"'),
-                            "{{feature}} ({{method}}) {{model}} {{version}}",
-                        )
+                        Query(sel("mlmon_feature_drift_severity"), "{{feature}} ({{method}}) {{model}} {{version}}"),
+                        Query("vector(1)", "threshold (severity 1)"),
                     ],
                     width=7,
                     height=10,
+                    overrides=[threshold_override()],
                 ),
                 Panel(
                     "timeseries",
                     "Feature drift p-values",
                     "P-value of each feature's drift test (Kolmogorov-Smirnov, chi-squared), on a log scale; "
-                    "a feature drifts when its p-value falls below its threshold (see the table).",
+                    "a feature drifts when its p-value falls below its significance level (see the table).",
                     "short",
                     [Query(sel("mlmon_feature_drift_pvalue"), "{{feature}} ({{method}}) {{model}} {{version}}")],
                     width=7,
@@ -285,18 +366,27 @@ def data_drift() -> list[Row]:
                 ),
                 Panel(
                     "table",
-                    "Features by drift score",
-                    "Latest drift score of each feature, highest first, with the threshold it is compared with "
-                    "and the p-value where the method is a test.",
+                    "Features by drift severity",
+                    "Latest drift severity of each feature, most drifted first, with the method's own statistic or "
+                    "distance, the significance level or cut-off it is compared with, and the p-value of a test.",
                     "short",
                     [
                         Query(
-                            f"sort_desc(max by (model, version, feature, method) ({sel('mlmon_feature_drift_score')}))",
+                            "sort_desc(max by (model, version, feature, method) "
+                            f"({sel('mlmon_feature_drift_severity')}))",
                             instant=True,
                             table=True,
                         ),
                         Query(
-                            f"max by (model, version, feature, method) ({sel('mlmon_feature_drift_threshold')})",
+                            f"max by (model, version, feature, method) ({sel('mlmon_feature_drift_statistic')} "
+                            f"or {sel('mlmon_feature_drift_distance')})",
+                            instant=True,
+                            table=True,
+                        ),
+                        Query(
+                            "max by (model, version, feature, method) "
+                            f"({sel('mlmon_feature_drift_significance_level')} "
+                            f"or {sel('mlmon_feature_drift_distance_threshold')})",
                             instant=True,
                             table=True,
                         ),
@@ -309,14 +399,19 @@ def data_drift() -> list[Row]:
                     width=10,
                     height=10,
                     transformations=table_columns(
-                        {"Value #A": "Drift score", "Value #B": "Threshold", "Value #C": "p-value"}
+                        {
+                            "Value #A": "Severity",
+                            "Value #B": "Statistic or distance",
+                            "Value #C": "Significance level or cut-off",
+                            "Value #D": "p-value",
+                        }
                     ),
-                    options={"sortBy": [{"displayName": "Drift score", "desc": True}]},
+                    options={"sortBy": [{"displayName": "Severity", "desc": True}]},
                 ),
                 ratio_panel(
                     "Drifted features",
                     "Share of monitored features that drifted, against the dataset-drift share.",
-                    with_threshold("drifted_features_ratio", "mlmon_drifted_features_ratio"),
+                    with_threshold("drifted_features_ratio"),
                     width=8,
                 ),
                 Panel(
@@ -331,9 +426,10 @@ def data_drift() -> list[Row]:
                 Panel(
                     "timeseries",
                     "Prediction drift",
-                    "Drift of the model output (probability or predicted value) against the reference.",
+                    "Drift severity of the model output (probability or predicted value) against the reference: "
+                    "at least 1 is drift, whatever the method.",
                     "short",
-                    [Query(sel("mlmon_prediction_drift_score"), "{{method}} {{model}} {{version}}")],
+                    [Query(sel("mlmon_prediction_drift_severity"), "{{method}} {{model}} {{version}}")],
                     width=6,
                 ),
                 Panel(
@@ -353,7 +449,6 @@ def data_drift() -> list[Row]:
                     "short",
                     with_threshold(
                         "multivariate_drift",
-                        "mlmon_multivariate_drift_score",
                         "reconstruction error {{model}} {{version}}",
                     ),
                     width=18,
@@ -375,19 +470,19 @@ def data_drift() -> list[Row]:
                 ratio_panel(
                     "Missing values",
                     "Share of arrived rows with each feature missing, with the threshold.",
-                    with_threshold("missing_ratio", "mlmon_feature_missing_ratio", per_feature),
+                    with_threshold("missing_ratio", per_feature),
                     width=8,
                 ),
                 ratio_panel(
                     "Out-of-range values",
                     "Share of arrived rows with a numeric feature outside the reference range, with the threshold.",
-                    with_threshold("out_of_range_ratio", "mlmon_feature_out_of_range_ratio", per_feature),
+                    with_threshold("out_of_range_ratio", per_feature),
                     width=8,
                 ),
                 ratio_panel(
                     "Unseen categories",
                     "Share of arrived rows with a category absent from the reference, with the threshold.",
-                    with_threshold("unseen_category_ratio", "mlmon_feature_unseen_category_ratio", per_feature),
+                    with_threshold("unseen_category_ratio", per_feature),
                     width=8,
                 ),
                 Panel(
@@ -539,6 +634,18 @@ def target(query: Query, ref_id: str) -> dict[str, Any]:
     return out
 
 
+def interval_override() -> dict[str, Any]:
+    return {
+        "matcher": {"id": "byRegexp", "options": "/^95 % interval/"},
+        "properties": [
+            {"id": "color", "value": {"fixedColor": "gray", "mode": "fixed"}},
+            {"id": "custom.lineStyle", "value": {"dash": [2, 4], "fill": "dot"}},
+            {"id": "custom.lineWidth", "value": 1},
+            {"id": "custom.fillOpacity", "value": 0},
+        ],
+    }
+
+
 def threshold_override() -> dict[str, Any]:
     return {
         "matcher": {"id": "byRegexp", "options": "/^threshold/"},
@@ -568,6 +675,8 @@ def field_config(panel: Panel) -> dict[str, Any]:
             defaults["custom"]["scaleDistribution"] = {"type": "log", "log": 10}
         if any(q.legend == THRESHOLD_LEGEND for q in panel.queries):
             overrides.append(threshold_override())
+        if any(q.legend == INTERVAL_LEGEND for q in panel.queries):
+            overrides.append(interval_override())
     return {"defaults": defaults, "overrides": overrides}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def write_project(
     x, y = make(reference_rows + 400, 0)
     estimator = LinearRegression() if task == "regression" else LogisticRegression(max_iter=1000)
     estimator.fit(x.iloc[:400], y[:400])
-    joblib.dump(estimator, root / "model.joblib")
+    digest = dump_model(estimator, root / "model.joblib")
     reference = x.iloc[400:].copy()
     reference["target"] = y[400:]
     reference.to_parquet(root / "reference.parquet", index=False)
@@ -57,6 +58,7 @@ def write_project(
         "name": "m",
         "version": "1",
         "model_path": "model.joblib",
+        "model_sha256": digest,
         "task": task,
         "source": {"type": "files", "path": "incoming", "settle_seconds": 0},
         "target_column": "target",
@@ -69,6 +71,22 @@ def write_project(
     config = {"state_path": "state/mlmon.db", "models": [model], **(top or {})}
     path = root / "mlmon.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def dump_model(estimator: Any, path: Path) -> str:
+    """Write ``estimator`` with joblib; returns the SHA-256 a config pins it with."""
+    joblib.dump(estimator, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def deploy_model(config: Path, estimator: Any, index: int = 0) -> Path:
+    """Replace the joblib file of the config's model ``index`` and pin the new file in the config."""
+    data = yaml.safe_load(config.read_text())
+    entry = data["models"][index]
+    path = config.parent / entry["model_path"]
+    entry["model_sha256"] = dump_model(estimator, path)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
@@ -124,7 +142,7 @@ def write_model(
     (folder / "incoming").mkdir(parents=True, exist_ok=True)
     estimator = LinearRegression() if task == "regression" else LogisticRegression(max_iter=1000)
     estimator.fit(*train)
-    joblib.dump(estimator, folder / "model.joblib")
+    digest = dump_model(estimator, folder / "model.joblib")
     frame = reference[0].copy()
     frame["target"] = reference[1]
     frame.to_parquet(folder / "reference.parquet", index=False)
@@ -132,6 +150,7 @@ def write_model(
         "name": name,
         "version": "1",
         "model_path": f"{name}/model.joblib",
+        "model_sha256": digest,
         "task": task,
         "source": {"type": "files", "path": f"{name}/incoming", "settle_seconds": 0},
         "target_column": "target",

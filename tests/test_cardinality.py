@@ -30,9 +30,10 @@ FEATURES = [f"x{i:02d}" for i in range(60)]
 SHIFTED = FEATURES[3:60:10]  # six features spread over the columns, not the first ones
 MAX_FEATURES, MAX_CLASSES, CLASSES = 10, 5, 30
 PER_FEATURE = (
-    "mlmon_feature_drift_score",
+    "mlmon_feature_drift_statistic",
     "mlmon_feature_drift_detected",
-    "mlmon_feature_drift_threshold",
+    "mlmon_feature_drift_significance_level",
+    "mlmon_feature_drift_severity",
     "mlmon_feature_drift_pvalue",
     "mlmon_feature_missing_ratio",
     "mlmon_feature_out_of_range_ratio",

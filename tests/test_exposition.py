@@ -48,8 +48,8 @@ def test_golden_exposition() -> None:
         "2",
         (
             Figure("mlmon_reference", 1.0, {"fingerprint": "abc123"}),
-            Figure("mlmon_feature_drift_score", 0.25, {"feature": "age", "method": "ks"}),
-            Figure("mlmon_feature_drift_score", 0.5, {"feature": 'plan "b"\\x', "method": "chisquare"}),
+            Figure("mlmon_feature_drift_statistic", 0.25, {"feature": "age", "method": "ks"}),
+            Figure("mlmon_feature_drift_statistic", 0.5, {"feature": 'plan "b"\\x', "method": "chisquare"}),
             HistogramFigure("mlmon_prediction_confidence", ((0.5, 10.0), (0.9, 80.0), (INF, 120.0)), 100.5),
             Figure("mlmon_predictions", 120.0),
             Figure("mlmon_accuracy_ratio", 0.875),
@@ -68,9 +68,10 @@ def test_golden_exposition() -> None:
         + 'mlmon_prediction_confidence_bucket{le="+Inf",model="churn",version="2"} 120.0\n'
         + 'mlmon_prediction_confidence_count{model="churn",version="2"} 120.0\n'
         + 'mlmon_prediction_confidence_sum{model="churn",version="2"} 100.5\n'
-        + head("mlmon_feature_drift_score", "gauge")
-        + 'mlmon_feature_drift_score{feature="age",method="ks",model="churn",version="2"} 0.25\n'
-        + 'mlmon_feature_drift_score{feature="plan \\"b\\"\\\\x",method="chisquare",model="churn",version="2"} 0.5\n'
+        + head("mlmon_feature_drift_statistic", "gauge")
+        + 'mlmon_feature_drift_statistic{feature="age",method="ks",model="churn",version="2"} 0.25\n'
+        + 'mlmon_feature_drift_statistic{feature="plan \\"b\\"\\\\x",method="chisquare",'
+        + 'model="churn",version="2"} 0.5\n'
         + head("mlmon_reference", "gauge", "mlmon_reference_info")
         + 'mlmon_reference_info{fingerprint="abc123",model="churn",version="2"} 1.0\n'
         + BUILD_INFO
@@ -131,16 +132,16 @@ def test_duplicate_series_last_wins() -> None:
             "1",
             (
                 Figure("mlmon_accuracy_ratio", 0.1),
-                Figure("mlmon_feature_drift_score", 0.2, {"feature": "age", "method": "ks"}),
+                Figure("mlmon_feature_drift_statistic", 0.2, {"feature": "age", "method": "ks"}),
                 Figure("mlmon_accuracy_ratio", 0.9),
-                Figure("mlmon_feature_drift_score", 0.4, {"feature": "age", "method": "ks"}),
+                Figure("mlmon_feature_drift_statistic", 0.4, {"feature": "age", "method": "ks"}),
             ),
         )
     )
     samples = [line for line in text.splitlines() if not line.startswith("#")]
     assert samples == [
         'mlmon_accuracy_ratio{model="m",version="1"} 0.9',
-        'mlmon_feature_drift_score{feature="age",method="ks",model="m",version="1"} 0.4',
+        'mlmon_feature_drift_statistic{feature="age",method="ks",model="m",version="1"} 0.4',
         f'mlmon_build_info{{version="{__version__}"}} 1.0',
     ]
 

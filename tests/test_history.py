@@ -60,7 +60,7 @@ def seed_runs(name: str = "seed", version: str = "1") -> list[StoredRun]:
                     "mlmon_mean_confidence_ratio": confidence,
                     "mlmon_predictions_total": float(total),
                     "mlmon_window_rows": float(volume),
-                    series_key("mlmon_feature_drift_score", {"feature": "mean radius", "method": "ks"}): day / 30,
+                    series_key("mlmon_feature_drift_statistic", {"feature": "mean radius", "method": "ks"}): day / 30,
                     series_key("mlmon_threshold", {"metric": "accuracy"}): 0.90,
                     series_key("mlmon_threshold", {"metric": "mean_confidence"}): 0.88,
                 },
@@ -133,8 +133,8 @@ def test_runs_older_than_the_retention_are_deleted(tmp_path: Path) -> None:
 
 def test_series_keys_read_back() -> None:
     labels = {"feature": 'odd "name", with\\ comma', "method": "ks"}
-    key = series_key("mlmon_feature_drift_score", labels)
-    assert parse_series_key(key) == ("mlmon_feature_drift_score", labels)
+    key = series_key("mlmon_feature_drift_statistic", labels)
+    assert parse_series_key(key) == ("mlmon_feature_drift_statistic", labels)
     assert parse_series_key("mlmon_window_rows") == ("mlmon_window_rows", {})
     with pytest.raises(ValueError):
         parse_series_key("not a name{")

@@ -15,7 +15,17 @@ from exporter.app import build_app
 from exporter.config import load_config
 from exporter.monitors import MONITORS, monitors_for
 
-from helpers import FEATURES, binary_data, multiclass_data, regression_data, value, values, write_batch, write_project
+from helpers import (
+    FEATURES,
+    binary_data,
+    deploy_model,
+    multiclass_data,
+    regression_data,
+    value,
+    values,
+    write_batch,
+    write_project,
+)
 
 
 class Clock:
@@ -178,7 +188,7 @@ def test_below_min_rows_no_window_figure_is_published(tmp_path: Path) -> None:
     figures = app_for(config).jobs[0].run().figures
     assert value(figures, "mlmon_window_rows") == 20
     assert values(figures, "mlmon_accuracy_ratio") == []
-    assert values(figures, "mlmon_feature_drift_score") == []
+    assert values(figures, "mlmon_feature_drift_severity") == []
 
 
 def _late_label_project(tmp_path: Path) -> Path:
@@ -257,7 +267,7 @@ def test_a_failing_calculator_costs_only_itself(tmp_path: Path, monkeypatch: pyt
     assert value(figures, "mlmon_calculator_success", calculator="feature_drift") == 0
     assert value(figures, "mlmon_calculator_success", calculator="performance") == 1
     assert values(figures, "mlmon_accuracy_ratio")
-    assert values(figures, "mlmon_feature_drift_score") == []
+    assert values(figures, "mlmon_feature_drift_severity") == []
 
 
 def test_a_model_that_cannot_load_is_reported_down_and_the_rest_stays(tmp_path: Path) -> None:
@@ -304,7 +314,7 @@ def test_regression_gauges_equal_sklearn(tmp_path: Path) -> None:
     }
     for name, want in expected.items():
         assert value(figures, name) == pytest.approx(want, abs=1e-9), name
-    assert values(figures, "mlmon_residual_drift_score")
+    assert values(figures, "mlmon_residual_drift_severity")
     assert values(figures, "mlmon_prediction_confidence") == []
 
 
@@ -341,16 +351,19 @@ def test_the_reference_profile_is_cached_and_refitted_only_when_the_reference_ch
 def test_a_redeployed_model_file_is_loaded_on_the_next_run(tmp_path: Path) -> None:
     import os
 
+    import skops.io
     from sklearn.tree import DecisionTreeClassifier
 
-    config = write_project(tmp_path)
+    # a skops file needs no pin, so a new one deployed under the same name is taken as it is
+    config = write_project(tmp_path, model_overrides={"model_path": "model.skops", "model_sha256": None})
+    skops.io.dump(joblib.load(tmp_path / "model.joblib"), tmp_path / "model.skops")
     x, y = binary_data(200, seed=15)
     app = app_for(config)
     write_batch(tmp_path, "b1.csv", x, y)
     first = app.jobs[0].run().figures
     tree = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x, y)
-    joblib.dump(tree, tmp_path / "model.joblib")
-    os.utime(tmp_path / "model.joblib", ns=(1, 1))
+    skops.io.dump(tree, tmp_path / "model.skops")
+    os.utime(tmp_path / "model.skops", ns=(1, 1))
     write_batch(tmp_path, "b2.csv", x, y)
     second = app.jobs[0].run().figures
     assert value(second, "mlmon_accuracy_ratio") == pytest.approx(metrics.accuracy_score(y, tree.predict(x)))
@@ -369,7 +382,7 @@ def test_text_columns_reach_the_model_as_categories_even_without_a_reference(tmp
     encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["colour"]), remainder="passthrough")
     pipeline = make_pipeline(encode, LogisticRegression(max_iter=1000)).fit(x, y)
     config = write_project(tmp_path, model_overrides={"reference_path": None})
-    joblib.dump(pipeline, tmp_path / "model.joblib")
+    deploy_model(config, pipeline)
     write_batch(tmp_path, "b.csv", x, y)
     figures = app_for(config).jobs[0].run().figures
     assert values(figures, "mlmon_invalid_rows", reason="bad_type") == [0]
@@ -388,7 +401,7 @@ class NanModel(LogisticRegression):
 def test_a_model_that_returns_nan_costs_only_that_batch(tmp_path: Path) -> None:
     config = write_project(tmp_path)
     x, y = binary_data(200, seed=17)
-    joblib.dump(NanModel(max_iter=1000).fit(x, y), tmp_path / "model.joblib")
+    deploy_model(config, NanModel(max_iter=1000).fit(x, y))
     write_batch(tmp_path, "nan.csv", x, y, mtime=1_000)
     clean = x[x["f0"] >= 0]
     write_batch(tmp_path, "clean.csv", clean, y[x["f0"] >= 0], mtime=2_000)
@@ -486,11 +499,11 @@ def test_float_flags_do_not_drift_against_themselves(tmp_path: Path) -> None:
     reference["f4"] = (reference["f4"] > 0).astype(float)  # a 0.0/1.0 flag: categorical
     reference.to_parquet(tmp_path / "reference.parquet", index=False)
     model = LogisticRegression(max_iter=1000).fit(reference[FEATURES], reference["target"])
-    joblib.dump(model, tmp_path / "model.joblib")
+    deploy_model(config, model)
     batch = reference.iloc[:300]
     write_batch(tmp_path, "b.csv", batch[FEATURES], batch["target"].to_numpy())
     figures = app_for(config).jobs[0].run().figures
-    assert value(figures, "mlmon_feature_drift_score", feature="f4", method="chisquare") < 5
+    assert value(figures, "mlmon_feature_drift_statistic", feature="f4", method="chisquare") < 5
     assert value(figures, "mlmon_feature_drift_detected", feature="f4") == 0
 
 
@@ -498,7 +511,7 @@ def test_a_model_without_feature_names_takes_the_reference_column_order(tmp_path
     config = write_project(tmp_path)
     reference = pd.read_parquet(tmp_path / "reference.parquet")
     unnamed = LogisticRegression(max_iter=1000).fit(reference[FEATURES].to_numpy(), reference["target"])
-    joblib.dump(unnamed, tmp_path / "model.joblib")
+    deploy_model(config, unnamed)
     x, y = binary_data(200, seed=22)
     write_batch(tmp_path, "b.csv", x[FEATURES[::-1]], y)  # the same columns, in reverse order
     figures = app_for(config).jobs[0].run().figures

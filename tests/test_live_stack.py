@@ -8,6 +8,7 @@ wall time that each test would otherwise pay again.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from support.processes import AlertmanagerServer, ExporterProcess, PrometheusSer
 pytestmark = pytest.mark.live
 
 DEMO_MODEL = {"model": "breast-cancer", "version": "1"}
+DRIFT_KINDS = ("statistic", "pvalue", "significance_level", "distance", "distance_threshold", "severity")
+TEST_KINDS = ("statistic", "pvalue", "significance_level")
 # Families every demo run serves once the first batches are scored (the seed model has labels,
 # a reference and a schedule; the ticket model adds multiclass and categorical families).
 ALWAYS_SERVED = {
@@ -36,7 +39,9 @@ ALWAYS_SERVED = {
     and spec.name
     not in {
         "mlmon_mean_prediction",
-        "mlmon_residual_drift_score",
+        *(f"mlmon_residual_drift_{kind}" for kind in DRIFT_KINDS),
+        # the demo's references are large: output drift is measured by distances, not tests
+        *(f"mlmon_{x}_drift_{kind}" for x in ("prediction", "label") for kind in TEST_KINDS),
         "mlmon_label_delay_seconds",
         "mlmon_unmatched_labels",
     }
@@ -110,6 +115,24 @@ def test_the_demo_serves_the_contract_and_promtool_accepts_it(stack: Stack) -> N
     body = stack.exporter.wait_for(lambda: _served(stack.exporter), timeout=90, description="the contract served")
     check = subprocess.run([promtool, "check", "metrics"], input=body.encode(), capture_output=True, timeout=60)
     assert check.returncode == 0 and not check.stdout.strip(), check.stdout + check.stderr
+
+
+def _samples(body: str, name: str) -> dict[tuple[str, str], float]:
+    """(model, feature) -> value of every sample of ``name`` in an exposition text."""
+    out = {}
+    for line in body.splitlines():
+        if line.startswith(name + "{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+            out[(labels["model"], labels["feature"])] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_severity_is_at_least_one_exactly_for_the_drifted_features(stack: Stack) -> None:
+    body = stack.exporter.wait_for(lambda: _served(stack.exporter), timeout=90, description="the contract served")
+    severity = _samples(body, "mlmon_feature_drift_severity")
+    detected = _samples(body, "mlmon_feature_drift_detected")
+    assert set(severity) == set(detected) and len(detected) > 5
+    assert {key: value >= 1 for key, value in severity.items()} == {key: value == 1 for key, value in detected.items()}
 
 
 def test_the_accuracy_alert_reaches_the_webhook_through_the_routing_tree(stack: Stack) -> None:

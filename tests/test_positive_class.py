@@ -75,7 +75,7 @@ def test_output_drift_and_performance_both_use_class_zero() -> None:
 
     drift = MONITORS["output_drift"].calculate(window, reference, {}, _model())
     expected = ks_2samp(reference_probabilities[:, 0], window_probabilities[:, 0]).statistic
-    assert _value(drift, "mlmon_prediction_drift_score") == pytest.approx(expected, abs=1e-12)
+    assert _value(drift, "mlmon_prediction_drift_statistic") == pytest.approx(expected, abs=1e-12)
 
     performance = MONITORS["performance"].calculate(window, None, {}, _model())
     recall = metrics.recall_score(truth, window.predictions, pos_label=0.0)

@@ -198,7 +198,7 @@ def test_a_logged_model_publishes_the_figures_of_the_same_model_scored_by_mlmon(
     assert value(logged, "mlmon_predictions") == 300
     assert comparable(logged) == comparable(scored)
     published = {name for name, _ in comparable(scored)}
-    expected = {"mlmon_feature_drift_score", "mlmon_prediction_drift_score", "mlmon_labelled_rows_ratio"}
+    expected = {"mlmon_feature_drift_severity", "mlmon_prediction_drift_severity", "mlmon_labelled_rows_ratio"}
     expected |= (
         {"mlmon_r2_score"} if task == "regression" else {"mlmon_accuracy_ratio", "mlmon_estimated_accuracy_ratio"}
     )

@@ -30,7 +30,8 @@ def test_a_reload_swaps_models_and_a_bad_config_keeps_the_running_one(tmp_path: 
     config = write_project(tmp_path, model_overrides={"schedule": {"interval_seconds": 1}})
     x, y = binary_data(60, seed=30)
     write_batch(tmp_path, "b.csv", x, y)
-    with ExporterProcess("serve", ["--config", str(config)], workdir=tmp_path / "run") as exporter:
+    args = ["--config", str(config), "--web.enable-lifecycle"]
+    with ExporterProcess("serve", args, workdir=tmp_path / "run") as exporter:
         exporter.wait_for(lambda: _models(_metrics(exporter)) == {"m"}, timeout=60, description="model m served")
         assert "mlmon_config_last_reload_successful 1.0" in _metrics(exporter)
 
@@ -48,7 +49,7 @@ def test_a_reload_swaps_models_and_a_bad_config_keeps_the_running_one(tmp_path: 
         # a broken config is refused over HTTP; the running models stay and the failure is visible
         config.write_text("models: [{name: broken}]\n")
         answer = requests.post(f"{exporter.url}/-/reload", timeout=30)
-        assert answer.status_code == 500 and "model_path" in answer.text
+        assert answer.status_code == 500 and "models[0].model_path" in answer.text
         body = _metrics(exporter)
         assert "mlmon_config_last_reload_successful 0.0" in body
         assert _models(body) == {"renamed"}
@@ -94,3 +95,26 @@ def test_a_config_that_validates_but_cannot_start_leaves_the_running_one(tmp_pat
         assert runtime.results.globals()[0].value == 0.0
     finally:
         runtime.shutdown()
+
+
+def test_the_lifecycle_api_is_off_by_default_and_a_reload_error_echoes_no_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLMON_TEST_SECRET_CRON", "s3cr3t-not-a-cron")
+    config = write_project(tmp_path, model_overrides={"schedule": {"interval_seconds": 1}})
+    with ExporterProcess("serve", ["--config", str(config)], workdir=tmp_path / "off") as exporter:
+        answer = requests.post(f"{exporter.url}/-/reload", timeout=30)
+        assert answer.status_code == 403 and "--web.enable-lifecycle" in answer.text
+
+    args = ["--config", str(config), "--web.enable-lifecycle"]
+    with ExporterProcess("serve", args, workdir=tmp_path / "on") as exporter:
+        data = yaml.safe_load(config.read_text())
+        data["models"][0]["schedule"] = {"cron": "${MLMON_TEST_SECRET_CRON}"}
+        config.write_text(yaml.safe_dump(data))
+        answer = requests.post(f"{exporter.url}/-/reload", timeout=30)
+        assert answer.status_code == 500
+        assert "models[0].schedule" in answer.text
+        assert "s3cr3t" not in answer.text
+    log = exporter.log_path.read_text()
+    assert "reload of" in log and "${MLMON_TEST_SECRET_CRON}" in log
+    assert "s3cr3t" not in log

@@ -30,6 +30,7 @@ SIGNALS = {
     "staleness",
     "labels",
     "availability",
+    "retraining",
 }
 # Series the dashboards read by name.
 TRENDS = ("accuracy", "precision", "recall", "f1", "mean_confidence", "estimated_accuracy")
@@ -41,6 +42,12 @@ DASHBOARD_RECORDS = {
     "model:mlmon_batches_processed:rate5m",
     "model:mlmon_invalid_rows:rate5m",
     "model:mlmon_scoring_duration_seconds:p99_5m",
+    # the seed's questions on the overview's top row
+    "model:mlmon_accuracy_changing:status",
+    "model:mlmon_prediction_patterns_shifting:status",
+    "model:mlmon_confidence_decreasing:status",
+    "model:mlmon_user_behaviour_changed:status",
+    "model:mlmon_retraining_required:status",
 }
 RECORD_NAME = re.compile(r"^[a-z_]+:mlmon_[a-z0-9_]+:[a-z0-9_]+$")
 RECORD_REF = re.compile(r"[a-z_]+:mlmon_[a-z0-9_]+:[a-z0-9_]+")

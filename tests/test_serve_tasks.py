@@ -120,7 +120,7 @@ def test_regression_figures_equal_sklearn(served: Served) -> None:
 
 def test_regression_has_residual_drift_and_no_confidence(served: Served) -> None:
     names = served.names(REGRESSION)
-    assert "mlmon_residual_drift_score" in names
+    assert "mlmon_residual_drift_severity" in names
     assert not {n for n in names if n.startswith("mlmon_prediction_confidence")}
     # the classifier does publish the confidence histogram, so its absence above is the task's doing
     assert "mlmon_prediction_confidence_count" in served.names(MULTICLASS)

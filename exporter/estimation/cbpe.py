@@ -19,6 +19,7 @@ the predicted class.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,3 +105,39 @@ def estimate_accuracy(confidence_calibrated: np.ndarray) -> float | None:
     """Multiclass expected accuracy: the mean calibrated probability of the predicted class."""
     confidence = np.asarray(confidence_calibrated, dtype=np.float64)
     return float(confidence.mean()) if confidence.size else None
+
+
+def estimate_errors(p_calibrated: np.ndarray, predicted_positive: np.ndarray) -> dict[str, float]:
+    """The estimate's own standard error: how far the realized figure is expected to fall from it by
+    chance, if the calibrated probabilities are right and rows are independent.
+
+    Each row is then a Bernoulli trial, so the true positives among the rows called positive and the
+    false negatives among the others are Poisson-binomial counts. Accuracy (TP + TN of n rows) and
+    precision (TP of the rows called positive) are shares of a fixed number of rows: their error is
+    exact. Recall and F1 are ratios of two such counts: their error is the delta method's.
+    """
+    p = np.asarray(p_calibrated, dtype=np.float64)
+    called = np.asarray(predicted_positive, dtype=bool)
+    if p.size == 0:
+        return {}
+    variance = p * (1 - p)
+    var_tp, var_fn = float(variance[called].sum()), float(variance[~called].sum())
+    tp, fn = float(p[called].sum()), float(p[~called].sum())
+    n_called = int(np.count_nonzero(called))
+    positives = tp + fn
+    dice = n_called + positives  # 2 TP + FP + FN
+    return {
+        # TN = (rows not called) - FN, so TP + TN varies as TP and FN do
+        "accuracy": math.sqrt(var_tp + var_fn) / p.size,
+        "precision": math.sqrt(var_tp) / n_called if n_called else 0.0,
+        "recall": math.sqrt(fn**2 * var_tp + tp**2 * var_fn) / positives**2 if positives > 0 else 0.0,
+        "f1": 2 * math.sqrt((n_called + fn) ** 2 * var_tp + tp**2 * var_fn) / dice**2 if dice > 0 else 0.0,
+    }
+
+
+def accuracy_error(confidence_calibrated: np.ndarray) -> float | None:
+    """Multiclass: the standard error of the expected accuracy (each row right with its calibrated confidence)."""
+    confidence = np.asarray(confidence_calibrated, dtype=np.float64)
+    if confidence.size == 0:
+        return None
+    return math.sqrt(float(np.sum(confidence * (1 - confidence)))) / confidence.size

@@ -15,6 +15,8 @@ with every batch and need a sustained breach.
 
 from __future__ import annotations
 
+import textwrap
+
 from exporter.mixin.config import MixinConfig
 from exporter.mixin.rules import MODEL, VALUE_FORMAT, Alert, Group, breach, model_query, query, threshold_of
 from exporter.thresholds import BY_NAME
@@ -41,6 +43,9 @@ def _threshold_alert(
     ``{value}`` and ``{threshold}`` are the formatted value and threshold and ``{side}`` below/above."""
     keys = ("model", "version", "feature") if per_feature else ("model", "version")
     fmt = VALUE_FORMAT[threshold]
+    expr = breach(name, threshold, value, config, keys=keys)
+    if threshold in WITH_INTERVAL:
+        expr = beyond_interval(expr, threshold)
     description = text.format(
         subject=subject,
         value=f"{{{{ $value | {fmt} }}}}",
@@ -49,13 +54,28 @@ def _threshold_alert(
     )
     return Alert(
         name,
-        breach(name, threshold, value, config, keys=keys),
+        expr,
         for_,
         keep,
         severity,
         signal,
         summary,
         description,
+    )
+
+
+# Figures published with a 95 % interval (mlmon_performance_interval_*_ratio{metric}): their alerts
+# fire only when the whole interval is past the threshold, not on a dip sampling alone explains.
+WITH_INTERVAL = ("accuracy", "precision", "recall", "f1", "estimated_accuracy", "estimated_f1")
+
+
+def beyond_interval(expr: str, metric: str, bound: str = "{t}") -> str:
+    """``expr`` unless the upper end of the figure's 95 % interval still reaches its (scaled) threshold."""
+    threshold = bound.format(t=f'mlmon_threshold{{metric="{metric}"}}')
+    return (
+        f"(\n{textwrap.indent(expr, '  ')})\nunless on(model, version)\n(\n"
+        f'  mlmon_performance_interval_upper_ratio{{metric="{metric}"}}\n'
+        f"    >= on(model, version) group_left()\n  {threshold}\n)\n"
     )
 
 
@@ -72,12 +92,10 @@ def _performance(config: MixinConfig) -> Group:
             signal="performance",
         )
 
-    far_expr = breach(
-        "MlmonAccuracyFarBelowThreshold",
+    far_expr = beyond_interval(
+        breach("MlmonAccuracyFarBelowThreshold", "accuracy", "mlmon_accuracy_ratio", config, scale="2 * {t} - 1"),
         "accuracy",
-        "mlmon_accuracy_ratio",
-        config,
-        scale="2 * {t} - 1",
+        "(2 * {t} - 1)",
     )
     # Realized figures: one scheduled run below the threshold is a finding (`for: 1m` on the seed's
     # accuracy alert); the other figures wait ten minutes, several runs of a typical schedule.
@@ -263,11 +281,20 @@ def _flag(name: str, family: str, for_: str, keep: str, severity: str, summary: 
     return Alert(name, f"{family} == 1", for_, keep, severity, "drift", summary, description)
 
 
-def _scores(family: str) -> str:
+def _severities(family: str) -> str:
+    """Each method's drift severity (at least 1 is drift, whatever the method)."""
     return (
         f'{{{{ range printf "{family}{{model=%q,version=%q}}" $labels.model $labels.version | query }}}}'
-        '{{ .Labels.method }}={{ printf "%.3g" .Value }} {{ end }}'
+        '{{ .Labels.method }} {{ printf "%.3g" .Value }} {{ end }}'
     )
+
+
+# The features a notification names first: the most drifted, on the severity scale every method shares.
+TOP_FEATURES = (
+    '{{ range printf "sort_desc(topk(3, mlmon_feature_drift_severity{model=%q,version=%q} >= 1))" $labels.model'
+    ' $labels.version | query }}{{ .Labels.feature }} ({{ .Labels.method }}, severity {{ printf "%.3g" .Value }})'
+    " {{ end }}"
+)
 
 
 def _drift(config: MixinConfig) -> Group:
@@ -286,7 +313,9 @@ def _drift(config: MixinConfig) -> Group:
                 + model_query("mlmon_drifted_features_ratio{model=%[1]q,version=%[2]q}", PCT)
                 + " of the monitored features drifted; the dataset-drift share is "
                 + threshold_of("drifted_features_ratio")
-                + ".",
+                + ". Most drifted: "
+                + TOP_FEATURES
+                + "(severity 1 is the drift threshold).",
             ),
             # Mostly the same finding as dataset drift, unless the model sets its own drifted_features_ratio;
             # not routed.
@@ -310,9 +339,9 @@ def _drift(config: MixinConfig) -> Group:
                 "30m",
                 "warning",
                 "The model output drifted against the reference.",
-                f"Prediction drift detected for {MODEL} (value {{{{ $value }}}}); drift scores by method: "
-                + _scores("mlmon_prediction_drift_score")
-                + "(the exporter's per-method threshold decides).",
+                f"Prediction drift detected for {MODEL} (value {{{{ $value }}}}); drift severity by method: "
+                + _severities("mlmon_prediction_drift_severity")
+                + "(threshold: 1).",
             ),
             _flag(
                 "MlmonLabelDriftDetected",
@@ -321,9 +350,9 @@ def _drift(config: MixinConfig) -> Group:
                 "1h",
                 "info",
                 "The distribution of arrived labels drifted against the reference labels.",
-                f"Label drift detected for {MODEL} (value {{{{ $value }}}}); drift scores by method: "
-                + _scores("mlmon_label_drift_score")
-                + "(the exporter's per-method threshold decides).",
+                f"Label drift detected for {MODEL} (value {{{{ $value }}}}); drift severity by method: "
+                + _severities("mlmon_label_drift_severity")
+                + "(threshold: 1).",
             ),
             Alert(
                 "MlmonMultivariateDriftDetected",
@@ -608,6 +637,31 @@ def _availability(config: MixinConfig) -> Group:
     )
 
 
+def _retraining(config: MixinConfig) -> Group:
+    # Performance alone may be noise in the labels, drift alone may not matter to the model; both for
+    # an hour, each past its own `for`, is a model that no longer fits its data.
+    performance = 'ALERTS{alertstate="firing", signal="performance"}'
+    drift = 'ALERTS{alertstate="firing", signal="drift", severity="warning"}'
+    return Group(
+        "mlmon-retraining",
+        [
+            Alert(
+                "MlmonRetrainingRecommended",
+                f"count by (model, version) ({performance})\n"
+                f"  and on(model, version)\ncount by (model, version) ({drift})\n",
+                "1h",
+                "1h",
+                "warning",
+                "retraining",
+                "Performance has stayed below its threshold together with drift: the model no longer fits its data.",
+                f"For {MODEL}, {{{{ $value }}}} performance alert(s) have fired together with a drift alert for an "
+                "hour (threshold: both at once for an hour). Retrain on recent labelled data; the runbook says "
+                "how to decide.",
+            )
+        ],
+    )
+
+
 def groups(config: MixinConfig) -> list[Group]:
     return [
         _performance(config),
@@ -619,4 +673,5 @@ def groups(config: MixinConfig) -> list[Group]:
         _latency(config),
         _labels(config),
         _availability(config),
+        _retraining(config),
     ]

@@ -85,6 +85,7 @@ def groups(config: MixinConfig) -> list[Group]:
                 ),
             ],
         ),
+        questions(),
         Group(
             "mlmon-latency.rules",
             [
@@ -103,3 +104,88 @@ def groups(config: MixinConfig) -> list[Group]:
             ],
         ),
     ]
+
+
+def _status(act: str, watch: str, present: str) -> str:
+    """2 (act) where ``act`` has a series, else 1 (watch) where ``watch`` has, else 0 (ok) where ``present`` has."""
+    return (
+        f"2 * clamp_max(count by (model, version) ({act}), 1)\n"
+        f"or\n1 * clamp_max(count by (model, version) ({watch}), 1)\n"
+        f"or\n0 * count by (model, version) ({present})\n"
+    )
+
+
+def _firing(alertnames: str) -> str:
+    return f'ALERTS{{alertstate="firing", alertname=~"{alertnames}"}}'
+
+
+def _below(value: str, threshold: str) -> str:
+    return f'{value} < on(model, version) group_left() mlmon_threshold{{metric="{threshold}"}}'
+
+
+# A 1-hour average this far below the 1-day one is a decline worth watching before any threshold.
+DECLINE = 0.02
+
+
+def questions() -> Group:
+    """The seed's questions, answered per model: 0 ok, 1 watch, 2 act (the overview's top row)."""
+    return Group(
+        "mlmon-questions.rules",
+        [
+            # Is accuracy changing? Act on a firing performance alert (realized, or estimated where labels
+            # lag); watch a figure below its threshold within its interval, or a falling hourly average.
+            Record(
+                "model:mlmon_accuracy_changing:status",
+                _status(
+                    'ALERTS{alertstate="firing", signal="performance"}',
+                    f"{_below('mlmon_accuracy_ratio', 'accuracy')}\n"
+                    f"  or {_below('mlmon_estimated_accuracy_ratio', 'estimated_accuracy')}\n"
+                    f"  or model:mlmon_accuracy_ratio:avg1h < model:mlmon_accuracy_ratio:avg1d - {DECLINE}",
+                    "mlmon_accuracy_ratio or mlmon_estimated_accuracy_ratio",
+                ),
+            ),
+            # Are prediction patterns shifting? Act on sustained prediction drift; watch a flagged one.
+            Record(
+                "model:mlmon_prediction_patterns_shifting:status",
+                _status(
+                    _firing("MlmonPredictionDriftDetected"),
+                    "mlmon_prediction_drift_severity >= 1",
+                    "mlmon_prediction_drift_severity or mlmon_predicted_class_ratio",
+                ),
+            ),
+            # Is confidence decreasing?
+            Record(
+                "model:mlmon_confidence_decreasing:status",
+                _status(
+                    _firing("MlmonMeanConfidenceBelowThreshold"),
+                    f"{_below('mlmon_mean_confidence_ratio', 'mean_confidence')}\n"
+                    "  or model:mlmon_mean_confidence_ratio:avg1h\n"
+                    f"    < model:mlmon_mean_confidence_ratio:avg1d - {DECLINE}",
+                    "mlmon_mean_confidence_ratio",
+                ),
+            ),
+            # Has user behaviour changed? The inputs: drift, new categories, volume.
+            Record(
+                "model:mlmon_user_behaviour_changed:status",
+                _status(
+                    _firing(
+                        "MlmonDatasetDriftDetected|MlmonMultivariateDriftDetected|MlmonPredictionVolumeChanged.+"
+                        "|MlmonPredictionVolumeSuddenChange|MlmonFeatureUnseenCategoryRatioAboveThreshold"
+                        "|MlmonFeatureOutOfRangeRatioAboveThreshold"
+                    ),
+                    "mlmon_feature_drift_severity >= 1 or mlmon_multivariate_drift_detected == 1",
+                    "mlmon_drifted_features_ratio or mlmon_batch_rows",
+                ),
+            ),
+            # Is retraining required? Act when MlmonRetrainingRecommended fires; watch any performance or
+            # drift alert.
+            Record(
+                "model:mlmon_retraining_required:status",
+                _status(
+                    _firing("MlmonRetrainingRecommended"),
+                    'ALERTS{alertstate="firing", signal=~"performance|drift", severity!="info"}',
+                    "mlmon_model_up",
+                ),
+            ),
+        ],
+    )

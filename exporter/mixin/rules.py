@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.mixin.config import MixinConfig
-from exporter.thresholds import BY_NAME
+from exporter.thresholds import BY_NAME, PUBLISHED
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -43,7 +43,7 @@ def model_query(expr: str, fmt: str) -> str:
 def threshold_of(name: str, fmt: str | None = None) -> str:
     """The configured threshold ``name`` of the alert's model, formatted by its unit."""
     return model_query(
-        f'mlmon_threshold{{model=%[1]q,version=%[2]q,metric="{name}"}}', fmt or FORMAT[BY_NAME[name].unit]
+        f'mlmon_threshold{{model=%[1]q,version=%[2]q,metric="{name}"}}', fmt or FORMAT[PUBLISHED[name].unit]
     )
 
 

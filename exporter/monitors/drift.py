@@ -2,7 +2,8 @@
 
 Each feature is compared with the method and threshold ``resolve_method`` picks. With a correction
 configured, the p-values of the tested features are adjusted together and the published p-value is
-the adjusted one, so ``pvalue < threshold`` always agrees with the detected flag. Features with no
+the adjusted one, so ``pvalue < significance level`` and ``severity >= 1`` always agree with the
+detected flag. Features with no
 usable value in the window or in the reference are left out, of the ratio too.
 
 Fitting keeps, per feature, the method the reference calls for and what it needs to compare a window
@@ -16,13 +17,13 @@ The drifted share and the dataset flag still count every feature.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from exporter.drift import METHODS
 from exporter.drift.correction import adjust
 from exporter.drift.fitting import FittedColumn, compare_column, distinct_values, fit_column, pack, unpack
+from exporter.drift.published import drift_figures
 from exporter.drift.registry import DriftResult
 from exporter.drift.selection import resolve_method
 from exporter.figures import Figure
@@ -49,11 +50,13 @@ class _Outcome:
     drifted: bool = False
 
     @property
+    def result(self) -> DriftResult:
+        return DriftResult(self.score, self.pvalue)
+
+    @property
     def severity(self) -> float:
-        """How far past (above 1) or short of (below 1) its threshold the feature is."""
-        if self.pvalue is None:
-            return self.score / self.threshold if self.threshold > 0 else math.inf
-        return self.threshold / self.pvalue if self.pvalue > 0 else math.inf
+        """The cross-method severity: >= 1 exactly when drifted, larger when the drift is larger."""
+        return METHODS[self.method].severity(self.result, self.threshold)
 
 
 @register
@@ -95,11 +98,8 @@ class FeatureDrift(Monitor):
             )
         figures: Output = []
         for outcome in shown:
-            labels = {"feature": outcome.feature, "method": outcome.method}
-            figures.append(Figure("mlmon_feature_drift_score", outcome.score, labels))
-            if outcome.pvalue is not None:
-                figures.append(Figure("mlmon_feature_drift_pvalue", outcome.pvalue, labels))
-            figures.append(Figure("mlmon_feature_drift_threshold", outcome.threshold, labels))
+            labels = {"feature": outcome.feature}
+            figures += drift_figures("feature", outcome.method, outcome.threshold, outcome.result, labels)
             figures.append(Figure("mlmon_feature_drift_detected", float(outcome.drifted), {"feature": outcome.feature}))
         share = sum(o.drifted for o in outcomes) / len(outcomes)
         figures.append(Figure("mlmon_drifted_features_ratio", share))
@@ -131,8 +131,7 @@ def compare_features(
     for outcome in outcomes:
         if outcome.pvalue is not None:
             outcome.pvalue = adjusted[outcome.feature]
-        result = DriftResult(outcome.score, outcome.pvalue)
-        outcome.drifted = METHODS[outcome.method].drifted(result, outcome.threshold)
+        outcome.drifted = METHODS[outcome.method].drifted(outcome.result, outcome.threshold)
     return outcomes
 
 

@@ -4,7 +4,7 @@ The calibration is fitted on the reference's probabilities and labels; a referen
 with fewer than ``MIN_REFERENCE_ROWS`` labelled rows or with a single class gets no calibration and
 the monitor publishes nothing. Binary: expected accuracy, precision, recall and F1 of the model's
 own predictions, for the configured positive class. Multiclass: expected accuracy only (see
-``exporter.estimation.cbpe``).
+``exporter.estimation.cbpe``). Each estimate comes with its own standard error and a 95 % interval.
 """
 
 from __future__ import annotations
@@ -13,10 +13,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from exporter.estimation.cbpe import calibrate, estimate, estimate_accuracy, fit_calibrator
+from exporter.estimation.cbpe import (
+    accuracy_error,
+    calibrate,
+    estimate,
+    estimate_accuracy,
+    estimate_errors,
+    fit_calibrator,
+)
 from exporter.figures import Figure
 from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.performance import UNMATCHED, class_indices, positive_index
+from exporter.performance.intervals import INTERVAL_FAMILIES, Z95
 from exporter.window import Window
 
 if TYPE_CHECKING:
@@ -62,11 +70,24 @@ class Estimation(Monitor):
         predicted = _predicted(window.predictions, probabilities, classes)
         if model.task == "binary_classification":
             positive = positive_index(classes, model.positive_class)
-            expected = estimate(calibrate(probabilities[:, positive], fitted), predicted == positive)
-            return [Figure(f"mlmon_estimated_{name}_ratio", value) for name, value in expected.items()]
+            calibrated, called = calibrate(probabilities[:, positive], fitted), predicted == positive
+            return _figures(estimate(calibrated, called), estimate_errors(calibrated, called))
         confidence = calibrate(probabilities[np.arange(len(predicted)), predicted], fitted)
-        accuracy = estimate_accuracy(confidence)
-        return [] if accuracy is None else [Figure("mlmon_estimated_accuracy_ratio", accuracy)]
+        accuracy, error = estimate_accuracy(confidence), accuracy_error(confidence)
+        return [] if accuracy is None or error is None else _figures({"accuracy": accuracy}, {"accuracy": error})
+
+
+def _figures(expected: dict[str, float], errors: dict[str, float]) -> Output:
+    """Each estimate, its standard error, and its 95 % interval (estimate -/+ 1.96 errors, within [0, 1])."""
+    figures: Output = []
+    for name, value in expected.items():
+        figures.append(Figure(f"mlmon_estimated_{name}_ratio", value))
+        error = errors[name]
+        figures.append(Figure("mlmon_estimated_performance_standard_error_ratio", error, {"metric": name}))
+        labels = {"metric": f"estimated_{name}"}
+        figures.append(Figure(INTERVAL_FAMILIES[0], max(0.0, value - Z95 * error), labels))
+        figures.append(Figure(INTERVAL_FAMILIES[1], min(1.0, value + Z95 * error), labels))
+    return figures
 
 
 def _predicted(predictions: np.ndarray | None, probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -7,9 +7,8 @@ and, for regression, residuals (label minus prediction) are compared once the wi
 ``min_rows`` labelled rows and the reference has labels.
 
 The method is picked as for features (the global ``drift.method`` and ``drift.thresholds`` apply,
-``feature_methods`` do not). These families publish a score only: for a test with a p-value the
-score is its statistic (the KS distance, the chi-squared statistic) and the detected flag still
-comes from the p-value.
+``feature_methods`` do not). They publish the same families as feature drift (statistic, p-value
+and significance level for a test; distance and cut-off for a distance; severity for both).
 
 Fitting keeps the reference side of each comparison ready (the usable outputs, labels and residuals,
 sorted, with their distinct count and the method's fitted state), so a run neither converts, sorts
@@ -27,6 +26,7 @@ import pandas as pd
 
 from exporter.drift import METHODS
 from exporter.drift.fitting import FittedColumn, compare_column, fit_column, pack, unpack
+from exporter.drift.published import drift_figures
 from exporter.drift.selection import resolve_method
 from exporter.figures import Figure
 from exporter.monitors.registry import Fitted, Monitor, Output, register
@@ -142,7 +142,7 @@ def _compare(
         return []
     method, threshold = resolve_method(None, kind, reference_values.size, distinct, model.drift)
     result = compare_column(fitted, method, reference_values, current_values)
-    figures: Output = [Figure(f"mlmon_{family}_drift_score", result.score, {"method": method})]
+    figures: Output = list(drift_figures(family, method, threshold, result, {}))
     if detected:
         drifted = METHODS[method].drifted(result, threshold)
         figures.append(Figure(f"mlmon_{family}_drift_detected", float(drifted)))

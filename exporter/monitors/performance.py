@@ -8,6 +8,9 @@ Multiclass per-class series are bounded by ``limits.max_classes``: the classes w
 labelled rows in the window keep theirs (the output monitor, which runs with or without labels,
 publishes ``mlmon_series_dropped{kind="class"}``). A class's precision is left out while it was
 never predicted, its recall while it never occurred.
+
+Accuracy, precision, recall and F1 come with their 95 % Wilson interval on the rows each is a share
+of (``exporter.performance.intervals``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from exporter.figures import Figure
 from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.performance import UNMATCHED, class_indices, class_label, positive_index
 from exporter.performance.binary import binary_metrics
+from exporter.performance.intervals import interval_figures, rows_behind
 from exporter.performance.multiclass import classes_kept, multiclass_metrics, per_class
 from exporter.performance.regression import regression_metrics
 from exporter.window import Window
@@ -74,8 +78,12 @@ class Performance(Monitor):
         indices = np.arange(len(classes))
         if model.task == "binary_classification":
             positive = positive_index(classes, model.positive_class)
-            return _figures(binary_metrics(true, predicted, positive, probabilities, indices))
-        figures = _figures(multiclass_metrics(true, predicted, indices, probabilities))
+            metrics = binary_metrics(true, predicted, positive, probabilities, indices)
+            return _figures(metrics) + interval_figures(metrics, rows_behind(true, predicted, [positive]))
+        metrics = multiclass_metrics(true, predicted, indices, probabilities)
+        # the macro averages run over the classes present among the true or predicted labels
+        present = np.unique(np.concatenate([true, predicted]))
+        figures = _figures(metrics) + interval_figures(metrics, rows_behind(true, predicted, present))
         support = np.bincount(true, minlength=len(classes))
         kept = classes_kept(indices, support, model.limits.max_classes)
         for index, scores in per_class(true, predicted, kept).items():

@@ -68,6 +68,15 @@ class FilesConfig(SourceConfig):
     def describe(self) -> str:
         return str(self.path)
 
+    def problems(self) -> list[str]:
+        if not self.path.exists():
+            return [f"path: folder {self.path} does not exist"]
+        if not self.path.is_dir():
+            return [f"path: {self.path} is not a folder"]
+        if not os.access(self.path, os.R_OK | os.X_OK):
+            return [f"path: folder {self.path} cannot be read"]
+        return []
+
 
 def read_table(path: Path) -> pd.DataFrame:
     """A whole table from a CSV, CSV.gz or Parquet file (the reference data, for one)."""

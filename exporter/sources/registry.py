@@ -58,6 +58,10 @@ class SourceConfig(BaseModel):
         """Where the batches come from, for people (``check-config``); never holds a secret."""
         return self.type
 
+    def problems(self) -> list[str]:
+        """What would keep the source from being read (``check-config``), each as "key: why"."""
+        return []
+
 
 @dataclass(frozen=True)
 class BatchRef:

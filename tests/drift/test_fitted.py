@@ -186,9 +186,9 @@ def test_output_drift_with_fitted_state_equals_without(task: str) -> None:
     )
     with_state = OutputDrift().calculate(window, reference, fitted, model)
     assert with_state == OutputDrift().calculate(window, reference, {}, model)
-    assert {f.name for f in with_state} >= {"mlmon_prediction_drift_score", "mlmon_label_drift_score"}
+    assert {f.name for f in with_state} >= {"mlmon_prediction_drift_severity", "mlmon_label_drift_severity"}
     if task == "regression":
-        assert "mlmon_residual_drift_score" in {f.name for f in with_state}
+        assert "mlmon_residual_drift_severity" in {f.name for f in with_state}
 
 
 def test_output_drift_falls_back_when_the_window_has_no_probabilities() -> None:
@@ -210,7 +210,7 @@ def test_output_drift_falls_back_when_the_window_has_no_probabilities() -> None:
     )
     figures = OutputDrift().calculate(window, reference, fitted, model)
     assert figures == OutputDrift().calculate(window, reference, {}, model)
-    (score,) = [f for f in figures if f.name == "mlmon_prediction_drift_score"]
+    (score,) = [f for f in figures if f.name == "mlmon_prediction_drift_distance"]
     assert score.labels["method"] == "jensenshannon"  # predicted labels, compared as categories
 
 

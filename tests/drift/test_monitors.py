@@ -60,6 +60,15 @@ def _values(figures: Output, name: str) -> dict[str, float]:
     return {f.labels.get("feature", ""): f.value for f in figures if isinstance(f, Figure) and f.name == name}
 
 
+def _scores(figures: Output) -> dict[str, Figure]:
+    """The statistic or distance figure of each feature."""
+    return {
+        f.labels["feature"]: f
+        for f in figures
+        if f.name in ("mlmon_feature_drift_statistic", "mlmon_feature_drift_distance")
+    }
+
+
 def _single(figures: Output, name: str) -> float:
     (value,) = _values(figures, name).values()
     return value
@@ -90,12 +99,19 @@ def test_exactly_the_shifted_features_are_flagged(drifted_case: tuple[ReferenceP
 def test_pvalues_only_for_tests(drifted_case: tuple[ReferenceProfile, Window]) -> None:
     reference, window = drifted_case
     figures = FeatureDrift().calculate(window, reference, {}, _model())
-    methods = {f.labels["feature"]: f.labels["method"] for f in figures if f.name == "mlmon_feature_drift_score"}
+    methods = {name: f.labels["method"] for name, f in _scores(figures).items()}
     with_pvalue = {name for name, method in methods.items() if method in ("ks", "chisquare")}
     assert set(_values(figures, "mlmon_feature_drift_pvalue")) == with_pvalue
+    # one kind of quantity per family: tests give statistic, p-value and significance level;
+    # distances give distance and cut-off
+    assert set(_values(figures, "mlmon_feature_drift_statistic")) == with_pvalue
+    assert set(_values(figures, "mlmon_feature_drift_significance_level")) == with_pvalue
+    assert set(_values(figures, "mlmon_feature_drift_distance")) == set(methods) - with_pvalue
+    assert set(_values(figures, "mlmon_feature_drift_distance_threshold")) == set(methods) - with_pvalue
+    assert set(_values(figures, "mlmon_feature_drift_severity")) == set(methods)
     if reference.rows <= 1000:
         assert methods["n0"] == "ks" and methods["colour"] == "chisquare"
-        score = _values(figures, "mlmon_feature_drift_score")["n2"]
+        score = _values(figures, "mlmon_feature_drift_statistic")["n2"]
         expected = ks_2samp(reference.features["n2"].values, window.features["n2"])
         assert score == pytest.approx(expected.statistic, abs=1e-12)
     else:
@@ -121,7 +137,7 @@ def test_cardinality_bound_keeps_drifted_features(
     detected = _values(figures, "mlmon_feature_drift_detected")
     assert len(detected) == limit
     assert sum(detected.values()) == min(limit, len(SHIFTED))
-    assert set(_values(figures, "mlmon_feature_drift_score")) == set(detected)
+    assert set(_scores(figures)) == set(detected)
     assert _values(figures, "mlmon_series_dropped") == {"": 7.0 - limit}
     assert _single(figures, "mlmon_drifted_features_ratio") == pytest.approx(3 / 7)
     hidden = set(NUMERIC + CATEGORICAL) - set(detected)
@@ -184,14 +200,17 @@ def test_binary_prediction_drift_uses_the_positive_column(alpha: float, beta: fl
         predictions=np.where(positive > 0.5, "yes", "no"),
     )
     figures = OutputDrift().calculate(window, reference, {}, _model(positive_class="yes"))
-    (score,) = [f for f in figures if f.name == "mlmon_prediction_drift_score"]
+    (score,) = [f for f in figures if f.name == "mlmon_prediction_drift_statistic"]
     assert score.labels == {"method": "ks"}
     assert score.value == pytest.approx(ks_2samp(reference.probabilities[:, 0], positive).statistic, abs=1e-12)
     assert _single(figures, "mlmon_prediction_drift_detected") == drifted
     assert not [f for f in figures if f.name.startswith("mlmon_label_drift")]
 
 
-@pytest.mark.parametrize(("labelled_rows", "families"), [(29, set()), (30, {"score", "detected"})])
+@pytest.mark.parametrize(
+    ("labelled_rows", "families"),
+    [(29, set()), (30, {"statistic", "pvalue", "significance_level", "severity", "detected"})],
+)
 def test_label_drift_needs_min_rows(labelled_rows: int, families: set[str]) -> None:
     rng = np.random.default_rng(8)
     reference = _binary_reference(rng, 600)
@@ -217,7 +236,7 @@ def test_multiclass_prediction_drift_compares_predicted_labels() -> None:
     )
     window = _window(_features(rng, 200, shift=False), predictions=np.full(200, 2.0))
     figures = OutputDrift().calculate(window, reference, {}, _model(task="multiclass_classification"))
-    (score,) = [f for f in figures if f.name == "mlmon_prediction_drift_score"]
+    (score,) = [f for f in figures if f.name == "mlmon_prediction_drift_statistic"]
     assert score.labels == {"method": "chisquare"}
     assert _single(figures, "mlmon_prediction_drift_detected") == 1.0
 
@@ -238,12 +257,19 @@ def test_regression_residual_drift() -> None:
         _features(rng, 400, shift=False), predictions=predictions, labels=window_truth, labelled=np.ones(400, bool)
     )
     figures = OutputDrift().calculate(window, reference, {}, _model(task="regression"))
-    scores = {f.name: f for f in figures if f.name.endswith("_score")}
-    assert set(scores) == {"mlmon_prediction_drift_score", "mlmon_label_drift_score", "mlmon_residual_drift_score"}
+    scores = {f.name: f for f in figures if f.name.endswith("_distance")}
+    assert set(scores) == {
+        "mlmon_prediction_drift_distance",
+        "mlmon_label_drift_distance",
+        "mlmon_residual_drift_distance",
+    }
     assert all(f.labels == {"method": "wasserstein"} for f in scores.values())
     # residuals have a standard deviation near 1, so a bias of 3 is a distance near 3 reference units
-    assert scores["mlmon_residual_drift_score"].value == pytest.approx(3.0, rel=0.15)
-    assert scores["mlmon_label_drift_score"].value < 0.1
+    assert scores["mlmon_residual_drift_distance"].value == pytest.approx(3.0, rel=0.15)
+    assert scores["mlmon_label_drift_distance"].value < 0.1
+    # severity is the distance over its cut-off (0.1), drifted or not
+    severity = _single(figures, "mlmon_residual_drift_severity")
+    assert severity == pytest.approx(scores["mlmon_residual_drift_distance"].value / 0.1, rel=1e-12)
     assert _single(figures, "mlmon_label_drift_detected") == 0.0
 
 

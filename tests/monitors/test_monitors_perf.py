@@ -82,7 +82,12 @@ def test_binary_performance_uses_labelled_rows_only() -> None:
         "mlmon_roc_auc_ratio": metrics.roc_auc_score(y, score),
         "mlmon_log_loss": metrics.log_loss(y, window.probabilities[rows], labels=[0, 1]),
     }
-    assert got.keys() == {(name, ()) for name in expected}
+    intervals = {
+        (family, (("metric", metric),))
+        for family in ("mlmon_performance_interval_lower_ratio", "mlmon_performance_interval_upper_ratio")
+        for metric in ("accuracy", "precision", "recall", "f1")
+    }
+    assert got.keys() == {(name, ()) for name in expected} | intervals
     for name, value in expected.items():
         assert got[(name, ())] == pytest.approx(value, abs=1e-9), name
 
@@ -192,6 +197,16 @@ def _reference(rows: int, labelled: bool = True) -> ReferenceProfile:
     )
 
 
+def _estimate_errors(names: object) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Keys of the standard error and 95 % interval each estimate comes with."""
+    keys = set()
+    for name in names:  # type: ignore[attr-defined]
+        keys.add(("mlmon_estimated_performance_standard_error_ratio", (("metric", name),)))
+        for family in ("mlmon_performance_interval_lower_ratio", "mlmon_performance_interval_upper_ratio"):
+            keys.add((family, (("metric", f"estimated_{name}"),)))
+    return keys
+
+
 def test_estimation_needs_no_window_labels() -> None:
     monitor, model = MONITORS["estimation"], _model("binary_classification")
     reference = _reference(400)
@@ -212,7 +227,7 @@ def test_estimation_needs_no_window_labels() -> None:
         "recall": tp / (tp + fn),
         "f1": 2 * tp / (2 * tp + fp + fn),
     }
-    assert got.keys() == {(f"mlmon_estimated_{name}_ratio", ()) for name in expected}
+    assert got.keys() == {(f"mlmon_estimated_{name}_ratio", ()) for name in expected} | _estimate_errors(expected)
     for name, value in expected.items():
         assert got[(f"mlmon_estimated_{name}_ratio", ())] == pytest.approx(value, abs=1e-9), name
 
@@ -236,7 +251,8 @@ def test_estimation_multiclass_calibrates_the_predicted_class_probability() -> N
     )
     got = _values(monitor.calculate(window, None, fitted, model))
     expected = isotonic.predict(confidence[400:]).mean()
-    assert got == {("mlmon_estimated_accuracy_ratio", ()): pytest.approx(expected, abs=1e-9)}
+    assert got.keys() == {("mlmon_estimated_accuracy_ratio", ())} | _estimate_errors(["accuracy"])
+    assert got[("mlmon_estimated_accuracy_ratio", ())] == pytest.approx(expected, abs=1e-9)
 
 
 def test_estimation_multiclass_accuracy_without_calibration_is_mean_confidence() -> None:
@@ -254,7 +270,11 @@ def test_estimation_multiclass_accuracy_without_calibration_is_mean_confidence()
             window, None, {"calibrated": np.array([False])}, _model("multiclass_classification")
         )
     )
-    assert got == {("mlmon_estimated_accuracy_ratio", ()): pytest.approx(probabilities.max(axis=1).mean(), abs=1e-12)}
+    confidence = probabilities.max(axis=1)
+    assert got[("mlmon_estimated_accuracy_ratio", ())] == pytest.approx(confidence.mean(), abs=1e-12)
+    # each row is right with its confidence: the realized accuracy's spread is the Poisson-binomial one
+    error = got[("mlmon_estimated_performance_standard_error_ratio", (("metric", "accuracy"),))]
+    assert error == pytest.approx(np.sqrt(np.sum(confidence * (1 - confidence))) / 50, abs=1e-12)
 
 
 @pytest.mark.parametrize(
