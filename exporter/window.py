@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from exporter.config import ModelConfig
 from exporter.performance import class_label
@@ -77,31 +79,32 @@ class WindowStore:
         model_key: str,
         batch_key: str,
         features: pd.DataFrame,
-        row_ids: list[str],
+        row_ids: list[str] | None,
         predictions: np.ndarray,
         probabilities: np.ndarray | None,
         labels: list[str | None] | None = None,
         scored_at: float | None = None,
     ) -> None:
-        columns: dict[str, object] = {}
-        for column in features.columns:
-            values = features[column]
-            columns[column] = values.map(canonical) if values.dtype == object else values
-        columns[ROW_ID] = row_ids
-        columns[PREDICTION] = predictions
+        texts = {str(c): features[c].map(canonical) for c in features.columns if features[c].dtype == object}
+        # straight to Arrow: no second pandas frame of the whole batch is built to write it
+        table = pa.Table.from_pandas(features.assign(**texts) if texts else features, preserve_index=False)
+        extra: dict[str, object] = {PREDICTION: np.asarray(predictions)}
+        if row_ids is not None:
+            extra[ROW_ID] = pa.array(row_ids, type=pa.string())
         if probabilities is not None:
             for i in range(probabilities.shape[1]):
-                columns[f"{PROBA}{i}"] = probabilities[:, i]
+                extra[f"{PROBA}{i}"] = np.ascontiguousarray(probabilities[:, i])
         if labels is not None:
-            columns[LABEL] = pd.array(labels, dtype=object)
+            extra[LABEL] = pa.array(labels, type=pa.string())
         if scored_at is not None:
-            columns[SCORED_AT] = np.full(len(row_ids), scored_at)
-        frame = pd.DataFrame(columns, index=features.index)
+            extra[SCORED_AT] = np.full(len(predictions), scored_at)
+        for name, values in extra.items():
+            table = table.append_column(name, pa.array(values) if isinstance(values, np.ndarray) else values)
         folder = self._dir(model_key)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / _file_name(batch_key)
         partial = final.with_suffix(".tmp")
-        frame.to_parquet(partial, index=False)
+        pq.write_table(table, partial)
         os.replace(partial, final)
 
     def load(self, model_key: str, batch_key: str) -> pd.DataFrame | None:
@@ -155,7 +158,8 @@ def assemble(
     frame = pd.concat(frames, ignore_index=True)
     if model.window.rows is not None and len(frame) > model.window.rows:
         frame = frame.iloc[len(frame) - model.window.rows :].reset_index(drop=True)
-    if model.id_column is None and LABEL in frame.columns and SCORED_AT in frame.columns:
+    from_file = LABEL in frame.columns and SCORED_AT in frame.columns
+    if from_file and (model.id_column is None or ROW_ID not in frame.columns):
         # nothing per row in the state store: the labels are those the batch came with
         text = frame[LABEL]
         scored_at = frame[SCORED_AT].to_numpy(dtype=float)
@@ -168,8 +172,8 @@ def assemble(
     labels, labelled = decode_labels(text, classes)
     labelled_at = np.where(labelled, labelled_at, np.nan)
     proba_columns = sorted((c for c in frame.columns if c.startswith(PROBA)), key=lambda c: int(c[len(PROBA) :]))
-    extra = [c for c in (LABEL, SCORED_AT) if c in frame.columns]
-    features = frame.drop(columns=[ROW_ID, PREDICTION, *proba_columns, *extra])
+    extra = [c for c in (ROW_ID, LABEL, SCORED_AT) if c in frame.columns]
+    features = frame.drop(columns=[PREDICTION, *proba_columns, *extra])
     predictions = frame[PREDICTION].to_numpy()
     return Window(
         features=features,

@@ -130,19 +130,19 @@ class BatchIngestor:
         rows = len(prepared.features)
         counters.update(scoring_counters(rows, scored))
         stored = stored_predictions(prepared, now)
+        # Without an id no label can ever join these rows later, so nothing is kept per row in the
+        # state store, and the window file needs no row ids: it holds their labels.
+        joinable = self.model.id_column is not None
         self.windows.save(
             self.key,
             ref.key,
             prepared.features,
-            prepared.row_ids,
+            prepared.row_ids if joinable else None,
             scored.predictions,
             scored.probabilities,
             labels=[label for _, _, label, _ in stored],
             scored_at=now,
         )
-        # Without an id no label can ever join these rows later, so nothing is kept per row in the
-        # state store: the window file holds their labels.
-        joinable = self.model.id_column is not None
         recorded = self.state.record_batch(
             self.key,
             ref.key,
@@ -196,10 +196,10 @@ class BatchIngestor:
         if self.model.id_column is not None:
             return lambda ids: self.state.known_row_ids(self.key, ids)
 
-        # Rows without an id are known by their batch's content and position, and nothing is kept
-        # per row: a batch mark of the same content (keys start with it, as replay relies on) says
-        # its rows were all scored. State written before kept a row per prediction, so the first
-        # row answers for its batch there.
+        # Rows without an id are known by their batch's content and position (validation asks about
+        # the first row only), and nothing is kept per row: a batch mark of the same content (keys
+        # start with it, as replay relies on) says its rows were all scored. State written before
+        # kept a row per prediction, so the first row answers for its batch there.
         def known(ids: list[str]) -> dict[str, bool]:
             if ref.content and self.state.has_batch(self.key, f"{ref.content}|"):
                 return dict.fromkeys(ids, True)

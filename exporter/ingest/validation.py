@@ -242,6 +242,20 @@ def check_ids(
     return IdCheck([str(i) for i in ids], no_id, duplicate, late)
 
 
+def positional_ids(batch: str, bad: np.ndarray, is_known_id: Callable[[list[str]], dict[str, bool]]) -> IdCheck:
+    """Ids for rows without an id column: their batch's content (or key) and position.
+
+    They are unique within the batch by construction, and a batch's rows were scored all together or
+    not at all, so asking about the first one answers for every row: a whole batch of the same
+    content seen before is duplicates, with no per-row work or lookup.
+    """
+    rows = len(bad)
+    row_ids = [f"{batch}#{i}" for i in range(rows)]
+    seen = bool(rows) and bool(is_known_id(row_ids[:1]))
+    nothing = np.zeros(rows, dtype=bool)
+    return IdCheck(row_ids, nothing, ~bad if seen else nothing, nothing)
+
+
 def prepare_batch(
     frame: pd.DataFrame,
     model: ModelConfig,
@@ -288,10 +302,9 @@ def prepare_batch(
 
     late_labels: list[tuple[str, object]] = []
     if model.id_column is not None and model.id_column in frame.columns:
-        raw_ids = frame[model.id_column]
+        ids = check_ids(frame[model.id_column], bad, labelled, is_known_id)
     else:
-        raw_ids = pd.Series([f"{content_key or batch_key}#{i}" for i in range(len(frame))], dtype=object)
-    ids = check_ids(raw_ids, bad, labelled, is_known_id)
+        ids = positional_ids(content_key or batch_key, bad, is_known_id)
     invalid["missing_value"] += int(ids.missing.sum())
     invalid["duplicate_id"] += int(ids.duplicate.sum())
     bad = bad | ids.missing | ids.duplicate | ids.late
