@@ -217,6 +217,14 @@ class ModelConfig(_Strict):
         return self.model_path is None
 
     @model_validator(mode="after")
+    def _sources_read_batches(self) -> ModelConfig:
+        for where, source in (("source", self.source), ("labels.source", self.labels and self.labels.source)):
+            problem = source.batch_problem() if source is not None else None
+            if problem:
+                raise ValueError(f"{where}.{problem}")
+        return self
+
+    @model_validator(mode="after")
     def _one_reference(self) -> ModelConfig:
         if self.reference_path is not None and self.reference is not None:
             raise ValueError("set reference_path or reference, not both")

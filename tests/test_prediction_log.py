@@ -251,3 +251,41 @@ def test_a_batch_without_the_prediction_column_fails_as_schema(tmp_path: Path) -
     figures = build_app(load_config(config)).jobs[0].run().figures
     assert value(figures, "mlmon_batch_failures", reason="schema") == 1
     assert (tmp_path / "state" / "mlmon-quarantine" / "m" / "1" / "b.csv.reason.txt").read_text().startswith("schema")
+
+
+def test_late_labels_join_a_logged_model_by_id(tmp_path: Path) -> None:
+    (tmp_path / "labels").mkdir(parents=True)
+    config = write_project(
+        tmp_path,
+        model_overrides={
+            "prediction_column": "pred",
+            "probability_columns": {0: "p0", 1: "p1"},
+            "latency_column": "latency",
+            "labels": {"source": {"type": "files", "path": "labels", "settle_seconds": 0}},
+            "window": {"rows": 1000},
+        },
+    )
+    entry = yaml.safe_load(config.read_text())
+    del entry["models"][0]["model_path"]
+    config.write_text(yaml.safe_dump(entry))
+    estimator = joblib.load(tmp_path / "model.joblib")
+    reference = pd.read_parquet(tmp_path / "reference.parquet")
+    rng = np.random.default_rng(1)
+    with_outputs(reference, estimator, "binary_classification", rng).rename(
+        columns={"p_0": "p0", "p_1": "p1"}
+    ).to_parquet(tmp_path / "reference.parquet", index=False)
+    x, y = binary_data(200, seed=9)
+    batch = with_outputs(x, estimator, "binary_classification", rng).rename(columns={"p_0": "p0", "p_1": "p1"})
+    batch.insert(0, "id", [f"r-{i}" for i in range(200)])
+    batch.to_csv(tmp_path / "incoming" / "b.csv", index=False)
+    app = build_app(load_config(config))
+    assert value(app.jobs[0].run().figures, "mlmon_labelled_rows_ratio") == 0
+
+    pd.DataFrame({"id": [f"r-{i}" for i in range(100)], "target": y[:100]}).to_csv(
+        tmp_path / "labels" / "l.csv", index=False
+    )
+    figures = app.jobs[0].run().figures
+    assert value(figures, "mlmon_labels_received") == 100
+    assert value(figures, "mlmon_labelled_rows_ratio") == pytest.approx(0.5)
+    want = metrics.accuracy_score(y[:100], estimator.predict(x.iloc[:100]))
+    assert value(figures, "mlmon_accuracy_ratio") == pytest.approx(want, abs=1e-12)

@@ -32,7 +32,7 @@ import pandas as pd
 import requests
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from exporter.sources.reading import decode_position, encode_position
+from exporter.sources.reading import decode_position, encode_position, unreadable_file
 from exporter.sources.registry import (
     BatchRef,
     ReadPosition,
@@ -347,6 +347,14 @@ class HttpConfig(SourceConfig):
                 update={"password_file": resolve(self.basic_auth.password_file)}
             )
         return self.model_copy(update=update) if update else self
+
+    def problems(self) -> list[str]:
+        found = [f"bearer_token_file: {problem}" for problem in unreadable_file(self.bearer_token_file)]
+        if self.basic_auth is not None:
+            found += [
+                f"basic_auth.password_file: {problem}" for problem in unreadable_file(self.basic_auth.password_file)
+            ]
+        return found
 
     def describe(self) -> str:
         by = f"cursor {self.cursor_param}={self.cursor_column}" if self.cursor_param else f"page {self.page_param}"

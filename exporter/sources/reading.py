@@ -7,7 +7,9 @@ so it must survive a trip through JSON as the same Python value.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 
@@ -43,3 +45,12 @@ def decode_position(encoded: Any) -> Any:
         "date": dt.date.fromisoformat,
         "text": str,
     }[kind](text)
+
+
+def unreadable_file(path: Path | None) -> list[str]:
+    """Why a secret file cannot be read: an empty list when it can, or when none is configured."""
+    if path is None:
+        return []
+    if not path.is_file():
+        return [f"{path} does not exist"]
+    return [] if os.access(path, os.R_OK) else [f"{path} cannot be read"]

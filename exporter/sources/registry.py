@@ -58,6 +58,10 @@ class SourceConfig(BaseModel):
         """Where the batches come from, for people (``check-config``); never holds a secret."""
         return self.type
 
+    def batch_problem(self) -> str | None:
+        """Why this config can be read only whole (as a reference), not batch by batch; None when it can."""
+        return None
+
     def problems(self) -> list[str]:
         """What would keep the source from being read (``check-config``), each as "key: why"."""
         return []

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, model_validator
 
-from exporter.sources.reading import decode_position, encode_position
+from exporter.sources.reading import decode_position, encode_position, unreadable_file
 from exporter.sources.registry import (
     BatchRef,
     ReadPosition,
@@ -99,6 +99,7 @@ class SqlReader:
         watermark_column: str | None = None,
         password_file: Path | None = None,
         connect_timeout: float = 10.0,
+        query_timeout: float | None = None,
     ) -> None:
         if (table is None) == (query is None):
             raise ValueError("set exactly one of table or query")
@@ -106,6 +107,7 @@ class SqlReader:
         self.watermark_column = watermark_column
         self.password_file = password_file
         self.connect_timeout = connect_timeout
+        self.query_timeout = query_timeout
         self._engine: Any = None
 
     # -- connection --------------------------------------------------------------------------
@@ -117,6 +119,9 @@ class SqlReader:
             connect_args: dict[str, Any] = {}
             if url.get_backend_name() == "postgresql":
                 connect_args["connect_timeout"] = max(1, int(self.connect_timeout))
+                if self.query_timeout is not None:
+                    # the server cancels a statement running longer, so a stuck query never stalls the job
+                    connect_args["options"] = f"-c statement_timeout={int(self.query_timeout * 1000)}"
             elif url.get_backend_name() == "sqlite":
                 connect_args["timeout"] = self.connect_timeout
             self._engine = sqlalchemy.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
@@ -207,6 +212,7 @@ class SqlConfig(SourceConfig):
     chunk_rows: int = Field(default=10_000, gt=0)
     max_rows_per_run: int = Field(default=100_000, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    query_timeout_seconds: float = Field(default=300.0, gt=0)  # PostgreSQL: the server's statement_timeout
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlConfig:
@@ -226,6 +232,21 @@ class SqlConfig(SourceConfig):
         if parsed.get_backend_name() == "sqlite" and relative and database != ":memory:":
             update["url"] = parsed.set(database=str(base_dir / database)).render_as_string(hide_password=False)
         return self.model_copy(update=update) if update else self
+
+    def problems(self) -> list[str]:
+        found = [f"password_file: {problem}" for problem in unreadable_file(self.password_file)]
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(self.url)
+        database = parsed.database or ""
+        if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not Path(database).exists():
+            found.append(f"url: database file {database} does not exist")
+        return found
+
+    def batch_problem(self) -> str | None:
+        if self.watermark_column is None:
+            return "watermark_column: required to read new rows batch by batch (without it, only a reference)"
+        return None
 
     def describe(self) -> str:
         what = f"table {self.table}" if self.table is not None else "a query"
@@ -251,22 +272,20 @@ class SqlSource(Source):
             watermark_column=config.watermark_column,
             password_file=config.password_file,
             connect_timeout=config.connect_timeout_seconds,
+            query_timeout=config.query_timeout_seconds,
         )
 
     def pending(self, position: ReadPosition) -> list[BatchRef]:
-        if self.sql.watermark_column is None:
-            raise SourceUnavailable("query", "a table read batch by batch needs watermark_column")
+        assert self.sql.watermark_column is not None  # the config requires it of a batches or labels source
         last = position.last()
         after = range_of(last)[1] if last is not None and last.startswith("sql:") else None
         bounds = chunk_bounds(self.reader.watermarks(after, self.sql.max_rows_per_run), self.sql.chunk_rows)
         now = self.context.clock()
         refs = []
         for upto in bounds:
-            refs.append(
-                BatchRef(
-                    key=range_key(after, upto), name=f"{self.sql.watermark_column} in ({after}, {upto}]", arrived_at=now
-                )
-            )
+            lower = "" if after is None else f"{after} < "
+            name = f"{lower}{self.sql.watermark_column} <= {upto}"
+            refs.append(BatchRef(key=range_key(after, upto), name=name, arrived_at=now))
             after = upto
         return refs
 

@@ -57,7 +57,8 @@ def test_sql_and_http_sources_are_configured_as_the_contract_says(
     assert source.type == "sql" and source.url.endswith(":from-env@db/preds")
     assert "from-env" not in source.describe() and "***" in source.describe()
 
-    relative = {"type": "sql", "url": "sqlite:///data/preds.db", "query": "SELECT * FROM t", "password_file": "pw"}
+    relative = {"type": "sql", "url": "sqlite:///data/preds.db", "query": "SELECT * FROM t", "watermark_column": "id"}
+    relative["password_file"] = "pw"
     source = parse_config(models(tmp_path, relative), tmp_path).models[0].source
     assert source.url == f"sqlite:///{tmp_path / 'data' / 'preds.db'}"
     assert source.password_file == tmp_path / "pw"
@@ -81,6 +82,7 @@ def test_sql_and_http_sources_are_configured_as_the_contract_says(
         ({**http, "page_param": "page"}, "set exactly one of cursor_param"),
         ({**http, "format": "xml"}, "format"),
         ({"type": "ftp", "url": "x"}, "unknown source type"),
+        ({**sql, "watermark_column": None}, r"models\[0\]\.source\.watermark_column: required to read new rows"),
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_config(models(tmp_path, broken), tmp_path)
@@ -140,7 +142,7 @@ def test_a_rejected_chunk_goes_to_the_dead_letter_log_and_the_watermark_moves_on
         .read_text()
         .splitlines()
     ]
-    assert entry["reason"] == "empty" and entry["batch"] == "id in (None, 99]"
+    assert entry["reason"] == "empty" and entry["batch"] == "id <= 99"
     assert value(run(config), "mlmon_batch_failures", reason="empty") == 1  # not read again
 
 
@@ -261,3 +263,29 @@ def test_check_config_shows_where_the_data_comes_from_without_secrets(
     assert PASSWORD not in out and "postgresql://reader:***@db/serving" in out
     assert "served elsewhere, outputs logged in predicted" in out
     assert "reference: jsonl pages of https://api.internal/ref by page p" in out
+
+
+def test_check_config_names_the_secret_files_and_databases_that_are_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exporter.cli import main
+
+    config = write_project(
+        tmp_path,
+        model_overrides={
+            "source": {"type": "sql", "url": "sqlite:///absent.db", "table": "log", "watermark_column": "id"},
+            "labels": {
+                "source": {
+                    "type": "http",
+                    "url": "https://api.internal/labels",
+                    "page_param": "page",
+                    "basic_auth": {"username": "reader", "password_file": "secrets/absent"},
+                }
+            },
+        },
+    )
+    assert main(["check-config", str(config)]) != 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"source.url: database file {tmp_path / 'absent.db'} does not exist" in text
+    assert f"labels.source.basic_auth.password_file: {tmp_path / 'secrets' / 'absent'} does not exist" in text

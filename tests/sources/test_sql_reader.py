@@ -220,3 +220,13 @@ def test_an_unreachable_server_is_a_connection_failure() -> None:
         reader.watermarks(None, 1)
     assert raised.value.reason == "connection"
     assert ":p@" not in str(raised.value)
+
+
+def test_a_query_running_past_its_timeout_is_cancelled_by_the_server(postgres) -> None:
+    url = postgres.create_database("query_timeout")
+    write(url, rows(3))
+    slow = SqlReader(url, query="SELECT *, pg_sleep(5) AS slept FROM preds", watermark_column="id", query_timeout=0.5)
+    with pytest.raises(SourceUnavailable) as raised:
+        slow.read_range(None, 2)
+    assert raised.value.reason == "timeout"
+    slow.close()
