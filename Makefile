@@ -35,6 +35,7 @@ $(PEERS_VENV)/.installed:
 bench: $(VENV)/.installed $(PEERS_VENV)/.installed
 	$(PY) benchmarks/bench_drift.py
 	PEERS_PYTHON=$(PEERS_VENV)/bin/python $(PY) benchmarks/bench_cycle.py
+	$(PY) benchmarks/bench_scrape.py
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache

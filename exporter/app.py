@@ -34,8 +34,11 @@ class App:
     registry: object
 
 
-def build_app(config: Config, clock: Callable[[], float] = time.time, results: Results | None = None) -> App:
-    state = StateStore(config.state_path)
+def build_app(
+    config: Config, clock: Callable[[], float] = time.time, results: Results | None = None, *, wait: bool = False
+) -> App:
+    """The exporter for ``config``; ``wait`` starts it even when the state store cannot be opened yet."""
+    state = StateStore(config.state_path, wait=wait)
     windows = WindowStore(Path(str(config.state_path) + ".windows"))
     results = results or Results()
     retention = config.prediction_retention_days * 86400.0
@@ -67,20 +70,24 @@ class Runtime:
         self.results = Results()
         self._lock = threading.Lock()
         self._started = False
+        self._state_resets = 0
         self.app = self._start(config)
         self.registry = self.app.registry
         self.page = MetricsPage(self.results)
         self._reloaded(True)
 
-    def _build(self, config: Config) -> App:
-        app = build_app(config, self.clock, self.results)
+    def _build(self, config: Config, wait: bool = False) -> App:
+        app = build_app(config, self.clock, self.results, wait=wait)
+        self._state_resets += app.state.resets
         if self.on_report is not None:
             for job in app.jobs:
                 job.listeners.append(self.on_report)
         return app
 
     def _start(self, config: Config) -> App:
-        app = self._build(config)
+        # the first start waits for a state store it cannot open yet (a read-only folder, a full disk)
+        # rather than fail; a reload refuses such a config and keeps the running one
+        app = self._build(config, wait=True)
         self._activate(app)
         return app
 
@@ -93,7 +100,19 @@ class Runtime:
         if ok:
             self._last_success = self.clock()
         figures.append(Figure("mlmon_config_last_reload_success_timestamp_seconds", self._last_success))
+        figures.append(Figure("mlmon_state_store_resets", float(self._state_resets)))
         self.results.set_globals(figures)
+
+    def ready(self) -> tuple[bool, list[str]]:
+        """Whether every model's last run succeeded, and the models whose last run did not (or that
+        have not run yet)."""
+        failing = [job.key for job in self.app.jobs if not job.last_run_ok]
+        return not failing, failing
+
+    def not_ready(self) -> str | None:
+        """None when every model's last run succeeded, else which did not: the /-/ready answer."""
+        ok, failing = self.ready()
+        return None if ok else "last run failed or pending: " + ", ".join(failing)
 
     def models(self) -> list[str]:
         return [job.key for job in self.app.jobs]
@@ -159,7 +178,15 @@ def serve(
 ) -> int:
     """Serve ``config`` (already narrowed to ``shard``: a reload narrows the new file the same way)."""
     runtime = Runtime(config, config_path, on_report, shard=shard)
-    server = MetricsServer(runtime.page, listen_address, runtime.models, runtime.reload, web=web, lifecycle=lifecycle)
+    server = MetricsServer(
+        runtime.page,
+        listen_address,
+        runtime.models,
+        runtime.reload,
+        web=web,
+        lifecycle=lifecycle,
+        ready=runtime.not_ready,
+    )
     stop = stop or threading.Event()
     reload_requested = threading.Event()
 

@@ -320,7 +320,13 @@ SPECS: tuple[MetricSpec, ...] = (
     ),
     _gauge("mlmon_window_rows", "Rows the window figures rest on.", group="runs"),
     _gauge("mlmon_last_run_success_timestamp_seconds", "Unix time of the latest successful run.", group="runs"),
-    _gauge("mlmon_last_run_duration_seconds", "Duration of the latest run.", group="runs"),
+    _gauge(
+        "mlmon_last_run_duration_seconds",
+        "Duration of the latest run that did work (scored or rejected a batch, or joined labels); an empty run"
+        " leaves it as it was.",
+        group="runs",
+    ),
+    _gauge("mlmon_last_run_empty", "1 when the latest run found nothing new to read, else 0.", group="runs"),
     _gauge(
         "mlmon_schedule_interval_seconds",
         "Seconds between scheduled runs (for cron schedules, the shortest gap).",
@@ -365,6 +371,13 @@ SPECS: tuple[MetricSpec, ...] = (
         "mlmon_config_last_reload_success_timestamp_seconds",
         "gauge",
         "Unix time of the latest successful load or reload of the configuration file.",
+        (),
+        "core",
+    ),
+    MetricSpec(
+        "mlmon_state_store_resets",
+        "counter",
+        "Times a corrupt state file was moved aside and a fresh state store started, since the exporter started.",
         (),
         "core",
     ),

@@ -153,6 +153,11 @@ class MetricsPage:
         self._cache: dict[str, _Rendering] = {}  # by content type
         self.renders = 0
 
+    def is_current(self, accept: str | None, zipped: bool = False) -> bool:
+        """True when ``answer`` has the page ready and costs only the live tail (no rendering)."""
+        entry = self._cache.get(choose_encoder(accept or "")[1])
+        return entry is not None and entry.version == self.results.version and (entry.compressor or not zipped)
+
     def _rendering(self, encoder: Callable[[CollectorRegistry], bytes], content_type: str, zipped: bool) -> _Rendering:
         entry = self._cache.get(content_type)
         if entry is not None and entry.version == self.results.version and (entry.compressor or not zipped):

@@ -442,11 +442,13 @@ def parse_config(data: Any, base_dir: Path, lines: dict[str, int] | None = None)
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a mapping with a `models` list")
     substituted: dict[str, str] = {}
-    data = _expand_env(data, substituted=substituted)
     try:
+        data = _expand_env(data, substituted=substituted)
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise config_error(exc, Config, lines, substituted) from None
+    except RecursionError:  # a YAML alias that contains itself, or nesting no config has
+        raise ConfigError("the configuration nests too deep or refers to itself (a YAML alias inside itself)") from None
     models = []
     for model in config.models:
         update: dict[str, Any] = {

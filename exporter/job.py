@@ -92,7 +92,9 @@ class ModelJob:
         self._window_figures: list[AnyFigure] = []
         self._window_counts: WindowCounts | None = None
         self._last_success: float | None = None
+        self.last_run_ok = False  # whether the latest run succeeded (False before the first)
         self._last_batch_rows: float | None = None
+        self._work_seconds: float | None = None  # duration of the latest run that did work
         self._arrived: pd.DataFrame | None = None
         # the last batch scored in this run, as a window in memory (models without ids only)
         self._latest: tuple[str, Window] | None = None
@@ -130,7 +132,13 @@ class ModelJob:
             up = False
         if up:
             self._last_success = self.clock()
-        status = RunStatus(up, time.perf_counter() - perf, self._last_success, self._last_batch_rows)
+        self.last_run_ok = up
+        # an empty run would hide the cost of the last one that did work: its duration is kept instead
+        worked = bool(report.scored or report.failed or report.labels)
+        if worked or self._work_seconds is None:
+            self._work_seconds = time.perf_counter() - perf
+        empty = up and not worked
+        status = RunStatus(up, self._work_seconds, self._last_success, self._last_batch_rows, empty)
         figures = run_figures(self.model, status, self.profile) + calculators + self._window_figures + self._counters
         figures += source_figures(self.meter)
         report.figures = tuple(figures)

@@ -3,14 +3,22 @@
 A batch's processed mark, its counter increments and its stored predictions are written in one
 transaction, so a crash either keeps all of them or none: a restart never scores a batch twice and
 never loses a count.
+
+The store heals rather than stops the exporter: a file that is not a sound SQLite database is moved
+aside (``<state>.corrupt-<time>``) with an error in the log, and a fresh store is started, counted in
+``resets``; a store that cannot be opened at all (a read-only folder, a full disk) is opened again by
+the next operation, so it is picked up once it can be, without a restart.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +62,8 @@ CREATE TABLE IF NOT EXISTS reference_profiles (
 );
 """
 
+log = logging.getLogger(__name__)
+
 CounterKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
@@ -95,20 +105,92 @@ class StoredBatch:
     seq: int
 
 
+class StateUnavailable(OSError):
+    """The state store cannot be opened or written (permissions, a full disk, a file in the way)."""
+
+
 class StateStore:
-    def __init__(self, path: Path | str) -> None:
+    """``wait=True`` lets a store that cannot be opened yet be opened by a later operation instead of
+    failing now: the exporter starts, and its runs fail (and say so) until the store can be opened."""
+
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time, *, wait: bool = False) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._connection: sqlite3.Connection | None = None
+        self._closed = False
+        self.resets = 0  # corrupt files moved aside by this store
+        try:
+            self._connection = self._open()
+        except StateUnavailable as exc:
+            if not wait:
+                raise
+            log.error("%s; every run tries again until it can", exc)
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError(f"state store {self.path} is closed")
+            if self._connection is None:
+                self._connection = self._open()
+                log.info("state store %s opened", self.path)
+            return self._connection
+
+    def _connect(self) -> sqlite3.Connection:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            (check,) = db.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            db.executescript(SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except (sqlite3.OperationalError, OSError) as exc:
+            # cannot open or write (permissions, disk): not the file's fault, so it is kept
+            raise StateUnavailable(f"state store {self.path} cannot be opened: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            aside = self._move_aside()
+            log.error(
+                "STATE STORE CORRUPT: %s is not a sound SQLite database (%s); moved it to %s and started a"
+                " fresh store. Counters start again from zero, and batches still in the watched folders are"
+                " read again (archive_path keeps processed ones out of them).",
+                self.path,
+                exc,
+                aside,
+            )
+            self.resets += 1
+            return self._connect()
+
+    def _move_aside(self) -> Path:
+        stamp = int(self.clock())
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        attempt = 1
+        while aside.exists():
+            attempt += 1
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{attempt}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(str(self.path) + suffix)
+            if source.exists():
+                os.replace(source, Path(str(aside) + suffix))
+        return aside
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._closed = True
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

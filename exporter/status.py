@@ -19,15 +19,17 @@ AnyFigure = Figure | HistogramFigure
 @dataclass(frozen=True)
 class RunStatus:
     up: bool
-    seconds: float  # how long the run took
+    seconds: float  # how long the latest run that did work took (scored, rejected or took labels)
     last_success: float | None  # when a run last succeeded (unix seconds)
     last_batch_rows: float | None  # rows of the last batch scored, since the exporter started
+    empty: bool = False  # the latest run found nothing new to read
 
 
 def run_figures(model: ModelConfig, status: RunStatus, profile: ReferenceProfile | None) -> list[AnyFigure]:
     figures: list[AnyFigure] = [
         Figure("mlmon_model_up", 1.0 if status.up else 0.0),
         Figure("mlmon_last_run_duration_seconds", status.seconds),
+        Figure("mlmon_last_run_empty", 1.0 if status.empty else 0.0),
         Figure("mlmon_schedule_interval_seconds", float(model.interval_seconds)),
     ]
     if status.last_success is not None:

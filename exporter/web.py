@@ -275,10 +275,12 @@ class MetricsServer:
     async def _route(self, request: Request, loop: asyncio.AbstractEventLoop) -> tuple[int, bytes, str, dict[str, str]]:
         path = request.path
         if path == "/metrics":
-            zipped = request.accepts_gzip()
-            body, content_type = await loop.run_in_executor(
-                self._pool, self.page.answer, request.header("accept"), zipped
-            )
+            zipped, accept = request.accepts_gzip(), request.header("accept")
+            if getattr(self.page, "is_current", None) and self.page.is_current(accept, zipped):
+                # a copy of bytes in memory and the few live series: cheaper here than a thread hop
+                body, content_type = self.page.answer(accept, zipped)
+            else:  # a rendering after a change: on the pool, so other connections are not held
+                body, content_type = await loop.run_in_executor(self._pool, self.page.answer, accept, zipped)
             extra = {"Vary": "Accept-Encoding"}
             if zipped:
                 extra["Content-Encoding"] = "gzip"

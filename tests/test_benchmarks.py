@@ -54,3 +54,27 @@ def test_cycle_benchmark_runs_mlmon_beside_its_peers_and_they_agree() -> None:
     # the plain pipeline's sklearn metrics and the scipy loop's distances are mlmon's figures too
     for case in ("plain", "scipy"):
         assert float(rows[case][5]) < 1e-9, rows[case]
+
+
+def test_quick_scrape_benchmark_prints_both_servers_side_by_side() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_scrape.py"), "--quick", "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    header = ["size", "server", "series", "body KB", "sent KB", "scrapes", "errors", "p50 ms", "p99 ms", "max ms"]
+    assert header in split, result.stdout
+    rows = {(cells[0], cells[1]): cells for cells in split[split.index(header) + 1 :] if len(cells) == len(header)}
+    assert set(rows) == {(size, server) for size in ("demo", "10 x 30") for server in ("mlmon", "per-scrape render")}
+    for (size, _server), cells in rows.items():
+        assert int(cells[5].replace(",", "")) > 0, cells  # scrapes were made
+        # the same figures are served by both: the same series count
+        assert cells[2] == rows[(size, "mlmon")][2]
+    # mlmon sends gzip, which Prometheus asks for; the per-scrape server sends the body as it is
+    assert float(rows[("10 x 30", "mlmon")][4].replace(",", "")) < float(rows[("10 x 30", "mlmon")][3].replace(",", ""))
+    assert "p99 ratio (per-scrape render / mlmon)" in result.stdout

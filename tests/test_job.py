@@ -618,3 +618,30 @@ def test_an_unchanged_reference_file_is_read_once_however_many_runs(
     pd.read_parquet(tmp_path / "reference.parquet").iloc[:100].to_parquet(tmp_path / "reference.parquet")
     assert value(app.jobs[0].run().figures, "mlmon_reference_rows") == 100
     assert hashed.count(tmp_path / "reference.parquet") == 2
+
+
+def test_last_run_duration_is_the_last_run_that_did_work_and_an_empty_run_says_so(tmp_path: Path) -> None:
+    import os
+
+    config = write_project(tmp_path)
+    app = app_for(config)
+    job = app.jobs[0]
+    x, y = binary_data(200, seed=30)
+    write_batch(tmp_path, "b1.csv", x, y)
+    worked = job.run().figures
+    assert value(worked, "mlmon_last_run_empty") == 0
+    busy = value(worked, "mlmon_last_run_duration_seconds")
+    assert busy > 0
+    for _ in range(2):  # nothing new: the runs say they were empty and keep the busy run's duration
+        empty = job.run().figures
+        assert value(empty, "mlmon_last_run_empty") == 1
+        assert value(empty, "mlmon_last_run_duration_seconds") == busy
+    write_batch(tmp_path, "b2.csv", x, y)
+    again = job.run().figures
+    assert value(again, "mlmon_last_run_empty") == 0
+    assert value(again, "mlmon_last_run_duration_seconds") != busy
+    # a model that cannot load did no work and was not an empty run either
+    (tmp_path / "model.joblib").write_bytes(b"not the pinned model")
+    os.utime(tmp_path / "model.joblib", ns=(1, 1))
+    down = job.run().figures
+    assert value(down, "mlmon_model_up") == 0 and value(down, "mlmon_last_run_empty") == 0

@@ -70,7 +70,7 @@ RECORDS = _rules(RULES / "mlmon-recording.yml", "record")
 ALERT_NAMES = [a["alert"] for a in ALERTS]
 # Alerts about the exporter target itself, or on its exporter-wide families (no model label), have no
 # model or version to name.
-EXPORTER_WIDE = {spec.name for spec in SPECS if "model" not in spec.labels}
+EXPORTER_WIDE = {name for spec in SPECS if "model" not in spec.labels for name in spec.exposed_names}
 TARGET_ALERTS = {a["alert"] for a in ALERTS if set(re.findall(r"\bmlmon_[a-z0-9_]+", a["expr"])) <= EXPORTER_WIDE}
 
 

@@ -617,6 +617,21 @@ def _availability(config: MixinConfig) -> Group:
                 f"threshold: 1); it keeps running the configuration it loaded {reload_age} ago.",
                 per_model=False,
             ),
+            # A corrupt state file was moved aside and the exporter started afresh: figures go on, but its
+            # counters started from zero and batches still in the watched folders were read again. The
+            # count lives as long as the process, so the alert holds until the exporter is restarted.
+            Alert(
+                "MlmonStateStoreReset",
+                "mlmon_state_store_resets_total > 0\n",
+                "0m",
+                "1m",
+                "warning",
+                "availability",
+                "The mlmon exporter found its state file corrupt and started a fresh one.",
+                f"{where} moved a corrupt state file aside and started a fresh state store "
+                "(resets {{ $value }}, threshold: 0); counters restarted from zero.",
+                per_model=False,
+            ),
             # absent() keeps no labels, so the selector's are set here for inhibition and routing. A target
             # that is down fires MlmonExporterDown first; this one is for a target that disappeared, and waits
             # out a scrape gap of ten minutes (a Prometheus restart, a network partition).
