@@ -103,6 +103,7 @@ def test_template_renders_model_version_and_runbook(tmp_path: Path) -> None:
             "summary": "Model accuracy is below its threshold.",
             "description": "Accuracy of model breast-cancer version 1 is 85%, below the threshold of 90%.",
             "runbook_url": "https://github.com/mlmon/mlmon/blob/main/docs/runbook.md#mlmonaccuracybelowthreshold",
+            "dashboard_url": "http://127.0.0.1:3000/d/mlmon-overview?var-model=breast-cancer&var-version=1",
         },
         "startsAt": "2026-06-13T10:00:00Z",
         "endsAt": "0001-01-01T00:00:00Z",
@@ -111,7 +112,7 @@ def test_template_renders_model_version_and_runbook(tmp_path: Path) -> None:
         "receiver": "slack-and-email",
         "status": "firing",
         "alerts": [alert],
-        "groupLabels": {"alertname": "MlmonAccuracyBelowThreshold", "model": "breast-cancer"},
+        "groupLabels": {"model": "breast-cancer", "version": "1"},
         "commonLabels": alert["labels"],
         "commonAnnotations": alert["annotations"],
         "externalURL": "http://127.0.0.1:9093",
@@ -127,10 +128,11 @@ def test_template_renders_model_version_and_runbook(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     title, _, body = result.stdout.partition("\n")
-    assert title == "[FIRING:1] MlmonAccuracyBelowThreshold model breast-cancer version 1"
+    assert title == "[FIRING:1] model breast-cancer version 1 (warning): MlmonAccuracyBelowThreshold"
     assert "Model: breast-cancer, version: 1" in body
     assert "is 85%, below the threshold of 90%" in body
     assert "Runbook: https://github.com/mlmon/mlmon/blob/main/docs/runbook.md#mlmonaccuracybelowthreshold" in body
+    assert "Dashboard: http://127.0.0.1:3000/d/mlmon-overview?var-model=breast-cancer&var-version=1" in body
     assert "Since: 2026-06-13 10:00:00 UTC" in body
 
 

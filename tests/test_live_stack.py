@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,14 +19,17 @@ import requests
 
 from exporter.catalogue import SPECS
 from exporter.mixin.alertmanager import local_config
+from exporter.mixin.render import main as mixin_main
+from exporter.receiver import Receiver
 
 from support.binaries import require_binary
 from support.dashboards import load_dashboards, panel_queries, substitute, variable_queries
-from support.processes import AlertmanagerServer, ExporterProcess, PrometheusServer
+from support.processes import REPO, AlertmanagerServer, ExporterProcess, PrometheusServer
 
 pytestmark = pytest.mark.live
 
 DEMO_MODEL = {"model": "breast-cancer", "version": "1"}
+README = (REPO / "README.md").read_text()
 DRIFT_KINDS = ("statistic", "pvalue", "significance_level", "distance", "distance_threshold", "severity")
 TEST_KINDS = ("statistic", "pvalue", "significance_level")
 # Families every demo run serves once the first batches are scored (the seed model has labels,
@@ -49,27 +51,27 @@ ALWAYS_SERVED = {
 
 
 class Webhook:
+    """The demo's notification receiver, keeping every notification as Alertmanager posted it."""
+
     def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-        outer = self
+        self.notifications: list[dict[str, Any]] = []
+        self.receiver = Receiver("127.0.0.1", 0, self.notifications.append).start()
+        self.url = self.receiver.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                for alert in body.get("alerts", []):
-                    outer.alerts.append({**alert, "receiver": body.get("receiver")})
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        return [{**alert, "receiver": n.get("receiver")} for n in list(self.notifications) for alert in n["alerts"]]
 
     def firing(self, name: str) -> list[dict[str, Any]]:
         return [a for a in self.alerts if a["labels"].get("alertname") == name and a["status"] == "firing"]
+
+    def groups(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """model -> group key -> the notifications of that group, in order."""
+        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for notification in list(self.notifications):
+            model = notification["groupLabels"].get("model", "")
+            out.setdefault(model, {}).setdefault(notification["groupKey"], []).append(notification)
+        return out
 
 
 class Stack:
@@ -83,20 +85,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_binary("prometheus-alertmanager", "alertmanager")
     root = tmp_path_factory.mktemp("live")
     webhook = Webhook()
-    # Four seconds a simulated day, starting on day seven: accuracy drops below 0.90 on day eight and
-    # stays there until day forty (over two minutes), well beyond the accuracy rule's `for: 1m`, so the
-    # alert is still firing when the dashboard test looks for it.
+    # The rules as `make demo` renders them (durations in seconds for its fast days).
+    rules = root / "rules"
+    assert mixin_main(["--config", str(REPO / "prometheus" / "demo-mixin.yml"), "--out", str(rules)]) == 0
+    # Four seconds a simulated day, from day seven to day forty-four, then no more batches: accuracy drops
+    # below 0.90 around day nine and stays there until day forty (over two minutes), so the alerts are
+    # firing when the dashboard test looks for them; day forty-four, the last batch, is fully recovered
+    # (the next cycle's drift starts the day after), which ends the episode.
     with (
         AlertmanagerServer(root / "am", config=local_config(webhook.url)) as am,
         ExporterProcess(
             "demo",
-            ["--day-seconds", "4", "--start-day", "7", "--workdir", str(root / "demo")],
+            ["--day-seconds", "4", "--start-day", "7", "--days", "38", "--workdir", str(root / "demo")],
             workdir=root / "exporter",
         ) as exporter,
-        PrometheusServer(root / "prom", targets=[exporter.target], alertmanager=am.target) as prom,
+        PrometheusServer(root / "prom", targets=[exporter.target], alertmanager=am.target, rules_dir=rules) as prom,
     ):
         yield Stack(webhook, am, exporter, prom)
-    webhook.server.shutdown()
+    webhook.receiver.stop()
 
 
 def _served(exporter: ExporterProcess) -> str | None:
@@ -185,3 +191,78 @@ def test_template_variables_find_the_demo_models(stack: Stack) -> None:
                 assert DEMO_MODEL[name] in found, f"{board['uid']}: {name} from {definition}"
     models = {s["metric"]["model"] for s in stack.prom.query("mlmon_model_up == 1")}
     assert models == {"breast-cancer", "ticket-routing"}
+
+
+def test_the_readme_links_work_with_the_debian_packages(stack: Stack) -> None:
+    # Debian's Prometheus 2.42 serves the classic UI under /classic/; its Alertmanager has no UI, amtool answers
+    assert "/classic/alerts" in README and "alert query" in README
+    page = requests.get(f"{stack.prom.url}/classic/alerts", timeout=10)
+    assert page.status_code == 200 and "Alerts" in page.text
+    amtool = require_binary("amtool")
+    query = subprocess.run(
+        [amtool, f"--alertmanager.url={stack.am.url}", "alert", "query"], capture_output=True, text=True, timeout=30
+    )
+    assert query.returncode == 0 and "Alertname" in query.stdout, query.stderr
+
+
+def test_the_templates_render_a_real_notification(stack: Stack, tmp_path: Path) -> None:
+    """The Alertmanager templates on a notification the routing tree delivered, as Slack or email get it."""
+    notification = stack.prom.wait_for(
+        lambda: next(
+            (
+                n
+                for n in stack.webhook.notifications
+                if n["groupLabels"].get("model") == "breast-cancer"
+                and any(a["labels"]["alertname"] == "MlmonAccuracyBelowThreshold" for a in n["alerts"])
+            ),
+            None,
+        ),
+        timeout=240,
+        description="a breast-cancer notification with the accuracy alert",
+    )
+    data = tmp_path / "notification.json"
+    data.write_text(json.dumps(notification))
+    rendered = subprocess.run(
+        [
+            require_binary("amtool"),
+            "template",
+            "render",
+            f"--template.glob={REPO / 'prometheus' / 'alertmanager' / 'templates' / '*.tmpl'}",
+            f"--template.data={data}",
+            '--template.text={{ template "mlmon.title" . }}\n{{ template "mlmon.text" . }}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    title, _, body = rendered.stdout.partition("\n")
+    assert title.startswith("[FIRING:") and "model breast-cancer version 1" in title
+    accuracy = next(a for a in notification["alerts"] if a["labels"]["alertname"] == "MlmonAccuracyBelowThreshold")
+    # every breached signal with its value and threshold, and where to go next
+    assert accuracy["annotations"]["description"] in body
+    assert re.search(r"Accuracy of model breast-cancer version 1 is [0-9.]+%, below the threshold of 90%", body)
+    assert "Runbook: https://github.com/mlmon/mlmon/blob/main/docs/runbook.md#mlmonaccuracybelowthreshold" in body
+    assert "Dashboard: http://127.0.0.1:3000/d/mlmon-overview?var-model=breast-cancer&var-version=1" in body
+
+
+def test_one_drift_episode_opens_at_most_two_groups_per_model_and_resolves(stack: Stack) -> None:
+    """Through the project's routing tree: one warning group (and a page only if it turns critical) per
+    model over the whole episode, and a resolved notification for every group once the model recovers."""
+
+    def settled() -> dict[str, dict[str, list[dict[str, Any]]]] | None:
+        groups = stack.webhook.groups()
+        if not {"breast-cancer", "ticket-routing"} <= set(groups):
+            return None
+        last = [notifications[-1] for by_key in groups.values() for notifications in by_key.values()]
+        return groups if all(n["status"] == "resolved" for n in last) else None
+
+    groups = stack.prom.wait_for(settled, timeout=420, description="every notification group resolved")
+    for model in ("breast-cancer", "ticket-routing"):
+        by_key = groups[model]
+        assert 1 <= len(by_key) <= 2, f"{model}: {len(by_key)} groups: {list(by_key)}"
+        for notifications in by_key.values():
+            assert notifications[0]["status"] == "firing"
+            assert notifications[-1]["status"] == "resolved"
+            assert all(a["status"] == "resolved" for a in notifications[-1]["alerts"])
+    print({model: {key: len(n) for key, n in by_key.items()} for model, by_key in groups.items()})

@@ -92,3 +92,24 @@ def test_an_unknown_setting_is_named(tmp_path: Path) -> None:
 )
 def test_scale_duration(duration: str, factor: float, expected: str) -> None:
     assert scale_duration(duration, factor) == expected
+
+
+def test_the_demo_alertmanager_config_keeps_the_routing_tree(tmp_path: Path) -> None:
+    from exporter.mixin.alertmanager import SHIPPED as AM_SHIPPED
+    from exporter.mixin.alertmanager import main as alertmanager_main
+
+    out = tmp_path / "alertmanager.yml"
+    assert alertmanager_main(["--webhook", "http://127.0.0.1:9095/", "--out", str(out), "--group-wait", "5s"]) == 0
+    amtool = require_binary("amtool")
+    check = subprocess.run([amtool, "check-config", str(out)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    local, shipped = yaml.safe_load(out.read_text()), yaml.safe_load((AM_SHIPPED / "alertmanager.yml").read_text())
+    assert local["inhibit_rules"] == shipped["inhibit_rules"]
+    assert local["route"]["group_by"] == shipped["route"]["group_by"]
+    assert [r["receiver"] for r in local["route"]["routes"]] == [r["receiver"] for r in shipped["route"]["routes"]]
+    assert local["route"]["group_wait"] == "5s"
+    for receiver in local["receivers"]:
+        configs = [key for key in receiver if key.endswith("_configs")]
+        assert configs in ([], ["webhook_configs"]), receiver
+        for webhook in receiver.get("webhook_configs", []):
+            assert webhook == {"url": "http://127.0.0.1:9095/", "send_resolved": True}

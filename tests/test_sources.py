@@ -27,7 +27,9 @@ class Position:
 
 
 def _source(tmp_path: Path, pattern: str = "*") -> Source:
-    context = SourceContext(reject_dir=tmp_path / "quarantine" / "m" / "1", clock=lambda: 1234.0)
+    context = SourceContext(
+        reject_dir=tmp_path / "quarantine" / "m" / "1", clock=lambda: 1234.0, wall_clock=lambda: 4e9
+    )
     return open_source(FilesConfig(path=tmp_path / "in", pattern=pattern), context)
 
 
@@ -93,3 +95,17 @@ def test_the_recorded_position_gives_what_was_recorded_and_the_latest(tmp_path: 
     assert labels.seen() == {"l1", "l2"} and labels.last() == "l1"
     assert RecordedPosition(state, "other:1").seen() == set()
     state.close()
+
+
+def test_a_file_recorded_under_the_old_name_size_and_time_key_is_not_read_again(tmp_path: Path) -> None:
+    """States written before batches were known by content keep their files from being scored twice."""
+    (tmp_path / "in").mkdir()
+    old = tmp_path / "in" / "old.csv"
+    old.write_text("x\n1\n")
+    os.utime(old, (1000, 1000))
+    (tmp_path / "in" / "new.csv").write_text("x\n2\n")
+    stat = old.stat()
+    source = _source(tmp_path)
+    refs = source.pending(Position({f"old.csv|{stat.st_size}|{stat.st_mtime_ns}"}))
+    assert [ref.name for ref in refs] == ["new.csv"]
+    assert refs[0].key.startswith("sha256:") and refs[0].key.endswith("|new.csv")

@@ -7,6 +7,7 @@ notifications in the terminal, and the live tests to count them.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +40,22 @@ def local_config(webhook_url: str, wait: str = "1s", interval: str = "1s", repea
 
     speed_up(config["route"])
     return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.mixin.alertmanager",
+        description="Write the shipped Alertmanager config with every channel sent to one local webhook.",
+    )
+    parser.add_argument("--webhook", required=True, help="URL every notification is posted to")
+    parser.add_argument("--out", type=Path, required=True, help="the alertmanager.yml to write")
+    parser.add_argument("--group-wait", default="1s", help="every group_wait (default %(default)s)")
+    parser.add_argument("--group-interval", default="1s", help="every group_interval (default %(default)s)")
+    args = parser.parse_args(argv)
+    config = local_config(args.webhook, wait=args.group_wait, interval=args.group_interval)
+    args.out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

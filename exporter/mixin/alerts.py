@@ -15,10 +15,18 @@ with every batch and need a sustained breach.
 
 from __future__ import annotations
 
-import textwrap
-
 from exporter.mixin.config import MixinConfig
-from exporter.mixin.rules import MODEL, VALUE_FORMAT, Alert, Group, breach, model_query, query, threshold_of
+from exporter.mixin.rules import (
+    MODEL,
+    VALUE_FORMAT,
+    Alert,
+    Group,
+    breach,
+    model_query,
+    query,
+    scale_duration,
+    threshold_of,
+)
 from exporter.thresholds import BY_NAME
 
 PCT = "humanizePercentage"
@@ -43,9 +51,7 @@ def _threshold_alert(
     ``{value}`` and ``{threshold}`` are the formatted value and threshold and ``{side}`` below/above."""
     keys = ("model", "version", "feature") if per_feature else ("model", "version")
     fmt = VALUE_FORMAT[threshold]
-    expr = breach(name, threshold, value, config, keys=keys)
-    if threshold in WITH_INTERVAL:
-        expr = beyond_interval(expr, threshold)
+    expr = breach(name, threshold, value, config, keys=keys, interval=threshold in WITH_INTERVAL)
     description = text.format(
         subject=subject,
         value=f"{{{{ $value | {fmt} }}}}",
@@ -65,18 +71,8 @@ def _threshold_alert(
 
 
 # Figures published with a 95 % interval (mlmon_performance_interval_*_ratio{metric}): their alerts
-# fire only when the whole interval is past the threshold, not on a dip sampling alone explains.
+# start only when the whole interval is past the threshold, not on a dip sampling alone explains.
 WITH_INTERVAL = ("accuracy", "precision", "recall", "f1", "estimated_accuracy", "estimated_f1")
-
-
-def beyond_interval(expr: str, metric: str, bound: str = "{t}") -> str:
-    """``expr`` unless the upper end of the figure's 95 % interval still reaches its (scaled) threshold."""
-    threshold = bound.format(t=f'mlmon_threshold{{metric="{metric}"}}')
-    return (
-        f"(\n{textwrap.indent(expr, '  ')})\nunless on(model, version)\n(\n"
-        f'  mlmon_performance_interval_upper_ratio{{metric="{metric}"}}\n'
-        f"    >= on(model, version) group_left()\n  {threshold}\n)\n"
-    )
 
 
 def _performance(config: MixinConfig) -> Group:
@@ -92,10 +88,13 @@ def _performance(config: MixinConfig) -> Group:
             signal="performance",
         )
 
-    far_expr = beyond_interval(
-        breach("MlmonAccuracyFarBelowThreshold", "accuracy", "mlmon_accuracy_ratio", config, scale="2 * {t} - 1"),
+    far_expr = breach(
+        "MlmonAccuracyFarBelowThreshold",
         "accuracy",
-        "(2 * {t} - 1)",
+        "mlmon_accuracy_ratio",
+        config,
+        scale="2 * {t} - 1",
+        interval=True,
     )
     # Realized figures: one scheduled run below the threshold is a finding (`for: 1m` on the seed's
     # accuracy alert); the other figures wait ten minutes, several runs of a typical schedule.
@@ -657,6 +656,7 @@ def _retraining(config: MixinConfig) -> Group:
     # an hour, each past its own `for`, is a model that no longer fits its data.
     performance = 'ALERTS{alertstate="firing", signal="performance"}'
     drift = 'ALERTS{alertstate="firing", signal="drift", severity="warning"}'
+    sustained = scale_duration("1h", config.duration_scale)
     return Group(
         "mlmon-retraining",
         [
@@ -665,13 +665,14 @@ def _retraining(config: MixinConfig) -> Group:
                 f"count by (model, version) ({performance})\n"
                 f"  and on(model, version)\ncount by (model, version) ({drift})\n",
                 "1h",
-                "1h",
+                # once performance or drift has cleared (each after its own hold), so has the reason
+                "15m",
                 "warning",
                 "retraining",
                 "Performance has stayed below its threshold together with drift: the model no longer fits its data.",
-                f"For {MODEL}, {{{{ $value }}}} performance alert(s) have fired together with a drift alert for an "
-                "hour (threshold: both at once for an hour). Retrain on recent labelled data; the runbook says "
-                "how to decide.",
+                f"For {MODEL}, {{{{ $value }}}} performance alert(s) have fired together with a drift alert for "
+                f"{sustained} (threshold: both at once for {sustained}). Retrain on recent labelled data; the "
+                "runbook says how to decide.",
             )
         ],
     )

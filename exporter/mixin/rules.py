@@ -4,6 +4,7 @@ the alert texts share."""
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,12 +112,16 @@ def breach(
     *,
     scale: str = "",
     keys: tuple[str, ...] = ("model", "version"),
+    interval: bool = False,
 ) -> str:
     """``value`` past the model's ``threshold`` (in the direction of the thresholds table), with hysteresis.
 
     The second branch keeps the alert active, once pending or firing, until the value is back past
     the threshold by the recovery band: a value hovering at its threshold gives one episode.
-    ``scale`` rewrites the threshold (``"2 * {t} - 1"``) for alerts on a multiple of it.
+    ``scale`` rewrites the threshold (``"2 * {t} - 1"``) for alerts on a multiple of it. With
+    ``interval``, the breach starts only when the upper end of the figure's 95 % interval
+    (mlmon_performance_interval_upper_ratio{metric=threshold}) is past it too: a dip sampling alone
+    explains starts nothing, while an episode already running holds as above.
     """
     op = "<" if BY_NAME[threshold].direction == "below" else ">"
     sign = "+" if op == "<" else "-"
@@ -125,9 +130,15 @@ def breach(
     band = config.recovery_band
     hold = f"({bound} {sign} {band:g} * abs({bound}))"
     on = ", ".join(keys)
+    start = f"{value}\n  {op} on(model, version) group_left()\n{_paren(bound)}\n"
+    if interval:
+        upper = f'mlmon_performance_interval_upper_ratio{{metric="{threshold}"}}'
+        start = (
+            f"(\n{textwrap.indent(start, '  ')})\nunless on(model, version)\n"
+            f"(\n  {upper}\n    >= on(model, version) group_left()\n  {_paren(bound)}\n)\n"
+        )
     return (
-        f"{value}\n  {op} on(model, version) group_left()\n{_paren(bound)}\n"
-        f"or\n(\n  {value}\n    {op} on(model, version) group_left()\n  {hold}\n"
+        f"{start}or\n(\n  {value}\n    {op} on(model, version) group_left()\n  {hold}\n"
         f'  and on({on}) ALERTS{{alertname="{alertname}"}}\n)\n'
     )
 
