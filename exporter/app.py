@@ -70,7 +70,9 @@ class Runtime:
         self.results = Results()
         self._lock = threading.Lock()
         self._started = False
-        self._state_resets = 0
+        self._earlier_resets = 0  # state resets of the apps a reload replaced
+        self._reload_ok = True
+        self._last_success = 0.0
         self.app = self._start(config)
         self.registry = self.app.registry
         self.page = MetricsPage(self.results)
@@ -78,9 +80,10 @@ class Runtime:
 
     def _build(self, config: Config, wait: bool = False) -> App:
         app = build_app(config, self.clock, self.results, wait=wait)
-        self._state_resets += app.state.resets
-        if self.on_report is not None:
-            for job in app.jobs:
+        for job in app.jobs:
+            # a run may have found the state corrupt and started a fresh one: publish the count at once
+            job.listeners.append(lambda _report: self._publish_globals())
+            if self.on_report is not None:
                 job.listeners.append(self.on_report)
         return app
 
@@ -96,12 +99,20 @@ class Runtime:
         self.scheduler = build_scheduler(app.jobs)
 
     def _reloaded(self, ok: bool) -> None:
-        figures = [Figure("mlmon_config_last_reload_successful", 1.0 if ok else 0.0)]
+        self._reload_ok = ok
         if ok:
             self._last_success = self.clock()
-        figures.append(Figure("mlmon_config_last_reload_success_timestamp_seconds", self._last_success))
-        figures.append(Figure("mlmon_state_store_resets", float(self._state_resets)))
-        self.results.set_globals(figures)
+        self._publish_globals()
+
+    def _publish_globals(self) -> None:
+        resets = self._earlier_resets + self.app.state.resets
+        self.results.set_globals(
+            [
+                Figure("mlmon_config_last_reload_successful", 1.0 if self._reload_ok else 0.0),
+                Figure("mlmon_config_last_reload_success_timestamp_seconds", self._last_success),
+                Figure("mlmon_state_store_resets", float(resets)),
+            ]
+        )
 
     def ready(self) -> tuple[bool, list[str]]:
         """Whether every model's last run succeeded, and the models whose last run did not (or that
@@ -141,6 +152,7 @@ class Runtime:
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
             self.app.state.close()
+            self._earlier_resets += self.app.state.resets
             self.app = app
             self._activate(app)
             if self._started:

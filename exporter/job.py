@@ -121,14 +121,16 @@ class ModelJob:
             try:
                 calculators += self.reference.refresh(loaded)
                 self._score_pending(loaded, started, report)
-            except Exception:  # noqa: BLE001  (the state store or the disk failed: say so, keep serving)
+            except Exception as error:  # noqa: BLE001  (the state store or the disk failed: say so, keep serving)
                 log.exception("model %s: the run failed", self.key)
+                self.state.heal(error)
                 up = False
         try:
             self.state.add_counters(self.key, source_counters(self.meter))
             self._counters = counter_figures(self.model, self.state, self.key)
-        except Exception:  # noqa: BLE001  (keep the last counts on /metrics rather than blank them)
+        except Exception as error:  # noqa: BLE001  (keep the last counts on /metrics rather than blank them)
             log.exception("model %s: cannot read the counters from the state store", self.key)
+            self.state.heal(error)
             up = False
         if up:
             self._last_success = self.clock()

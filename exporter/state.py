@@ -105,6 +105,11 @@ class StoredBatch:
     seq: int
 
 
+def _is_corruption(error: BaseException) -> bool:
+    """A database error that is the file's fault (not a lock, a permission or a full disk)."""
+    return isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError)
+
+
 class StateUnavailable(OSError):
     """The state store cannot be opened or written (permissions, a full disk, a file in the way)."""
 
@@ -160,17 +165,35 @@ class StateStore:
             # cannot open or write (permissions, disk): not the file's fault, so it is kept
             raise StateUnavailable(f"state store {self.path} cannot be opened: {exc}") from exc
         except sqlite3.DatabaseError as exc:
-            aside = self._move_aside()
-            log.error(
-                "STATE STORE CORRUPT: %s is not a sound SQLite database (%s); moved it to %s and started a"
-                " fresh store. Counters start again from zero, and batches still in the watched folders are"
-                " read again (archive_path keeps processed ones out of them).",
-                self.path,
-                exc,
-                aside,
-            )
-            self.resets += 1
+            self._set_aside(exc)
             return self._connect()
+
+    def heal(self, error: BaseException) -> bool:
+        """After ``error`` from an operation: when it (or its cause) says the file is corrupt, move the
+        file aside so the next operation starts a fresh store. Returns whether it did."""
+        seen: BaseException | None = error
+        while seen is not None and not _is_corruption(seen):
+            seen = seen.__cause__ or seen.__context__
+        if seen is None:
+            return False
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+            self._set_aside(seen)
+        return True
+
+    def _set_aside(self, error: BaseException) -> None:
+        aside = self._move_aside()
+        log.error(
+            "STATE STORE CORRUPT: %s is not a sound SQLite database (%s); moved it to %s and started a"
+            " fresh store. Counters start again from zero, and batches still in the watched folders are"
+            " read again (archive_path keeps processed ones out of them).",
+            self.path,
+            error,
+            aside,
+        )
+        self.resets += 1
 
     def _move_aside(self) -> Path:
         stamp = int(self.clock())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -163,4 +164,37 @@ def test_ready_follows_the_last_runs_and_healthy_stays_liveness(tmp_path: Path) 
         assert status("/-/healthy") == (200, "OK\n")
     finally:
         server.stop()
+        runtime.shutdown()
+
+
+def test_a_state_file_that_turns_corrupt_while_serving_is_set_aside_and_the_next_run_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_project(tmp_path)
+    x, y = binary_data(40, seed=3)
+    write_batch(tmp_path, "a.csv", x, y, mtime=1_000)
+    runtime = Runtime(load_config(config), config)
+    try:
+        job = runtime.app.jobs[0]
+        assert job.run().scored == 1
+        write_batch(tmp_path, "b.csv", x, y, mtime=2_000, id_prefix="b")
+
+        def damaged(*args: object, **kwargs: object) -> None:
+            # what SQLite raises when it reads a damaged page of an open database
+            raise sqlite3.DatabaseError("database disk image is malformed")
+
+        monkeypatch.setattr(runtime.app.state, "record_batch", damaged)
+        report = job.run()
+        assert value(report.figures, "mlmon_model_up") == 0
+        assert [f.value for f in runtime.results.globals() if f.name == "mlmon_state_store_resets"] == [1.0]
+        assert len(list((tmp_path / "state").glob("mlmon.db.corrupt-*"))) == 1
+        monkeypatch.undo()
+        report = job.run()
+        assert value(report.figures, "mlmon_model_up") == 1
+        # a fresh store: both files still in the folder are read again, and counted from zero
+        assert value(report.figures, "mlmon_predictions") == 80
+        # a lock or a full disk is not the file's fault: nothing is set aside for it
+        assert not runtime.app.state.heal(sqlite3.OperationalError("database is locked"))
+        assert not runtime.app.state.heal(OSError(28, "No space left on device"))
+    finally:
         runtime.shutdown()
