@@ -34,6 +34,7 @@ $(PEERS_VENV)/.installed:
 
 bench: $(VENV)/.installed $(PEERS_VENV)/.installed
 	$(PY) benchmarks/bench_drift.py
+	$(PY) benchmarks/bench_sources.py
 	PEERS_PYTHON=$(PEERS_VENV)/bin/python $(PY) benchmarks/bench_cycle.py
 	$(PY) benchmarks/bench_scrape.py
 

@@ -78,3 +78,19 @@ def test_quick_scrape_benchmark_prints_both_servers_side_by_side() -> None:
     # mlmon sends gzip, which Prometheus asks for; the per-scrape server sends the body as it is
     assert float(rows[("10 x 30", "mlmon")][4].replace(",", "")) < float(rows[("10 x 30", "mlmon")][3].replace(",", ""))
     assert "p99 ratio (per-scrape render / mlmon)" in result.stdout
+
+
+SOURCES = ROOT / "benchmarks" / "bench_sources.py"
+SOURCES_HEADER = ["rows", "source", "seconds", "rows/s", "ratio (source/file)", "max |diff|"]
+
+
+def test_sources_benchmark_reads_the_same_rows_through_every_source() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SOURCES), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=180, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    assert SOURCES_HEADER in split, result.stdout
+    rows = split[split.index(SOURCES_HEADER) + 1 :]
+    assert {cells[1] for cells in rows} >= {"parquet file", "sqlite", "http jsonl", "http csv"}, result.stdout
+    assert all(cells[-1] == "0" for cells in rows), result.stdout  # every source read back the rows written
