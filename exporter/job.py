@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +31,7 @@ from exporter.sources import Source, SourceContext, SourceUnavailable, open_sour
 from exporter.sources.metering import MeteredSource, SourceMeter
 from exporter.state import StateStore
 from exporter.status import RunStatus, counter_figures, run_figures, source_counters, source_figures
-from exporter.window import WindowStore, assemble, window_batches
+from exporter.window import Window, WindowStore, assemble, window_batches
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ class ModelJob:
         self._last_batch_rows: float | None = None
         self._work_seconds: float | None = None  # duration of the latest run that did work
         self._arrived: pd.DataFrame | None = None
+        # the last batch scored in this run, as a window in memory (models without ids only)
+        self._latest: tuple[str, Window] | None = None
         self._counters: list[AnyFigure] = []
         self.listeners: list[Callable[[RunReport], None]] = []
 
@@ -174,6 +176,7 @@ class ModelJob:
                     self.model, loaded, self.label_source, position, self.state, self.key, now
                 )
         arrived: list[pd.DataFrame] = []
+        self._latest = None
         with _unless_unavailable(self.key, "batches"):
             self._ingest_batches(loaded, now, report, arrived)
         self._evaluate(loaded, now, report, arrived)
@@ -191,6 +194,7 @@ class ModelJob:
                 self._last_batch_rows = float(outcome.rows)
                 if outcome.arrived is not None:
                     arrived.append(outcome.arrived)
+                self._latest = (ref.key, outcome.window) if outcome.window is not None else None
 
     def _evaluate(self, loaded: LoadedModel, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> None:
         # a time window moves with the clock, so it is evaluated on every run
@@ -198,7 +202,13 @@ class ModelJob:
             if arrived:
                 self._arrived = pd.concat(arrived, ignore_index=True)
             keys = window_batches(self.model, self.state, self.key, now)
-            window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
+            latest_only = self.model.window.rows is None and self.model.window.seconds is None
+            latest = self._latest
+            if latest_only and latest is not None and keys == [latest[0]]:
+                # the window is the batch just scored: built from it in memory, not read back
+                window = replace(latest[1], arrived=self._arrived if self._arrived is not None else latest[1].arrived)
+            else:
+                window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
             self.windows.prune(self.key, set(keys))
             self._window_counts = window_counts(window, self.model.task) if window is not None else None
             self._window_figures = evaluate(self.model, self.key, window, self.profile)

@@ -371,6 +371,15 @@ class StateStore:
             rows = self._db.execute("SELECT key FROM label_files WHERE model = ?", (model,)).fetchall()
         return {key for (key,) in rows}
 
+    def has_batch(self, model: str, key_prefix: str) -> bool:
+        """Whether a batch whose key starts with ``key_prefix`` was scored."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM batches WHERE model = ? AND status = 'ok' AND substr(key, 1, ?) = ? LIMIT 1",
+                (model, len(key_prefix), key_prefix),
+            ).fetchone()
+        return row is not None
+
     def forget_batches(self, model: str, key_prefix: str) -> int:
         """Forget the batches and label files whose key starts with ``key_prefix``, and their stored
         predictions, so the next run reads them again; their counts stay. Returns how many marks went."""

@@ -1,9 +1,11 @@
 """Scored batches kept on disk, and the evaluation window assembled from them.
 
-Each scored batch is written as a Parquet file (features, predictions, probabilities, row ids)
-before its processed mark is committed, so a crash in between only means the batch is scored
-again and its file rewritten. Labels are not in these files: they live in the state store, where
-late labels update them.
+Each scored batch is written as a Parquet file (features, predictions, probabilities, row ids, and
+the labels and scoring time the batch came with) before its processed mark is committed, so a crash
+in between only means the batch is scored again and its file rewritten. A model with an
+``id_column`` can receive late labels: its rows' labels are then read from the state store, where
+late labels update them. A model without one keeps nothing per row in the state store, since no
+label could ever join its rows later; its labels are the ones in these files.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from exporter.config import ModelConfig
 from exporter.performance import class_label
@@ -55,6 +59,8 @@ class Window:
 PREDICTION = "__prediction"
 ROW_ID = "__row_id"
 PROBA = "__proba_"
+LABEL = "__label"  # the label's text (as class_label writes it), None where the row came without one
+SCORED_AT = "__scored_at"
 
 
 def _file_name(batch_key: str) -> str:
@@ -73,24 +79,32 @@ class WindowStore:
         model_key: str,
         batch_key: str,
         features: pd.DataFrame,
-        row_ids: list[str],
+        row_ids: list[str] | None,
         predictions: np.ndarray,
         probabilities: np.ndarray | None,
+        labels: list[str | None] | None = None,
+        scored_at: float | None = None,
     ) -> None:
-        frame = features.copy()
-        for column in frame.columns:
-            if frame[column].dtype == object:
-                frame[column] = frame[column].map(canonical)
-        frame[ROW_ID] = row_ids
-        frame[PREDICTION] = predictions
+        texts = {str(c): features[c].map(canonical) for c in features.columns if features[c].dtype == object}
+        # straight to Arrow: no second pandas frame of the whole batch is built to write it
+        table = pa.Table.from_pandas(features.assign(**texts) if texts else features, preserve_index=False)
+        extra: dict[str, object] = {PREDICTION: np.asarray(predictions)}
+        if row_ids is not None:
+            extra[ROW_ID] = pa.array(row_ids, type=pa.string())
         if probabilities is not None:
             for i in range(probabilities.shape[1]):
-                frame[f"{PROBA}{i}"] = probabilities[:, i]
+                extra[f"{PROBA}{i}"] = np.ascontiguousarray(probabilities[:, i])
+        if labels is not None:
+            extra[LABEL] = pa.array(labels, type=pa.string())
+        if scored_at is not None:
+            extra[SCORED_AT] = np.full(len(predictions), scored_at)
+        for name, values in extra.items():
+            table = table.append_column(name, pa.array(values) if isinstance(values, np.ndarray) else values)
         folder = self._dir(model_key)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / _file_name(batch_key)
         partial = final.with_suffix(".tmp")
-        frame.to_parquet(partial, index=False)
+        pq.write_table(table, partial)
         os.replace(partial, final)
 
     def load(self, model_key: str, batch_key: str) -> pd.DataFrame | None:
@@ -144,22 +158,22 @@ def assemble(
     frame = pd.concat(frames, ignore_index=True)
     if model.window.rows is not None and len(frame) > model.window.rows:
         frame = frame.iloc[len(frame) - model.window.rows :].reset_index(drop=True)
-    stored = state.predictions_for(model_key, keys).drop_duplicates("row_id").set_index("row_id")
-    joined = stored.reindex(frame[ROW_ID].astype(str))
-    scored_at = joined["scored_at"].to_numpy(dtype=float)
-    text = joined["label"]
-    if classes is not None:
-        by_text = {class_label(c): c for c in classes}  # the text labels are stored under
-        decoded = text.map(by_text)
-        labelled = decoded.notna().to_numpy()
-        labels = np.empty(len(frame), dtype=object)
-        labels[labelled] = decoded[labelled].to_numpy()
+    from_file = LABEL in frame.columns and SCORED_AT in frame.columns
+    if from_file and (model.id_column is None or ROW_ID not in frame.columns):
+        # nothing per row in the state store: the labels are those the batch came with
+        text = frame[LABEL]
+        scored_at = frame[SCORED_AT].to_numpy(dtype=float)
+        labelled_at = scored_at
     else:
-        labels = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-        labelled = ~np.isnan(labels)
-    labelled_at = np.where(labelled, joined["labelled_at"].to_numpy(dtype=float), np.nan)
+        stored = state.predictions_for(model_key, keys).drop_duplicates("row_id").set_index("row_id")
+        joined = stored.reindex(frame[ROW_ID].astype(str))
+        text, scored_at = joined["label"], joined["scored_at"].to_numpy(dtype=float)
+        labelled_at = joined["labelled_at"].to_numpy(dtype=float)
+    labels, labelled = decode_labels(text, classes)
+    labelled_at = np.where(labelled, labelled_at, np.nan)
     proba_columns = sorted((c for c in frame.columns if c.startswith(PROBA)), key=lambda c: int(c[len(PROBA) :]))
-    features = frame.drop(columns=[ROW_ID, PREDICTION, *proba_columns])
+    extra = [c for c in (ROW_ID, LABEL, SCORED_AT) if c in frame.columns]
+    features = frame.drop(columns=[PREDICTION, *proba_columns, *extra])
     predictions = frame[PREDICTION].to_numpy()
     return Window(
         features=features,
@@ -171,4 +185,44 @@ def assemble(
         scored_at=scored_at,
         labelled_at=labelled_at,
         arrived=arrived if arrived is not None else pd.DataFrame(columns=features.columns),
+    )
+
+
+def decode_labels(text: pd.Series, classes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Stored label texts back as the model's classes (numbers for regression), and which rows have one."""
+    if classes is not None:
+        by_text = {class_label(c): c for c in classes}  # the text labels are stored under
+        decoded = text.map(by_text)
+        labelled = decoded.notna().to_numpy()
+        labels = np.empty(len(text), dtype=object)
+        labels[labelled] = decoded[labelled].to_numpy()
+        return labels, labelled
+    labels = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    return labels, ~np.isnan(labels)
+
+
+def batch_window(
+    features: pd.DataFrame,
+    predictions: np.ndarray,
+    probabilities: np.ndarray | None,
+    classes: np.ndarray | None,
+    labels: np.ndarray | None,
+    labelled: np.ndarray,
+    scored_at: float,
+) -> Window:
+    """The window of a batch just scored, built from it in memory: the same rows, outputs and labels
+    ``assemble`` would read back from its file, for a model whose window is its latest batch."""
+    rows = len(predictions)
+    if labels is None:
+        labels = np.empty(rows, dtype=object) if classes is not None else np.full(rows, np.nan)
+    at = np.full(rows, scored_at)
+    return Window(
+        features=features,
+        predictions=predictions,
+        probabilities=probabilities,
+        classes=classes,
+        labels=labels,
+        labelled=labelled,
+        scored_at=at,
+        labelled_at=np.where(labelled, at, np.nan),
     )

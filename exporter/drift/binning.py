@@ -71,3 +71,18 @@ def histogram_counts(reference_sorted: np.ndarray, current: np.ndarray, bins: in
     below = np.searchsorted(reference_sorted, edges, side="left")
     below[-1] = np.searchsorted(reference_sorted, edges[-1], side="right")
     return np.diff(below), np.histogram(current, edges)[0]
+
+
+def at_or_below(reference_sorted: np.ndarray, window_sorted: np.ndarray) -> np.ndarray:
+    """How many reference values lie at or below each window value (``searchsorted(..., "right")``).
+
+    A window much larger than the reference is counted the other way round: each reference value is
+    placed among the window's values, which is a binary search per reference value instead of one per
+    window value, and the counts follow by a running sum.
+    """
+    n, m = reference_sorted.size, window_sorted.size
+    if m <= 4 * n:
+        return np.searchsorted(reference_sorted, window_sorted, side="right")
+    # the i-th window value has every reference value placed at or before i at or below it
+    first_not_below = np.searchsorted(window_sorted, reference_sorted, side="left")
+    return np.cumsum(np.bincount(first_not_below, minlength=m + 1)[:m])

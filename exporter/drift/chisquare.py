@@ -34,11 +34,14 @@ class ChiSquare(DriftMethod):
         return fit_categories(reference)
 
     def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
-        reference_counts, current_counts = categories_against(fitted, current)
-        table = np.vstack([reference_counts, current_counts]).astype(float)
-        table = table[:, table.sum(axis=0) >= MIN_COUNT]
-        if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
-            return DriftResult(0.0, 1.0)
-        expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-        statistic = float(np.sum((table - expected) ** 2 / expected))
-        return DriftResult(statistic, float(chi2.sf(statistic, table.shape[1] - 1)))
+        return chisquare_of_counts(*categories_against(fitted, current))
+
+
+def chisquare_of_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> DriftResult:
+    table = np.vstack([reference_counts, current_counts]).astype(float)
+    table = table[:, table.sum(axis=0) >= MIN_COUNT]
+    if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
+        return DriftResult(0.0, 1.0)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return DriftResult(statistic, float(chi2.sf(statistic, table.shape[1] - 1)))

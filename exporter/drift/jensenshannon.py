@@ -30,11 +30,15 @@ class JensenShannon(DriftMethod):
             reference_counts, current_counts = histogram_counts(reference, current, BINS)
         else:
             reference_counts, current_counts = categories_against(fitted, current)
-        p = reference_counts / reference_counts.sum()
-        q = current_counts / current_counts.sum()
-        middle = (p + q) / 2
-        divergence = (_kullback_leibler(p, middle) + _kullback_leibler(q, middle)) / 2
-        return DriftResult(float(np.sqrt(max(divergence, 0.0))))
+        return jensenshannon_of_counts(reference_counts, current_counts)
+
+
+def jensenshannon_of_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> DriftResult:
+    p = reference_counts / reference_counts.sum()
+    q = current_counts / current_counts.sum()
+    middle = (p + q) / 2
+    divergence = (_kullback_leibler(p, middle) + _kullback_leibler(q, middle)) / 2
+    return DriftResult(float(np.sqrt(max(divergence, 0.0))))
 
 
 def _kullback_leibler(p: np.ndarray, q: np.ndarray) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import ks_2samp, kstwo
 
+from exporter.drift.binning import at_or_below
 from exporter.drift.registry import DriftMethod, DriftResult, Fitted, register
 
 # scipy's ks_2samp(method="auto") takes the exact distribution up to this many rows per sample
@@ -39,9 +40,9 @@ class KolmogorovSmirnov(DriftMethod):
 
 def ks_statistic(reference_sorted: np.ndarray, current: np.ndarray) -> float:
     values, counts = np.unique(current, return_counts=True)
-    at_or_below = np.cumsum(counts)
+    window_at_or_below = np.cumsum(counts)
     n, m = reference_sorted.size, current.size
-    at_or_below_reference = np.searchsorted(reference_sorted, values, side="right")
+    at_or_below_reference = at_or_below(reference_sorted, values)
     # fewer reference values lie strictly below a window value only where it equals one of them
     below_reference = at_or_below_reference.copy()
     tied = np.flatnonzero(
@@ -49,6 +50,9 @@ def ks_statistic(reference_sorted: np.ndarray, current: np.ndarray) -> float:
     )
     below_reference[tied] = np.searchsorted(reference_sorted, values[tied], side="left")
     gaps = np.concatenate(
-        [at_or_below_reference / n - at_or_below / m, below_reference / n - (at_or_below - counts) / m]
+        [
+            at_or_below_reference / n - window_at_or_below / m,
+            below_reference / n - (window_at_or_below - counts) / m,
+        ]
     )
     return float(max(gaps.max(), -gaps.min(), 0.0))

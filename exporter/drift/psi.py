@@ -37,9 +37,13 @@ class PopulationStabilityIndex(DriftMethod):
             reference_counts, current_counts = quantile_bins_against(fitted, current)
         else:
             reference_counts, current_counts = categories_against(fitted, current)
-        expected = _shares(reference_counts)
-        actual = _shares(current_counts)
-        return DriftResult(float(np.sum((actual - expected) * np.log(actual / expected))))
+        return psi_of_counts(reference_counts, current_counts)
+
+
+def psi_of_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> DriftResult:
+    expected = _shares(reference_counts)
+    actual = _shares(current_counts)
+    return DriftResult(float(np.sum((actual - expected) * np.log(actual / expected))))
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:

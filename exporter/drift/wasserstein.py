@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from exporter.drift.binning import at_or_below
 from exporter.drift.registry import DriftMethod, DriftResult, Fitted, register
 
 
@@ -45,28 +46,55 @@ def wasserstein_to_reference(
     """W1 between the reference and ``current``; ``cumulative[k]`` is the sum of the k smallest
     reference values minus ``centre`` each."""
     n, m = reference_sorted.size, current.size
-    values, counts = np.unique(current, return_counts=True)
-    at_or_below = np.cumsum(counts)
-    shifted = values - centre
-    # n * G(x) = k x - cumulative[k] for any k with every one of the k smallest values at or below x
-    # and every other at or above it (both about the centre); one binary search per window value
-    placed = np.searchsorted(reference_sorted, values, side="right")
-    area = placed * shifted - cumulative[placed]
+    ordered = np.sort(current)
+    shifted = ordered - centre
+    # n * G(x) = k x - cumulative[k] for any k with every one of the k smallest reference values at
+    # or below x and every other at or above it (all about the centre)
+    placed = at_or_below(reference_sorted, ordered)
+    area = placed * shifted
+    area -= cumulative[placed]
     # left of the smallest window value the window's function is 0: the area is G there; right of
     # the largest it is 1: the area is mean((R - x)+)
     total = area[0] + (cumulative[n] - cumulative[placed[-1]]) - (n - placed[-1]) * shifted[-1]
-    if values.size > 1:
-        # on [start, end) the window's level is level_count / m; the reference's function reaches it
-        # at its first-th smallest value, where G needs no search since first values lie at or below it
-        level_count = at_or_below[:-1]
-        first = -(-level_count * n // m)  # ceil(level * n), at least 1 and at most n here
-        crossing = reference_sorted[first - 1] - centre
-        area_crossing = first * crossing - cumulative[first]
-        before, after = crossing < shifted[:-1], crossing > shifted[1:]
-        crossing = np.where(before, shifted[:-1], np.where(after, shifted[1:], crossing))
-        area_crossing = np.where(before, area[:-1], np.where(after, area[1:], area_crossing))
-        level = level_count / m
-        total += np.sum(
-            area[:-1] + area[1:] - 2 * area_crossing + n * level * (2 * crossing - shifted[:-1] - shifted[1:])
-        )
+    if m > 1:
+        # On [start, end) the window's level is c = i / m (repeated values make empty stretches,
+        # which add nothing). Where the reference's function stays on one side of c the area is
+        # |G(end) - G(start) - c (end - start)|; where it crosses c inside, at its first-th smallest
+        # value, the two sides are added separately.
+        level_count = np.arange(1, m, dtype=np.int64)
+        scaled = level_count * n
+        outside = np.diff(shifted)
+        outside *= scaled
+        outside /= m
+        np.subtract(np.diff(area), outside, out=outside)
+        total += np.sum(np.abs(outside, out=outside))
+        crossing = placed[:-1] * m < scaled
+        crossing &= scaled <= placed[1:] * m
+        crosses = np.flatnonzero(crossing)
+        if crosses.size:
+            total += _crossing_correction(reference_sorted, cumulative, centre, shifted, area, crosses, m)
     return float(total / n)
+
+
+def _crossing_correction(
+    reference_sorted: np.ndarray,
+    cumulative: np.ndarray,
+    centre: float,
+    shifted: np.ndarray,
+    area: np.ndarray,
+    crosses: np.ndarray,
+    m: int,
+) -> float:
+    """What the stretches where the reference's function crosses the window's level add beyond
+    |G(end) - G(start) - c (end - start)|, in units of n * G."""
+    n = reference_sorted.size
+    level_count = crosses + 1
+    first = -(-level_count * n // m)  # ceil(c n): the reference value where its function reaches c
+    crossing = reference_sorted[first - 1] - centre
+    area_crossing = first * crossing - cumulative[first]
+    start, end = shifted[crosses], shifted[crosses + 1]
+    area_start, area_end = area[crosses], area[crosses + 1]
+    level = level_count * n / m
+    both_sides = area_start + area_end - 2 * area_crossing + level * (2 * crossing - start - end)
+    one_side = np.abs(area_end - area_start - level * (end - start))
+    return float(np.sum(both_sides - one_side))

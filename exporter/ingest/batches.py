@@ -25,7 +25,7 @@ from exporter.performance import class_label
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.sources import BatchGone, BatchRef, Source, SourceUnavailable, UnreadableBatch
 from exporter.state import CounterKey, StateStore, counter_key
-from exporter.window import WindowStore
+from exporter.window import Window, WindowStore, batch_window
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class BatchOutcome:
     rows: int = 0  # rows scored
     late_labels: int = 0  # stored predictions that received their label from this batch
     arrived: pd.DataFrame | None = None  # its feature columns as they arrived, for data quality
+    window: Window | None = None  # its scored rows as a window, when it is complete without the state store
 
 
 def failure_counters(failure: BatchFailure) -> Counter[CounterKey]:
@@ -128,8 +129,19 @@ class BatchIngestor:
             return BatchOutcome("labels", late_labels=late)
         rows = len(prepared.features)
         counters.update(scoring_counters(rows, scored))
+        stored = stored_predictions(prepared, now)
+        # Without an id no label can ever join these rows later, so nothing is kept per row in the
+        # state store, and the window file needs no row ids: it holds their labels.
+        joinable = self.model.id_column is not None
         self.windows.save(
-            self.key, ref.key, prepared.features, prepared.row_ids, scored.predictions, scored.probabilities
+            self.key,
+            ref.key,
+            prepared.features,
+            prepared.row_ids if joinable else None,
+            scored.predictions,
+            scored.probabilities,
+            labels=[label for _, _, label, _ in stored],
+            scored_at=now,
         )
         recorded = self.state.record_batch(
             self.key,
@@ -138,13 +150,24 @@ class BatchIngestor:
             rows=rows,
             processed_at=now,
             counters=counters,
-            predictions=stored_predictions(prepared, now),
+            predictions=stored if joinable else (),
         )
         if not recorded:
             log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
             return BatchOutcome("skipped", late_labels=late)
         source.accept(ref)
-        return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived)
+        window = None
+        if not joinable:
+            window = batch_window(
+                prepared.features,
+                scored.predictions,
+                scored.probabilities,
+                loaded.classes,
+                prepared.labels,
+                prepared.labelled,
+                now,
+            )
+        return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived, window=window)
 
     def _score(self, loaded: LoadedModel, prepared: PreparedBatch) -> Scored:
         if prepared.outputs is not None:
@@ -163,10 +186,26 @@ class BatchIngestor:
             loaded,
             categorical=self.reference.categorical(frame),
             batch_key=ref.key,
-            is_known_id=lambda ids: self.state.known_row_ids(self.key, ids),
+            is_known_id=self._known_ids(ref),
             known_features=list(profile.features) if profile is not None else None,
             content_key=ref.content,
         )
+
+    def _known_ids(self, ref: BatchRef) -> Callable[[list[str]], dict[str, bool]]:
+        """Which of a batch's row ids were scored before (with whether their label is in)."""
+        if self.model.id_column is not None:
+            return lambda ids: self.state.known_row_ids(self.key, ids)
+
+        # Rows without an id are known by their batch's content and position (validation asks about
+        # the first row only), and nothing is kept per row: a batch mark of the same content (keys
+        # start with it, as replay relies on) says its rows were all scored. State written before
+        # kept a row per prediction, so the first row answers for its batch there.
+        def known(ids: list[str]) -> dict[str, bool]:
+            if ref.content and self.state.has_batch(self.key, f"{ref.content}|"):
+                return dict.fromkeys(ids, True)
+            return dict.fromkeys(ids, True) if ids and self.state.known_row_ids(self.key, ids[:1]) else {}
+
+        return known
 
     def _fail(self, source: Source, ref: BatchRef, error: Exception, now: float) -> BatchOutcome:
         if isinstance(error, BatchFailure):

@@ -182,25 +182,29 @@ def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> Featu
     """Rows whose features the model cannot take: missing values, and non-numbers in numeric columns.
 
     A non-number is text that is not a number, an infinity, or a number too large to compute with.
+    Only the columns that need coercing are replaced; the others stay the arrived columns themselves,
+    so a clean batch is never copied here.
     """
-    features = arrived.copy()
-    missing = features.isna().any(axis=1).to_numpy()
-    bad_type = np.zeros(len(features), dtype=bool)
+    missing = arrived.isna().any(axis=1).to_numpy()
+    bad_type = np.zeros(len(arrived), dtype=bool)
     wrong_dtype = 0
-    for column in features.columns:
+    coerced: dict[str, pd.Series] = {}
+    for column in arrived.columns:
         if column in categorical:
             continue
-        if not pd.api.types.is_numeric_dtype(features[column]):
-            coerced = pd.to_numeric(features[column], errors="coerce")
-            wrong = coerced.isna().to_numpy() & features[column].notna().to_numpy()
+        values = arrived[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            numbers = pd.to_numeric(values, errors="coerce")
+            wrong = numbers.isna().to_numpy() & values.notna().to_numpy()
             if wrong.any():
                 wrong_dtype += 1
                 bad_type |= wrong
-            features[column] = coerced
-        if pd.api.types.is_float_dtype(features[column]):
+            coerced[str(column)] = values = numbers
+        if pd.api.types.is_float_dtype(values):
             # an infinity passes as a number but no estimator takes it
             with np.errstate(invalid="ignore"):
-                bad_type |= np.abs(features[column].to_numpy(dtype=float)) > LARGEST_USABLE
+                bad_type |= np.abs(values.to_numpy(dtype=float)) > LARGEST_USABLE
+    features = arrived.assign(**coerced) if coerced else arrived
     return FeatureCheck(features, missing, bad_type & ~missing, wrong_dtype)
 
 
@@ -238,6 +242,20 @@ def check_ids(
     return IdCheck([str(i) for i in ids], no_id, duplicate, late)
 
 
+def positional_ids(batch: str, bad: np.ndarray, is_known_id: Callable[[list[str]], dict[str, bool]]) -> IdCheck:
+    """Ids for rows without an id column: their batch's content (or key) and position.
+
+    They are unique within the batch by construction, and a batch's rows were scored all together or
+    not at all, so asking about the first one answers for every row: a whole batch of the same
+    content seen before is duplicates, with no per-row work or lookup.
+    """
+    rows = len(bad)
+    row_ids = [f"{batch}#{i}" for i in range(rows)]
+    seen = bool(rows) and bool(is_known_id(row_ids[:1]))
+    nothing = np.zeros(rows, dtype=bool)
+    return IdCheck(row_ids, nothing, ~bad if seen else nothing, nothing)
+
+
 def prepare_batch(
     frame: pd.DataFrame,
     model: ModelConfig,
@@ -260,7 +278,7 @@ def prepare_batch(
     violations = check_columns(list(frame.columns), columns, model, require_id)
     frame, bad_cells = check_cells(frame, model.limits.max_cell_length)
 
-    arrived = frame[columns].copy()
+    arrived = frame[columns]
     check_feature_dtypes(arrived, categorical)
     checked = check_features(arrived, categorical)
     violations["wrong_dtype"] += checked.wrong_dtype
@@ -284,10 +302,9 @@ def prepare_batch(
 
     late_labels: list[tuple[str, object]] = []
     if model.id_column is not None and model.id_column in frame.columns:
-        raw_ids = frame[model.id_column]
+        ids = check_ids(frame[model.id_column], bad, labelled, is_known_id)
     else:
-        raw_ids = pd.Series([f"{content_key or batch_key}#{i}" for i in range(len(frame))], dtype=object)
-    ids = check_ids(raw_ids, bad, labelled, is_known_id)
+        ids = positional_ids(content_key or batch_key, bad, is_known_id)
     invalid["missing_value"] += int(ids.missing.sum())
     invalid["duplicate_id"] += int(ids.duplicate.sum())
     bad = bad | ids.missing | ids.duplicate | ids.late
@@ -300,7 +317,8 @@ def prepare_batch(
         reasons = ", ".join(f"{n} {r}" for r, n in invalid.items() if n)
         raise BatchFailure("empty", f"no valid rows left ({reasons})", invalid)
     return PreparedBatch(
-        features=checked.features.loc[keep].reset_index(drop=True),
+        # the index is 0..n-1 already (require_rows): a batch without invalid rows is not copied
+        features=checked.features if keep.all() else checked.features.loc[keep].reset_index(drop=True),
         arrived=arrived,
         labels=labels[keep] if labels is not None else None,
         labelled=labelled[keep],

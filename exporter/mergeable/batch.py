@@ -1,0 +1,171 @@
+"""A batch monitored piece by piece: one mergeable state per piece, merged, then the figures.
+
+``monitor_in_chunks`` folds the chunks of one file into a state in a single process;
+``monitor_on_dask`` computes one state per Parquet row group on a ``dask.distributed`` cluster and
+merges them there. Each piece is validated and scored as a batch of its own would be, against the
+model's fitted reference profile (``FeatureDrift.fit``); both paths give the same figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import reduce
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from exporter.config import ModelConfig
+from exporter.drift.fitting import FittedColumn, unpack
+from exporter.ingest.scoring import score
+from exporter.ingest.validation import prepare_batch
+from exporter.mergeable.chunks import read_chunks, read_row_group, row_groups
+from exporter.mergeable.confusion import ConfusionCounts
+from exporter.mergeable.drift import BinCounts, CategoryCounts, NumericPlacement
+from exporter.model import LoadedModel
+from exporter.performance import UNMATCHED, class_indices, positive_index
+from exporter.reference.building import observed_values
+from exporter.reference.profile import ReferenceProfile
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+FeatureState = NumericPlacement | BinCounts | CategoryCounts
+
+
+@dataclass
+class BatchState:
+    rows: int = 0
+    confusion: ConfusionCounts | None = None
+    features: dict[str, FeatureState] = field(default_factory=dict)
+
+    def merge(self, other: BatchState) -> BatchState:
+        confusion = self.confusion.merge(other.confusion) if self.confusion and other.confusion else self.confusion
+        features = {name: state.merge(other.features[name]) for name, state in self.features.items()}  # type: ignore[arg-type]
+        return BatchState(self.rows + other.rows, confusion, features)
+
+
+@dataclass(frozen=True)
+class FeatureFigure:
+    method: str
+    score: float
+    pvalue: float | None
+    bound: float = 0.0  # the largest error the state allows (Wasserstein only)
+
+
+@dataclass(frozen=True)
+class BatchFigures:
+    rows: int
+    performance: dict[str, float]
+    drift: dict[str, FeatureFigure]
+
+
+class BatchMonitor:
+    """What one piece of a batch adds to the state, and the figures of a merged state."""
+
+    def __init__(self, model: ModelConfig, loaded: LoadedModel, profile: ReferenceProfile) -> None:
+        self.model, self.loaded, self.profile = model, loaded, profile
+        self.columns = unpack(profile.fitted.get("feature_drift", {}))
+        self.categorical = {name for name, f in profile.features.items() if f.kind == "categorical"}
+
+    def empty(self) -> BatchState:
+        classes = self.loaded.classes
+        confusion = (
+            ConfusionCounts.empty(len(classes))
+            if classes is not None and self.model.task == "binary_classification"
+            else None
+        )
+        features: dict[str, FeatureState] = {}
+        for name, column in self.columns.items():
+            state = _feature_state(column, self.profile.features[name].values)
+            if state is None:
+                log.warning(
+                    "model %s: %s drift of %s has no mergeable form; left out", self.model.name, column.method, name
+                )
+            else:
+                features[name] = state
+        return BatchState(0, confusion, features)
+
+    def add(self, state: BatchState, frame: pd.DataFrame) -> BatchState:
+        prepared = prepare_batch(
+            frame,
+            self.model,
+            self.loaded,
+            categorical=self.categorical,
+            batch_key="chunk",
+            require_id=False,
+            known_features=list(self.profile.features),
+        )
+        scored = score(self.loaded, prepared.features)
+        state.rows += len(prepared.features)
+        if state.confusion is not None and prepared.labels is not None and self.loaded.classes is not None:
+            labelled = prepared.labelled
+            true = class_indices(prepared.labels[labelled], self.loaded.classes)
+            predicted = class_indices(scored.predictions[labelled], self.loaded.classes)
+            usable = (true != UNMATCHED) & (predicted != UNMATCHED)
+            state.confusion.update(true[usable], predicted[usable])
+        for name, feature in state.features.items():
+            values = observed_values(prepared.features[name], self.profile.features[name].kind)
+            feature.update(values)
+        return state
+
+    def figures(self, state: BatchState) -> BatchFigures:
+        performance: dict[str, float] = {}
+        if state.confusion is not None and self.loaded.classes is not None:
+            performance = state.confusion.binary(positive_index(self.loaded.classes, self.model.positive_class))
+        drift = {}
+        for name, feature in state.features.items():
+            column = self.columns[name]
+            drift[name] = _figure(column, feature, self.profile.features[name].values)
+        return BatchFigures(state.rows, performance, drift)
+
+
+def _feature_state(column: FittedColumn, reference: np.ndarray) -> FeatureState | None:
+    if column.method in ("ks", "wasserstein"):
+        return NumericPlacement.fit(reference)
+    if column.method == "psi" and column.kind == "numeric":
+        return BinCounts.fit(column.state)
+    if column.kind == "categorical" or column.method == "chisquare":
+        return CategoryCounts.empty(reference)
+    return None
+
+
+def _figure(column: FittedColumn, feature: FeatureState, reference: np.ndarray) -> FeatureFigure:
+    if isinstance(feature, NumericPlacement):
+        if column.method == "ks":
+            result = feature.ks(reference)
+            return FeatureFigure("ks", result.score, result.pvalue)
+        result, bound = feature.wasserstein(float(column.state["scale"][0]))
+        return FeatureFigure("wasserstein", result.score, None, bound)
+    if isinstance(feature, BinCounts):
+        return FeatureFigure("psi", feature.psi(column.state).score, None)
+    result = feature.compare(column.method, column.state)
+    return FeatureFigure(column.method, result.score, result.pvalue)
+
+
+def monitor_frames(monitor: BatchMonitor, frames: Iterable[pd.DataFrame]) -> BatchFigures:
+    return monitor.figures(reduce(monitor.add, frames, monitor.empty()))
+
+
+def monitor_in_chunks(monitor: BatchMonitor, path: Path, chunk_rows: int) -> BatchFigures:
+    """The batch at ``path`` read ``chunk_rows`` at a time: memory follows the chunk, not the batch."""
+    return monitor_frames(monitor, read_chunks(path, chunk_rows))
+
+
+def _row_group_state(monitor: BatchMonitor, path: str, index: int) -> BatchState:
+    return monitor.add(monitor.empty(), read_row_group(Path(path), index))
+
+
+def monitor_on_dask(monitor: BatchMonitor, path: Path, client: Client) -> BatchFigures:
+    """One state per Parquet row group, computed on the cluster's workers and merged there."""
+    shared: Any = client.scatter(monitor, broadcast=True)
+    states = [client.submit(_row_group_state, shared, str(path), i) for i in range(row_groups(path))]
+    while len(states) > 1:
+        pairs = [client.submit(BatchState.merge, a, b) for a, b in zip(states[::2], states[1::2])]
+        states = pairs + ([states[-1]] if len(states) % 2 else [])
+    return monitor.figures(states[0].result())
