@@ -30,14 +30,20 @@ class WindowCounts:
     end: float | None
 
 
+def _class_labels(values: np.ndarray) -> np.ndarray:
+    """``class_label`` of every value, computed once per distinct value rather than once per row."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.array([class_label(value) for value in distinct], dtype=object)[codes]
+
+
 def window_counts(window: Window, task: str) -> WindowCounts:
     """Counts of ``window``; ``correct`` is left out for regression, where no prediction is simply right."""
     labelled = np.asarray(window.labelled, dtype=bool)
     correct: int | None = None
     if task != "regression":
-        predicted = pd.Series(window.predictions[labelled]).map(class_label)
-        actual = pd.Series(window.labels[labelled]).map(class_label)
-        correct = int((predicted.to_numpy() == actual.to_numpy()).sum())
+        predicted = _class_labels(np.asarray(window.predictions)[labelled])
+        actual = _class_labels(np.asarray(window.labels)[labelled])
+        correct = int((predicted == actual).sum())
     scored_at = np.asarray(window.scored_at, dtype=float)
     scored_at = scored_at[np.isfinite(scored_at)]
     return WindowCounts(
