@@ -1,6 +1,6 @@
 """Scored batches kept on disk, and the evaluation window assembled from them.
 
-Each scored batch is written as a Parquet file (features, predictions, probabilities, row ids, and
+Each scored batch is written as an Arrow IPC file (features, predictions, probabilities, row ids, and
 the labels and scoring time the batch came with) before its processed mark is committed, so a crash
 in between only means the batch is scored again and its file rewritten. A model with an
 ``id_column`` can receive late labels: its rows' labels are then read from the state store, where
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from exporter.config import ModelConfig
 from exporter.performance import class_label
@@ -64,8 +64,12 @@ LABEL = "__label"  # the label's text (as class_label writes it), None where the
 SCORED_AT = "__scored_at"
 
 
-def _file_name(batch_key: str) -> str:
-    return hashlib.sha256(batch_key.encode()).hexdigest()[:24] + ".parquet"
+SUFFIX = ".arrow"  # Arrow IPC files; state written by earlier versions holds ``.parquet`` ones
+EARLIER_SUFFIX = ".parquet"
+
+
+def _file_name(batch_key: str, suffix: str = SUFFIX) -> str:
+    return hashlib.sha256(batch_key.encode()).hexdigest()[:24] + suffix
 
 
 class WindowStore:
@@ -105,23 +109,26 @@ class WindowStore:
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / _file_name(batch_key)
         partial = final.with_suffix(".tmp")
-        # The file lives only as long as the window needs it, and numbers barely compress: it is written
-        # uncompressed, with dictionaries only for the text columns (ids, labels, categories), which
-        # repeat. Writing a million rows of 30 features so takes a fraction of the compressed time.
-        text_columns = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        pq.write_table(table, partial, compression="none", use_dictionary=text_columns or False, write_statistics=False)
+        # An Arrow IPC file, uncompressed: it lives only as long as the window needs it, numbers barely
+        # compress, and it is written at the speed of the disk (a million rows of 30 features in about
+        # half the time of an uncompressed Parquet file, a quarter of a compressed one).
+        feather.write_feather(table, partial, compression="uncompressed")
         os.replace(partial, final)
 
     def load(self, model_key: str, batch_key: str) -> pd.DataFrame | None:
-        path = self._dir(model_key) / _file_name(batch_key)
-        return pd.read_parquet(path) if path.exists() else None
+        folder = self._dir(model_key)
+        path = folder / _file_name(batch_key)
+        if path.exists():
+            return feather.read_table(path, memory_map=True).to_pandas()
+        earlier = folder / _file_name(batch_key, EARLIER_SUFFIX)
+        return pd.read_parquet(earlier) if earlier.exists() else None
 
     def prune(self, model_key: str, keep: set[str]) -> None:
         folder = self._dir(model_key)
         if not folder.is_dir():
             return
-        wanted = {_file_name(key) for key in keep}
-        for path in folder.glob("*.parquet"):
+        wanted = {_file_name(key, suffix) for key in keep for suffix in (SUFFIX, EARLIER_SUFFIX)}
+        for path in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{EARLIER_SUFFIX}")]:
             if path.name not in wanted:
                 path.unlink(missing_ok=True)
 

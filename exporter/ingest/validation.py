@@ -89,11 +89,11 @@ def match_labels(raw: pd.Series, classes: np.ndarray | None) -> tuple[np.ndarray
     if classes is None:
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         return values, ~np.isnan(values)
-    index = class_indices(raw.to_numpy(dtype=object), classes)
+    typed = pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw)
+    index = class_indices(raw.to_numpy() if typed else raw.to_numpy(dtype=object), classes)
     known = index != UNMATCHED
-    matched = np.empty(len(raw), dtype=object)
-    matched[known] = np.asarray(classes, dtype=object)[index[known]]
-    return matched, known
+    # the classes' own type (numbers stay numbers); a row without a known label holds the first class
+    return np.asarray(classes)[np.where(known, index, 0)], known
 
 
 def logged_outputs(frame: pd.DataFrame, model: ModelConfig, keep: np.ndarray) -> pd.DataFrame | None:
