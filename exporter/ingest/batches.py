@@ -91,7 +91,7 @@ def label_texts(prepared: PreparedBatch) -> np.ndarray:
     texts = np.full(len(prepared.labelled), None, dtype=object)
     if prepared.labels is None or not prepared.labelled.any():
         return texts
-    codes, uniques = pd.factorize(pd.Series(prepared.labels[prepared.labelled], dtype=object))
+    codes, uniques = pd.factorize(prepared.labels[prepared.labelled])
     names = np.array([class_label(value) for value in np.asarray(uniques, dtype=object)], dtype=object)
     texts[prepared.labelled] = names[codes]
     return texts
