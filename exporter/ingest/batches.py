@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from exporter import histogram
@@ -143,6 +144,9 @@ class BatchIngestor:
             labels=[label for _, _, label, _ in stored],
             scored_at=now,
         )
+        if joinable:
+            # the rows first, counted once the mark commits: a kill in between only rewrites them
+            self.state.rows.write_batch(self.key, ref.key, prepared.row_ids, now, prepared.labels, prepared.labelled)
         recorded = self.state.record_batch(
             self.key,
             ref.key,
@@ -150,7 +154,7 @@ class BatchIngestor:
             rows=rows,
             processed_at=now,
             counters=counters,
-            predictions=stored if joinable else (),
+            stored_rows=joinable,
         )
         if not recorded:
             log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
@@ -229,13 +233,10 @@ class BatchIngestor:
         return BatchOutcome("failed")
 
     def _apply_late_labels(self, ref: BatchRef, prepared: PreparedBatch, now: float) -> int:
-        if not prepared.late_labels:
+        if not prepared.late_labels or prepared.labels is None:
             return 0
-        return self.state.apply_labels(
-            self.key,
-            f"{ref.key}#labels",
-            status="ok",
-            labels=[(row_id, class_label(label)) for row_id, label in prepared.late_labels],
-            received_at=now,
-            counters={},
-        )
+        mark = f"{ref.key}#labels"
+        ids = [row_id for row_id, _ in prepared.late_labels]
+        labels = np.array([label for _, label in prepared.late_labels], dtype=prepared.labels.dtype)
+        self.state.rows.write_labels(self.key, mark, ids, labels, now)
+        return self.state.apply_labels(self.key, mark, status="ok", received_at=now, counters={}, stored_labels=True)
