@@ -151,7 +151,5 @@ def _compare(
 
 def _usable(values: np.ndarray, kind: FeatureKind) -> np.ndarray:
     """The known values: missing ones (NaN, None, or the empty string a stored profile uses) dropped."""
-    series = pd.Series(np.asarray(values))
-    if kind == "categorical":
-        series = series[series.astype(str) != ""]
-    return observed_values(series, kind)
+    usable = observed_values(pd.Series(np.asarray(values)), kind)
+    return usable[usable != ""] if kind == "categorical" else usable

@@ -34,15 +34,48 @@ def observed_values(series: pd.Series, kind: FeatureKind) -> np.ndarray:
     if kind == "numeric":
         values = as_numbers(series)
         return values[~np.isnan(values)]
-    present = series.dropna()
-    if pd.api.types.is_float_dtype(present):
-        floats = present.to_numpy(dtype=np.float64)
+    codes, texts = category_codes(series)
+    return texts[codes[codes != MISSING]]
+
+
+# the code of a row with no category in ``category_codes``
+MISSING = -1
+
+# Object columns whose values pandas may hash as equal while their texts differ (True == 1 in Python,
+# Decimal("1") == Decimal("1.0")) are converted value by value; these kinds cannot hold such a pair.
+_HASHED_SAFELY = frozenset({"integer", "floating", "mixed-integer-float", "string", "boolean", "bytes", "empty"})
+
+
+def category_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's index into the sorted distinct category texts (``MISSING`` where it has none), and the texts.
+
+    The texts are those ``observed_values`` gives. Each distinct value is converted once, not each
+    row, so a million-row column of a few classes costs one hashing pass.
+    """
+    values = series
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in _HASHED_SAFELY:
+        values = series.map(canonical)
+    codes, uniques = pd.factorize(values)
+    texts = _category_texts(pd.Series(uniques, dtype=values.dtype))
+    kept = np.flatnonzero(texts.notna().to_numpy(dtype=bool))
+    # distinct values may share a text (" a" and "a"): codes point into the sorted distinct texts
+    distinct, inverse = np.unique(texts.iloc[kept].to_numpy(dtype=str), return_inverse=True)
+    lookup = np.full(len(uniques) + 1, MISSING, dtype=np.int64)
+    lookup[kept] = inverse
+    # factorize codes missing values as -1, which picks the trailing MISSING slot
+    return lookup[codes], distinct
+
+
+def _category_texts(distinct: pd.Series) -> pd.Series:
+    """The text of each distinct value, missing where the value reads as no category."""
+    if pd.api.types.is_float_dtype(distinct):
+        floats = distinct.to_numpy(dtype=np.float64)
         if np.all((np.mod(floats, 1) == 0) & (np.abs(floats) < 2**53)):
-            present = present.astype(np.int64)
-    elif present.dtype == object:
+            distinct = distinct.astype(np.int64)
+    elif distinct.dtype == object:
         # mixed Python objects (3.0 beside "3") take the one text form ids and categories share
-        present = present.map(canonical).dropna()
-    return present.astype(str).to_numpy(dtype=str)
+        return distinct.map(canonical)
+    return distinct.astype(str)
 
 
 def as_numbers(series: pd.Series) -> np.ndarray:
