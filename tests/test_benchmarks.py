@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK = ROOT / "benchmarks" / "bench_drift.py"
 HEADER = ["case", "rows", "mlmon s", "naive s", "ratio (naive/mlmon)", "mlmon rows/s", "naive rows/s", "max |diff|"]
@@ -94,6 +96,69 @@ def test_sources_benchmark_reads_the_same_rows_through_every_source() -> None:
     rows = split[split.index(SOURCES_HEADER) + 1 :]
     assert {cells[1] for cells in rows} >= {"parquet file", "sqlite", "http jsonl", "http csv"}, result.stdout
     assert all(cells[-1] == "0" for cells in rows), result.stdout  # every source read back the rows written
+
+
+REFERENCE = ROOT / "benchmarks" / "bench_reference.py"
+REFERENCE_HEADER = ["storage", "models", "stored MB", "load s", "resident MB", "note"]
+
+
+def test_reference_benchmark_prints_format_1_beside_the_shared_store() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REFERENCE), "--rows", "3000", "--models", "3"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    assert REFERENCE_HEADER in split, result.stdout
+    rows = {(cells[0], cells[1]): cells for cells in split[split.index(REFERENCE_HEADER) + 1 :] if len(cells) >= 5}
+    assert set(rows) == {("format 1", "1"), ("format 1", "3"), ("shared", "1"), ("shared", "3")}, result.stdout
+    stored = REFERENCE_HEADER.index("stored MB")
+    # three models share one stored profile; format 1 keeps one copy each
+    assert rows[("shared", "3")][stored] == rows[("shared", "1")][stored]
+    assert float(rows[("format 1", "3")][stored]) == pytest.approx(3 * float(rows[("format 1", "1")][stored]), rel=0.05)
+    assert "ratio format 1 / shared" in result.stdout
+
+
+def _bench_cycle() -> object:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_cycle
+
+        return bench_cycle
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def _measured(seconds: float, calculators: float, peak_mb: float, state_per_row: float) -> dict[str, object]:
+    return {
+        "seconds": seconds,
+        "calculator_seconds": calculators,
+        "peak_bytes": int(peak_mb * 2**20),
+        "state_bytes_per_row": state_per_row,
+        "values": {},
+    }
+
+
+def test_the_cycle_targets_say_met_or_missed_by_the_figures() -> None:
+    bench = _bench_cycle()
+    plain = {"seconds": 0.8, "peak_bytes": 10, "values": {"accuracy": 0.9}}
+    nannyml = {"seconds": 2.2, "peak_bytes": 20, "values": {"estimated_accuracy": 0.8}}
+    combined = bench.pipeline(plain, nannyml)  # type: ignore[attr-defined]
+    assert combined == {"seconds": 3.0, "peak_bytes": 20, "values": {"accuracy": 0.9, "estimated_accuracy": 0.8}}
+    assert bench.pipeline(plain, "skipped") is None  # type: ignore[attr-defined]
+
+    good = {1_000_000: {"mlmon": _measured(1.4, 0.5, 400, 0.0), "pipeline": combined}}
+    lines = bench.targets(good)  # type: ignore[attr-defined]
+    assert len(lines) == 5 and all(line.startswith("met") for line in lines), lines
+
+    slow = {1_000_000: {"mlmon": _measured(1.6, 0.7, 600, 3.0), "pipeline": combined}}
+    missed = [line for line in bench.targets(slow) if line.startswith("MISSED")]  # type: ignore[attr-defined]
+    # every figure past its target: 0.7 s, 1.6 s, 600 MB over 2 x 248 MB, 3.0 / 1.6 = 1.9 < 2, 3 B/row
+    assert [m.split(":")[1].split()[0] for m in missed] == ["every", "full", "peak", "plain", "state"], missed
+
+    # below a million rows only the speed-up and the state store are judged
+    small = {10_000: {"mlmon": _measured(0.05, 0.03, 90, 0.0), "pipeline": {**combined, "seconds": 0.07}}}
+    small_lines = bench.targets(small)  # type: ignore[attr-defined]
+    assert [line.split()[0] for line in small_lines] == ["MISSED", "met"], small_lines
 
 
 STATE = ROOT / "benchmarks" / "bench_state.py"

@@ -83,14 +83,18 @@ def scoring_counters(rows: int, scored: Scored) -> Counter[CounterKey]:
     return counters
 
 
-def stored_predictions(prepared: PreparedBatch, now: float) -> list[tuple[str, float, str | None, float | None]]:
-    """(row id, scored at, label text or None, labelled at or None) for each scored row."""
-    if prepared.labels is None:
-        return [(row_id, now, None, None) for row_id in prepared.row_ids]
-    return [
-        (row_id, now, class_label(label), now) if labelled else (row_id, now, None, None)
-        for row_id, label, labelled in zip(prepared.row_ids, prepared.labels, prepared.labelled)
-    ]
+def label_texts(prepared: PreparedBatch) -> np.ndarray:
+    """The text each scored row's label is stored under (``class_label``), None where it came without one.
+
+    Labels are the model's classes (or numbers), so each distinct one is converted once, not each row.
+    """
+    texts = np.full(len(prepared.labelled), None, dtype=object)
+    if prepared.labels is None or not prepared.labelled.any():
+        return texts
+    codes, uniques = pd.factorize(prepared.labels[prepared.labelled])
+    names = np.array([class_label(value) for value in np.asarray(uniques, dtype=object)], dtype=object)
+    texts[prepared.labelled] = names[codes]
+    return texts
 
 
 class BatchIngestor:
@@ -130,7 +134,7 @@ class BatchIngestor:
             return BatchOutcome("labels", late_labels=late)
         rows = len(prepared.features)
         counters.update(scoring_counters(rows, scored))
-        stored = stored_predictions(prepared, now)
+        texts = label_texts(prepared)
         # Without an id no label can ever join these rows later, so nothing is kept per row in the
         # state store, and the window file needs no row ids: it holds their labels.
         joinable = self.model.id_column is not None
@@ -141,7 +145,7 @@ class BatchIngestor:
             prepared.row_ids if joinable else None,
             scored.predictions,
             scored.probabilities,
-            labels=[label for _, _, label, _ in stored],
+            labels=texts,
             scored_at=now,
         )
         if joinable:
