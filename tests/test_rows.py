@@ -127,9 +127,9 @@ def test_labels_that_arrive_before_their_predictions_wait_and_are_applied_when_t
 
 def test_regression_labels_are_stored_as_numbers(tmp_path: Path) -> None:
     state = StateStore(tmp_path / "s.db")
-    state.rows.write_batch(M, "b1", ["1", "2"], 10.0, np.array([2.5, np.nan]), np.array([True, False]))
+    state.rows.write_batch(M, "b1", ["1", "2"], 10.0, np.array([2.5, np.nan]), np.array([True, False]), numeric=True)
     state.record_batch(M, "b1", status="ok", rows=2, processed_at=10.0, counters={}, stored_rows=True)
-    state.rows.write_labels(M, "l1", ["2"], np.array([-1.25]), 20.0)
+    state.rows.write_labels(M, "l1", ["2"], np.array([-1.25]), 20.0, numeric=True)
     assert state.apply_labels(M, "l1", status="ok", received_at=20.0, counters={}, stored_labels=True) == 1
     assert state.rows.predictions(M, ["b1"])["label"].tolist() == [2.5, -1.25]
     folder = next((tmp_path / "s.db.rows").iterdir())

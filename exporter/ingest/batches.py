@@ -121,7 +121,8 @@ class BatchIngestor:
             return BatchOutcome("vanished")
         except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
             return self._fail(source, ref, error, now)
-        late = self._apply_late_labels(ref, prepared, now)
+        numeric = loaded.classes is None  # a regression's labels are numbers, not classes
+        late = self._apply_late_labels(ref, prepared, now, numeric)
         counters = validation_counters(prepared)
         for reason, n in prepared.invalid.items():
             if n:
@@ -150,7 +151,9 @@ class BatchIngestor:
         )
         if joinable:
             # the rows first, counted once the mark commits: a kill in between only rewrites them
-            self.state.rows.write_batch(self.key, ref.key, prepared.row_ids, now, prepared.labels, prepared.labelled)
+            self.state.rows.write_batch(
+                self.key, ref.key, prepared.row_ids, now, prepared.labels, prepared.labelled, numeric=numeric
+            )
         recorded = self.state.record_batch(
             self.key,
             ref.key,
@@ -236,11 +239,11 @@ class BatchIngestor:
         source.reject(ref, failure.reason, str(failure))
         return BatchOutcome("failed")
 
-    def _apply_late_labels(self, ref: BatchRef, prepared: PreparedBatch, now: float) -> int:
+    def _apply_late_labels(self, ref: BatchRef, prepared: PreparedBatch, now: float, numeric: bool) -> int:
         if not prepared.late_labels or prepared.labels is None:
             return 0
         mark = f"{ref.key}#labels"
         ids = [row_id for row_id, _ in prepared.late_labels]
         labels = np.array([label for _, label in prepared.late_labels], dtype=prepared.labels.dtype)
-        self.state.rows.write_labels(self.key, mark, ids, labels, now)
+        self.state.rows.write_labels(self.key, mark, ids, labels, now, numeric=numeric)
         return self.state.apply_labels(self.key, mark, status="ok", received_at=now, counters={}, stored_labels=True)

@@ -65,7 +65,7 @@ def ingest_labels(
         known &= ~repeated
         counters = {counter_key("mlmon_invalid_rows", {"reason": r}): float(n) for r, n in invalid.items() if n}
         # appended to the label log first, joined to the stored rows by key when the mark commits
-        state.rows.write_labels(model_key, ref.key, ids[known], values[known], now)
+        state.rows.write_labels(model_key, ref.key, ids[known], values[known], now, numeric=loaded.classes is None)
         applied += state.apply_labels(
             model_key, ref.key, status="ok", received_at=now, counters=counters, stored_labels=True
         )

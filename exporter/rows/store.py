@@ -88,21 +88,21 @@ def _file(prefix: str, mark: str) -> str:
     return f"{prefix}-{hashlib.sha256(mark.encode()).hexdigest()[:24]}.parquet"
 
 
-def label_column(labels: np.ndarray | pd.Series | None, labelled: np.ndarray | None, rows: int) -> pa.Array:
-    """Labels for storage: a float column for numbers (regression), else the class text, dictionary-coded."""
+def label_column(
+    labels: np.ndarray | None, labelled: np.ndarray | None, rows: int, *, numeric: bool = False
+) -> pa.Array:
+    """Labels for storage: floats for a regression (``numeric``), else each class's text
+    (``class_label``), dictionary-coded; null where ``labelled`` is False."""
     if labels is None:
         return pa.nulls(rows, type=pa.dictionary(pa.int32(), pa.string()))
-    values = pd.Series(np.asarray(labels, dtype=object) if not _numeric(labels) else np.asarray(labels))
     mask = np.ones(rows, dtype=bool) if labelled is None else np.asarray(labelled, dtype=bool)
-    if _numeric(labels):
-        return pa.array(values.to_numpy(dtype=float), mask=~mask | np.isnan(values.to_numpy(dtype=float)))
-    codes, classes = pd.factorize(values.where(mask, None))
-    texts = pa.array([class_label(c) for c in classes], type=pa.string())
+    if numeric:
+        values = np.asarray(labels, dtype=float)
+        return pa.array(values, mask=~mask | np.isnan(values))
+    codes, classes = pd.factorize(np.asarray(labels))
+    codes = np.where(mask, codes, -1)
+    texts = pa.array([class_label(c) for c in np.asarray(classes, dtype=object)], type=pa.string())
     return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0, type=pa.int32()), texts)
-
-
-def _numeric(labels: np.ndarray | pd.Series) -> bool:
-    return np.asarray(labels).dtype.kind in "fiu"
 
 
 class RowStore:
@@ -128,10 +128,16 @@ class RowStore:
         scored_at: float,
         labels: np.ndarray | None = None,
         labelled: np.ndarray | None = None,
+        *,
+        numeric: bool = False,
     ) -> None:
-        """Write a batch's rows; they count once its ``ok`` mark commits (``StateStore.record_batch``)."""
+        """Write a batch's rows; they count once its ``ok`` mark commits (``StateStore.record_batch``).
+
+        ``labels`` (aligned with ``ids``, meaningful where ``labelled``) are the model's classes, or
+        numbers for a regression (``numeric``).
+        """
         keys = row_keys(ids)
-        label = label_column(labels, labelled, len(keys))
+        label = label_column(labels, labelled, len(keys), numeric=numeric)
         table = pa.table({KEY: keys, LABEL: label, LABELLED_AT: pa.nulls(len(keys), type=pa.float64())})
         self.write_rows(model, batch_key, table, scored_at)
 
@@ -141,11 +147,20 @@ class RowStore:
         with self._lock:
             self._stage(model, name, _part(table, scored_at))
 
-    def write_labels(self, model: str, mark: str, ids: Sequence[str], labels: np.ndarray, received_at: float) -> None:
+    def write_labels(
+        self,
+        model: str,
+        mark: str,
+        ids: Sequence[str],
+        labels: np.ndarray,
+        received_at: float,
+        *,
+        numeric: bool = False,
+    ) -> None:
         """Append one label mark's labels (the first per id wins) to the log; they count once it commits."""
         keys = row_keys(ids)
         first = ~pd.Index(keys).duplicated()
-        label = label_column(np.asarray(labels)[first], None, int(first.sum()))
+        label = label_column(np.asarray(labels)[first], None, int(first.sum()), numeric=numeric)
         table = pa.table({KEY: keys[first], LABEL: label, RECEIVED_AT: np.full(int(first.sum()), received_at)})
         name = _file("l", mark)
         self.write_table(model, name, table)
