@@ -231,3 +231,24 @@ def test_multivariate_drift_in_chunks_equals_one_pass(monkeypatch: pytest.Monkey
     assert [f.name for f in chunked] == [f.name for f in whole]
     for ours, theirs in zip(chunked, whole):
         assert ours.value == pytest.approx(theirs.value, abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_wasserstein_of_a_window_far_larger_than_the_reference_equals_scipy(shape: str) -> None:
+    # the window takes the reference's role here: sorted once, with running sums of its own
+    reference, current = _samples(shape, 1_500, 400_000)
+    wasserstein = METHODS["wasserstein"].compare(reference, METHODS["wasserstein"].fit(reference), current)
+    assert wasserstein.score == pytest.approx(wasserstein_distance(reference, current) / np.std(reference), abs=1e-9)
+
+
+def test_features_compared_side_by_side_equal_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.monitors import drift
+
+    model = _model()
+    reference = build_profile(_frame(5_000, 0.0), ["colour"], fingerprint="r")
+    fitted = FeatureDrift().fit(reference, model)
+    window = _window(_frame(20_000, 0.2), predictions=np.zeros(20_000), labels=np.zeros(20_000))
+    monkeypatch.setattr(drift, "PARALLEL_VALUES", 0)
+    side_by_side = FeatureDrift().calculate(window, reference, fitted, model)
+    monkeypatch.setattr(drift, "PARALLEL_VALUES", 10**12)
+    assert side_by_side == FeatureDrift().calculate(window, reference, fitted, model)
