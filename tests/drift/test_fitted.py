@@ -252,3 +252,26 @@ def test_features_compared_side_by_side_equal_one_by_one(monkeypatch: pytest.Mon
     side_by_side = FeatureDrift().calculate(window, reference, fitted, model)
     monkeypatch.setattr(drift, "PARALLEL_VALUES", 10**12)
     assert side_by_side == FeatureDrift().calculate(window, reference, fitted, model)
+
+
+def test_multivariate_drift_with_missing_and_infinite_values_equals_the_plain_formula() -> None:
+    from exporter.monitors import multivariate
+
+    model = _model(drift={"multivariate": {"chunk_rows": 100}})
+    base = RNG.normal(0, 1, 2_000)
+    frame = pd.DataFrame({"x": base, "y": base + RNG.normal(0, 0.3, 2_000), "z": RNG.normal(0, 1, 2_000)})
+    reference = build_profile(frame, [], fingerprint="r")
+    fitted = multivariate.MultivariateDrift().fit(reference, model)
+    window_frame = frame.head(700).copy()
+    window_frame.loc[::5, "x"] = np.inf
+    window_frame.loc[::7, "y"] = np.nan
+    window_frame["z"] = window_frame["z"].astype(object)  # not a float column: coerced, not read in place
+    window_frame.loc[3, "z"] = "n/a"
+    window = _window(window_frame, predictions=np.zeros(700), labels=np.zeros(700))
+    (score, *_) = multivariate.MultivariateDrift().calculate(window, reference, fitted, model)
+    numbers = np.array(window_frame.apply(pd.to_numeric, errors="coerce"), dtype=np.float64)
+    numbers[~np.isfinite(numbers)] = np.nan
+    standardised = np.nan_to_num((numbers - fitted["mean"]) / fitted["std"], nan=0.0)
+    components = fitted["components"]
+    residual = standardised - standardised @ components.T @ components
+    assert score.value == pytest.approx(np.mean(np.linalg.norm(residual, axis=1)), abs=1e-12)
