@@ -55,6 +55,68 @@ REPEATS = 3
 SINGLE_RUN_ROWS = 1_000_000
 PEERS = ("nannyml", "evidently")
 EVIDENTLY_MAX_ROWS = 100_000
+PIPELINE = "pipeline"  # the issue's plain pipeline: the plain case and NannyML's drift and CBPE, one after the other
+# issue 9's targets on the 2-core machine, at 1M rows x 30 features
+CALCULATORS_TARGET_SECONDS = 0.6
+CYCLE_TARGET_SECONDS = 1.5
+PIPELINE_SPEEDUP_TARGET = 2.0  # mlmon's cycle at least this many times faster than the plain pipeline
+MEMORY_TARGET = 2.0  # peak memory at most this many times the batch's numeric size
+
+
+def targets(results: dict[int, dict[str, dict[str, object] | str]]) -> list[str]:
+    """One line per target of issue 9 the measured sizes can judge, each saying met or missed."""
+    lines: list[str] = []
+
+    def judge(what: str, ok: bool) -> None:
+        lines.append(f"{'met   ' if ok else 'MISSED'}  {what}")
+
+    for rows, cases in sorted(results.items()):
+        ours = cases.get("mlmon")
+        if not isinstance(ours, dict):
+            continue
+        seconds = float(ours["seconds"])  # type: ignore[arg-type]
+        if rows >= SINGLE_RUN_ROWS:
+            calculators = float(ours["calculator_seconds"])  # type: ignore[arg-type]
+            judge(
+                f"{rows:,} rows: every calculator {calculators:.3f} s <= {CALCULATORS_TARGET_SECONDS} s",
+                calculators <= CALCULATORS_TARGET_SECONDS,
+            )
+            judge(
+                f"{rows:,} rows: full cycle {seconds:.3f} s <= {CYCLE_TARGET_SECONDS} s",
+                seconds <= CYCLE_TARGET_SECONDS,
+            )
+            # below a million rows the process's fixed allocations, not the batch, set the peak
+            batch = rows * (FEATURES + 1) * 8
+            peak = int(ours["peak_bytes"])  # type: ignore[call-overload]
+            judge(
+                f"{rows:,} rows: peak memory {peak / 2**20:.0f} MB <= {MEMORY_TARGET:g} x the batch's numeric size "
+                f"({MEMORY_TARGET * batch / 2**20:.0f} MB)",
+                peak <= MEMORY_TARGET * batch,
+            )
+        combined = cases.get(PIPELINE)
+        if isinstance(combined, dict):
+            speedup = float(combined["seconds"]) / seconds  # type: ignore[arg-type]
+            judge(
+                f"{rows:,} rows: plain pipeline / mlmon = {speedup:.2f} >= {PIPELINE_SPEEDUP_TARGET}",
+                speedup >= PIPELINE_SPEEDUP_TARGET,
+            )
+        state = float(ours["state_bytes_per_row"])  # type: ignore[arg-type]
+        # SQLite grows by pages: a batch's ledger row and counters may take a page of their own
+        judge(f"{rows:,} rows: state store +{state:.2f} B/row for a model without ids (target 0)", state < 1.0)
+    return lines
+
+
+def pipeline(
+    plain: dict[str, object] | str | None, nannyml: dict[str, object] | str | None
+) -> dict[str, object] | None:
+    """The issue's plain pipeline (read, predict, 5 metrics, NannyML drift and CBPE) from its two measured parts."""
+    if not isinstance(plain, dict) or not isinstance(nannyml, dict):
+        return None
+    return {
+        "seconds": float(plain["seconds"]) + float(nannyml["seconds"]),  # type: ignore[arg-type]
+        "peak_bytes": max(int(plain["peak_bytes"]), int(nannyml["peak_bytes"])),  # type: ignore[call-overload]
+        "values": {**plain["values"], **nannyml["values"]},  # type: ignore[dict-item]
+    }
 
 
 def synthetic(rows: int, shift: float, rng: np.random.Generator) -> pd.DataFrame:
@@ -139,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(f"note: {case} skipped: {reason}")
     rows_out: list[tuple[str, ...]] = []
+    measured: dict[int, dict[str, dict[str, object] | str]] = {}
     with tempfile.TemporaryDirectory(prefix="mlmon-cycle-") as folder:
         data = Path(folder)
         prepare(data, sizes)
@@ -155,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
                     results[case] = run_case(str(peers_python), case, data, rows, repeats)
                 else:
                     results[case] = run_case(sys.executable, case, data, rows, repeats)
+            combined = pipeline(results.get("plain"), results.get("nannyml"))
+            if combined is not None:
+                results[PIPELINE] = combined
+            measured[rows] = results
             ours = results.get("mlmon")
             base = ours if isinstance(ours, dict) else None
             for case, outcome in results.items():
@@ -165,10 +232,13 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = "-" if base is None else f"{seconds / float(base['seconds']):.2f}"  # type: ignore[arg-type]
                 difference = None if base is None or case == "mlmon" else agreement(base["values"], outcome["values"])  # type: ignore[arg-type]
                 note = ""
+                if case == PIPELINE:
+                    note = "plain + nannyml: the issue's plain pipeline"
                 if case == "mlmon":
                     note = (
-                        f"calculators {float(outcome['calculator_seconds']):.3f} s, "  # type: ignore[arg-type]
-                        f"stored {float(outcome['stored_bytes_per_row']):.0f} B/row"  # type: ignore[arg-type]
+                        f"calculators {float(outcome['calculator_seconds']):.3f} s; "  # type: ignore[arg-type]
+                        f"state store +{float(outcome['state_bytes_per_row']):.1f} B/row, "  # type: ignore[arg-type]
+                        f"window file {float(outcome['window_bytes_per_row']):.0f} B/row"  # type: ignore[arg-type]
                     )
                 rows_out.append(
                     (
@@ -183,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print()
     print(table(rows_out))
+    print()
+    print("targets (issue 9; times hold on an otherwise idle machine):")
+    for line in targets(measured):
+        print(f"  {line}")
     return 0
 
 

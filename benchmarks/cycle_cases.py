@@ -44,6 +44,19 @@ def _frames(data: Path, rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_parquet(data / "reference.parquet"), pd.read_parquet(data / f"batch-{rows}.parquet")
 
 
+def _stored(state_dir: Path) -> tuple[int, int]:
+    """Bytes of the state store's files, and of the window files beside them (``<state>.windows``)."""
+    state = window = 0
+    for path in state_dir.rglob("*"):
+        if path.is_file():
+            size = path.stat().st_size
+            if any(part.endswith(".windows") for part in path.relative_to(state_dir).parts):
+                window += size
+            else:
+                state += size
+    return state, window
+
+
 def _timed(repeats: int, prepare: Callable[[int], None], run: Callable[[], Values]) -> tuple[float, Values]:
     best, values = float("inf"), {}
     for attempt in range(repeats):
@@ -90,7 +103,7 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
     shutil.copy(data / "warmup.parquet", incoming / "warmup.parquet")
     job.run()
     state_dir = work / "state"
-    stored_before = sum(p.stat().st_size for p in state_dir.rglob("*") if p.is_file())
+    state_before, _ = _stored(state_dir)
     figures: list[object] = []
 
     batch = pd.read_parquet(data / f"batch-{rows}.parquet")
@@ -111,7 +124,7 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
     baseline = _resident_bytes()
     seconds, _ = _timed(repeats, prepare, run)
     peak = _peak_bytes() - baseline
-    stored = sum(p.stat().st_size for p in state_dir.rglob("*") if p.is_file()) - stored_before
+    state_after, window_after = _stored(state_dir)
     values: Values = {}
     calculators = 0.0
     for figure in figures:
@@ -132,7 +145,9 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
         "peak_bytes": peak,
         "values": values,
         "calculator_seconds": calculators,
-        "stored_bytes_per_row": stored / (rows * repeats),
+        # what the state store grew by per scored row, and the window files (the latest batch) per row
+        "state_bytes_per_row": (state_after - state_before) / (rows * repeats),
+        "window_bytes_per_row": window_after / rows,
     }
 
 

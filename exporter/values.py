@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 
 def canonical(value: object) -> str | None:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
@@ -28,3 +29,19 @@ def canonical(value: object) -> str | None:
         return repr(number)
     text = str(value).strip()
     return text or None
+
+
+# kinds of column whose distinct values ``pd.factorize`` tells apart exactly as ``canonical`` does;
+# in any other mix (True beside 1, which Python holds equal) every value is converted on its own
+_FACTORIZABLE = frozenset({"string", "empty", "boolean", "integer", "floating", "mixed-integer-float"})
+
+
+def canonical_texts(values: pd.Series | np.ndarray) -> np.ndarray:
+    """``canonical`` of every value, as an object array, converting each distinct value once."""
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object), dtype=object)
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in _FACTORIZABLE:
+        return np.array([canonical(v) for v in series.to_numpy()], dtype=object)
+    codes, uniques = pd.factorize(series)
+    # factorize codes a missing value as -1, which picks the trailing None
+    texts = np.array([*(canonical(v) for v in np.asarray(uniques, dtype=object)), None], dtype=object)
+    return texts[codes]

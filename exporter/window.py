@@ -1,6 +1,6 @@
 """Scored batches kept on disk, and the evaluation window assembled from them.
 
-Each scored batch is written as a Parquet file (features, predictions, probabilities, row ids, and
+Each scored batch is written as an Arrow IPC file (features, predictions, probabilities, row ids, and
 the labels and scoring time the batch came with) before its processed mark is committed, so a crash
 in between only means the batch is scored again and its file rewritten. A model with an
 ``id_column`` can receive late labels: its rows' labels are then read from the state store, where
@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from exporter.config import ModelConfig
 from exporter.performance import class_label
 from exporter.state import StateStore
-from exporter.values import canonical
+from exporter.values import canonical_texts
 
 
 @dataclass
@@ -63,8 +64,12 @@ LABEL = "__label"  # the label's text (as class_label writes it), None where the
 SCORED_AT = "__scored_at"
 
 
-def _file_name(batch_key: str) -> str:
-    return hashlib.sha256(batch_key.encode()).hexdigest()[:24] + ".parquet"
+SUFFIX = ".arrow"  # Arrow IPC files; state written by earlier versions holds ``.parquet`` ones
+EARLIER_SUFFIX = ".parquet"
+
+
+def _file_name(batch_key: str, suffix: str = SUFFIX) -> str:
+    return hashlib.sha256(batch_key.encode()).hexdigest()[:24] + suffix
 
 
 class WindowStore:
@@ -79,23 +84,23 @@ class WindowStore:
         model_key: str,
         batch_key: str,
         features: pd.DataFrame,
-        row_ids: list[str] | None,
+        row_ids: Sequence[str] | None,
         predictions: np.ndarray,
         probabilities: np.ndarray | None,
-        labels: list[str | None] | None = None,
+        labels: Sequence[str | None] | np.ndarray | None = None,
         scored_at: float | None = None,
     ) -> None:
-        texts = {str(c): features[c].map(canonical) for c in features.columns if features[c].dtype == object}
+        texts = {str(c): canonical_texts(features[c]) for c in features.columns if features[c].dtype == object}
         # straight to Arrow: no second pandas frame of the whole batch is built to write it
         table = pa.Table.from_pandas(features.assign(**texts) if texts else features, preserve_index=False)
         extra: dict[str, object] = {PREDICTION: np.asarray(predictions)}
         if row_ids is not None:
-            extra[ROW_ID] = pa.array(row_ids, type=pa.string())
+            extra[ROW_ID] = pa.array(list(row_ids), type=pa.string())
         if probabilities is not None:
             for i in range(probabilities.shape[1]):
                 extra[f"{PROBA}{i}"] = np.ascontiguousarray(probabilities[:, i])
         if labels is not None:
-            extra[LABEL] = pa.array(labels, type=pa.string())
+            extra[LABEL] = pa.array(np.asarray(labels, dtype=object), type=pa.string())
         if scored_at is not None:
             extra[SCORED_AT] = np.full(len(predictions), scored_at)
         for name, values in extra.items():
@@ -104,19 +109,26 @@ class WindowStore:
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / _file_name(batch_key)
         partial = final.with_suffix(".tmp")
-        pq.write_table(table, partial)
+        # An Arrow IPC file, uncompressed: it lives only as long as the window needs it, numbers barely
+        # compress, and it is written at the speed of the disk (a million rows of 30 features in about
+        # half the time of an uncompressed Parquet file, a quarter of a compressed one).
+        feather.write_feather(table, partial, compression="uncompressed")
         os.replace(partial, final)
 
     def load(self, model_key: str, batch_key: str) -> pd.DataFrame | None:
-        path = self._dir(model_key) / _file_name(batch_key)
-        return pd.read_parquet(path) if path.exists() else None
+        folder = self._dir(model_key)
+        path = folder / _file_name(batch_key)
+        if path.exists():
+            return feather.read_table(path, memory_map=True).to_pandas()
+        earlier = folder / _file_name(batch_key, EARLIER_SUFFIX)
+        return pd.read_parquet(earlier) if earlier.exists() else None
 
     def prune(self, model_key: str, keep: set[str]) -> None:
         folder = self._dir(model_key)
         if not folder.is_dir():
             return
-        wanted = {_file_name(key) for key in keep}
-        for path in folder.glob("*.parquet"):
+        wanted = {_file_name(key, suffix) for key in keep for suffix in (SUFFIX, EARLIER_SUFFIX)}
+        for path in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{EARLIER_SUFFIX}")]:
             if path.name not in wanted:
                 path.unlink(missing_ok=True)
 

@@ -94,3 +94,46 @@ def test_sources_benchmark_reads_the_same_rows_through_every_source() -> None:
     rows = split[split.index(SOURCES_HEADER) + 1 :]
     assert {cells[1] for cells in rows} >= {"parquet file", "sqlite", "http jsonl", "http csv"}, result.stdout
     assert all(cells[-1] == "0" for cells in rows), result.stdout  # every source read back the rows written
+
+
+def _bench_cycle() -> object:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_cycle
+
+        return bench_cycle
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def _measured(seconds: float, calculators: float, peak_mb: float, state_per_row: float) -> dict[str, object]:
+    return {
+        "seconds": seconds,
+        "calculator_seconds": calculators,
+        "peak_bytes": int(peak_mb * 2**20),
+        "state_bytes_per_row": state_per_row,
+        "values": {},
+    }
+
+
+def test_the_cycle_targets_say_met_or_missed_by_the_figures() -> None:
+    bench = _bench_cycle()
+    plain = {"seconds": 0.8, "peak_bytes": 10, "values": {"accuracy": 0.9}}
+    nannyml = {"seconds": 2.2, "peak_bytes": 20, "values": {"estimated_accuracy": 0.8}}
+    combined = bench.pipeline(plain, nannyml)  # type: ignore[attr-defined]
+    assert combined == {"seconds": 3.0, "peak_bytes": 20, "values": {"accuracy": 0.9, "estimated_accuracy": 0.8}}
+    assert bench.pipeline(plain, "skipped") is None  # type: ignore[attr-defined]
+
+    good = {1_000_000: {"mlmon": _measured(1.4, 0.5, 400, 0.0), "pipeline": combined}}
+    lines = bench.targets(good)  # type: ignore[attr-defined]
+    assert len(lines) == 5 and all(line.startswith("met") for line in lines), lines
+
+    slow = {1_000_000: {"mlmon": _measured(1.6, 0.7, 600, 3.0), "pipeline": combined}}
+    missed = [line for line in bench.targets(slow) if line.startswith("MISSED")]  # type: ignore[attr-defined]
+    # every figure past its target: 0.7 s, 1.6 s, 600 MB over 2 x 248 MB, 3.0 / 1.6 = 1.9 < 2, 3 B/row
+    assert [m.split(":")[1].split()[0] for m in missed] == ["every", "full", "peak", "plain", "state"], missed
+
+    # below a million rows only the speed-up and the state store are judged
+    small = {10_000: {"mlmon": _measured(0.05, 0.03, 90, 0.0), "pipeline": {**combined, "seconds": 0.07}}}
+    small_lines = bench.targets(small)  # type: ignore[attr-defined]
+    assert [line.split()[0] for line in small_lines] == ["MISSED", "met"], small_lines

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from exporter.app import build_app
 from exporter.config import load_config
@@ -414,6 +416,26 @@ def test_a_model_that_returns_nan_costs_only_that_batch(tmp_path: Path) -> None:
     assert np.isfinite(confidence.sum) and confidence.count == len(clean)
     reason = tmp_path / "state" / "mlmon-quarantine" / "m" / "1" / "nan.csv.reason.txt"
     assert "non-finite probabilities" in reason.read_text()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
+def test_a_pipeline_that_makes_a_non_finite_value_inside_fails_only_that_batch(tmp_path: Path) -> None:
+    """Scoring skips scikit-learn's finiteness pass over validated inputs; a step of the model's own that
+    makes a NaN (the log of a negative number) still fails the batch as a scoring failure."""
+    config = write_project(tmp_path)
+    x, y = binary_data(200, seed=5)
+    shifted = x - x.min() + 1.0  # every value positive: the log is finite on the training data
+    pipeline = make_pipeline(FunctionTransformer(np.log), LogisticRegression(max_iter=1000)).fit(shifted, y)
+    deploy_model(config, pipeline)
+    write_batch(tmp_path, "negative.csv", x - x.max() - 1.0, y, mtime=1_000)  # every value negative
+    write_batch(tmp_path, "positive.csv", shifted, y, mtime=2_000)
+    report = app_for(config).jobs[0].run()
+    assert (report.failed, report.scored) == (1, 1)
+    assert value(report.figures, "mlmon_batch_failures", reason="scoring") == 1
+    assert value(report.figures, "mlmon_predictions") == len(shifted)
+    assert value(report.figures, "mlmon_accuracy_ratio") == pytest.approx(
+        metrics.accuracy_score(y, pipeline.predict(shifted))
+    )
 
 
 def test_a_failing_state_store_is_reported_and_the_batch_is_retried(

@@ -30,10 +30,14 @@ class WindowCounts:
     end: float | None
 
 
-def _class_labels(values: np.ndarray) -> np.ndarray:
-    """``class_label`` of every value, computed once per distinct value rather than once per row."""
+def _text_codes(values: np.ndarray, codes_by_text: dict[str, int]) -> np.ndarray:
+    """A number per value, the same for values published under the same ``class_label`` text.
+
+    Each distinct value is converted once; ``codes_by_text`` is shared by the arrays to compare.
+    """
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    return np.array([class_label(value) for value in distinct], dtype=object)[codes]
+    lookup = [codes_by_text.setdefault(class_label(value), len(codes_by_text)) for value in distinct]
+    return np.asarray(lookup, dtype=np.int64)[codes]
 
 
 def window_counts(window: Window, task: str) -> WindowCounts:
@@ -41,8 +45,9 @@ def window_counts(window: Window, task: str) -> WindowCounts:
     labelled = np.asarray(window.labelled, dtype=bool)
     correct: int | None = None
     if task != "regression":
-        predicted = _class_labels(np.asarray(window.predictions)[labelled])
-        actual = _class_labels(np.asarray(window.labels)[labelled])
+        codes_by_text: dict[str, int] = {}
+        predicted = _text_codes(np.asarray(window.predictions)[labelled], codes_by_text)
+        actual = _text_codes(np.asarray(window.labels)[labelled], codes_by_text)
         correct = int((predicted == actual).sum())
     scored_at = np.asarray(window.scored_at, dtype=float)
     scored_at = scored_at[np.isfinite(scored_at)]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from exporter import histogram
@@ -82,13 +83,27 @@ def scoring_counters(rows: int, scored: Scored) -> Counter[CounterKey]:
     return counters
 
 
-def stored_predictions(prepared: PreparedBatch, now: float) -> list[tuple[str, float, str | None, float | None]]:
+def label_texts(prepared: PreparedBatch) -> np.ndarray:
+    """The text each scored row's label is stored under (``class_label``), None where it came without one.
+
+    Labels are the model's classes (or numbers), so each distinct one is converted once, not each row.
+    """
+    texts = np.full(len(prepared.labelled), None, dtype=object)
+    if prepared.labels is None or not prepared.labelled.any():
+        return texts
+    codes, uniques = pd.factorize(prepared.labels[prepared.labelled])
+    names = np.array([class_label(value) for value in np.asarray(uniques, dtype=object)], dtype=object)
+    texts[prepared.labelled] = names[codes]
+    return texts
+
+
+def stored_predictions(
+    prepared: PreparedBatch, now: float, texts: np.ndarray | None = None
+) -> list[tuple[str, float, str | None, float | None]]:
     """(row id, scored at, label text or None, labelled at or None) for each scored row."""
-    if prepared.labels is None:
-        return [(row_id, now, None, None) for row_id in prepared.row_ids]
+    texts = label_texts(prepared) if texts is None else texts
     return [
-        (row_id, now, class_label(label), now) if labelled else (row_id, now, None, None)
-        for row_id, label, labelled in zip(prepared.row_ids, prepared.labels, prepared.labelled)
+        (row_id, now, text, None if text is None else now) for row_id, text in zip(prepared.row_ids, texts.tolist())
     ]
 
 
@@ -129,10 +144,11 @@ class BatchIngestor:
             return BatchOutcome("labels", late_labels=late)
         rows = len(prepared.features)
         counters.update(scoring_counters(rows, scored))
-        stored = stored_predictions(prepared, now)
+        texts = label_texts(prepared)
         # Without an id no label can ever join these rows later, so nothing is kept per row in the
         # state store, and the window file needs no row ids: it holds their labels.
         joinable = self.model.id_column is not None
+        stored = stored_predictions(prepared, now, texts) if joinable else []
         self.windows.save(
             self.key,
             ref.key,
@@ -140,7 +156,7 @@ class BatchIngestor:
             prepared.row_ids if joinable else None,
             scored.predictions,
             scored.probabilities,
-            labels=[label for _, _, label, _ in stored],
+            labels=texts,
             scored_at=now,
         )
         recorded = self.state.record_batch(
@@ -150,7 +166,7 @@ class BatchIngestor:
             rows=rows,
             processed_at=now,
             counters=counters,
-            predictions=stored if joinable else (),
+            predictions=stored,
         )
         if not recorded:
             log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from exporter.config import ModelConfig
 from exporter.ingest.validation import BatchFailure, PreparedBatch
@@ -42,8 +43,15 @@ def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float
     inputs = features if loaded.feature_names is not None else features.to_numpy()
     start = clock()
     try:
-        predictions = np.asarray(loaded.estimator.predict(inputs))
-        probabilities = np.asarray(loaded.estimator.predict_proba(inputs), dtype=float) if loaded.has_proba else None
+        # Validation has dropped every row with a missing value, an infinity or a number too large to
+        # compute with, so scikit-learn's own pass over every cell for them is skipped (two thirds of
+        # a logistic regression's predict on a million rows). An estimator that makes a non-finite
+        # value itself is still caught: non-finite outputs fail the batch below.
+        with sklearn.config_context(assume_finite=True):
+            predictions = np.asarray(loaded.estimator.predict(inputs))
+            probabilities = (
+                np.asarray(loaded.estimator.predict_proba(inputs), dtype=float) if loaded.has_proba else None
+            )
     except Exception as exc:  # noqa: BLE001  (the estimator's own error is the reason, whatever it is)
         raise BatchFailure("scoring", f"the model could not score the batch: {type(exc).__name__}: {exc}") from exc
     seconds = clock() - start

@@ -9,8 +9,9 @@ features are fine but whose label is not one of the model's classes is scored, c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,7 @@ class PreparedBatch:
     arrived: pd.DataFrame  # every arrived row, feature columns present in the batch
     labels: np.ndarray | None  # aligned with features; None when the batch carries no target column
     labelled: np.ndarray  # bool mask
-    row_ids: list[str]
+    row_ids: Sequence[str]
     invalid: Counter[str] = field(default_factory=Counter)
     schema_violations: Counter[str] = field(default_factory=Counter)
     # (row id, label) for rows scored in an earlier batch that now come with their label
@@ -88,11 +89,11 @@ def match_labels(raw: pd.Series, classes: np.ndarray | None) -> tuple[np.ndarray
     if classes is None:
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         return values, ~np.isnan(values)
-    index = class_indices(raw.to_numpy(dtype=object), classes)
+    typed = pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw)
+    index = class_indices(raw.to_numpy() if typed else raw.to_numpy(dtype=object), classes)
     known = index != UNMATCHED
-    matched = np.empty(len(raw), dtype=object)
-    matched[known] = np.asarray(classes, dtype=object)[index[known]]
-    return matched, known
+    # the classes' own type (numbers stay numbers); a row without a known label holds the first class
+    return np.asarray(classes)[np.where(known, index, 0)], known
 
 
 def logged_outputs(frame: pd.DataFrame, model: ModelConfig, keep: np.ndarray) -> pd.DataFrame | None:
@@ -210,7 +211,7 @@ def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> Featu
 
 @dataclass
 class IdCheck:
-    row_ids: list[str]
+    row_ids: Sequence[str]
     missing: np.ndarray  # rows without an id
     duplicate: np.ndarray  # ids seen earlier in the batch, or scored before and not a label delivery
     late: np.ndarray  # rows scored before, still waiting for their label, that now carry one
@@ -242,6 +243,37 @@ def check_ids(
     return IdCheck([str(i) for i in ids], no_id, duplicate, late)
 
 
+class PositionalIds(Sequence[str]):
+    """The ids ``{batch}#{position}`` of rows at ``positions``, made only when one is asked for.
+
+    A batch without an id column keeps nothing per row, so a million of these strings are usually
+    never needed: the sequence holds the positions alone.
+    """
+
+    def __init__(self, batch: str, positions: np.ndarray) -> None:
+        self.batch, self.positions = batch, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [f"{self.batch}#{p}" for p in self.positions[index].tolist()]
+        return f"{self.batch}#{int(self.positions[index])}"
+
+    def __iter__(self) -> Iterator[str]:
+        return (f"{self.batch}#{p}" for p in self.positions.tolist())
+
+    def kept(self, keep: np.ndarray) -> PositionalIds:
+        return PositionalIds(self.batch, self.positions[keep])
+
+
 def positional_ids(batch: str, bad: np.ndarray, is_known_id: Callable[[list[str]], dict[str, bool]]) -> IdCheck:
     """Ids for rows without an id column: their batch's content (or key) and position.
 
@@ -250,10 +282,16 @@ def positional_ids(batch: str, bad: np.ndarray, is_known_id: Callable[[list[str]
     content seen before is duplicates, with no per-row work or lookup.
     """
     rows = len(bad)
-    row_ids = [f"{batch}#{i}" for i in range(rows)]
+    row_ids = PositionalIds(batch, np.arange(rows))
     seen = bool(rows) and bool(is_known_id(row_ids[:1]))
     nothing = np.zeros(rows, dtype=bool)
     return IdCheck(row_ids, nothing, ~bad if seen else nothing, nothing)
+
+
+def _kept_ids(row_ids: Sequence[str], keep: np.ndarray) -> Sequence[str]:
+    if isinstance(row_ids, PositionalIds):
+        return row_ids.kept(keep)
+    return [r for r, k in zip(row_ids, keep) if k]
 
 
 def prepare_batch(
@@ -322,7 +360,7 @@ def prepare_batch(
         arrived=arrived,
         labels=labels[keep] if labels is not None else None,
         labelled=labelled[keep],
-        row_ids=[r for r, k in zip(row_ids, keep) if k],
+        row_ids=_kept_ids(row_ids, keep),
         invalid=invalid,
         schema_violations=violations,
         late_labels=late_labels,
