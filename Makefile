@@ -37,6 +37,7 @@ bench: $(VENV)/.installed $(PEERS_VENV)/.installed
 	$(PY) benchmarks/bench_sources.py
 	PEERS_PYTHON=$(PEERS_VENV)/bin/python $(PY) benchmarks/bench_cycle.py
 	$(PY) benchmarks/bench_scrape.py
+	$(PY) benchmarks/bench_reference.py
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache

@@ -19,10 +19,11 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -58,9 +59,21 @@ CREATE TABLE IF NOT EXISTS runs (
     PRIMARY KEY (model, run_at)
 );
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (run_at);
+-- format 1: each model's own copy of its profile in one blob; read once and moved to the tables below
 CREATE TABLE IF NOT EXISTS reference_profiles (
     model TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, payload BLOB NOT NULL
 );
+-- each profile once by its content key, each array once by its digest, and which profile a model uses
+CREATE TABLE IF NOT EXISTS reference_models (model TEXT PRIMARY KEY, profile TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reference_documents (
+    profile TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reference_documents_by_fingerprint ON reference_documents (fingerprint);
+CREATE TABLE IF NOT EXISTS reference_parts (
+    profile TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (profile, digest)
+);
+CREATE INDEX IF NOT EXISTS reference_parts_by_digest ON reference_parts (digest);
+CREATE TABLE IF NOT EXISTS reference_arrays (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 log = logging.getLogger(__name__)
@@ -96,6 +109,11 @@ class StoredRun:
     @property
     def model(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+class StoredReference(NamedTuple):
+    fingerprint: str
+    profile: str  # the key of the stored profile
 
 
 @dataclass(frozen=True)
@@ -503,16 +521,98 @@ class StateStore:
         return [StoredRun(*row[:9], _unpack(row[9])) for row in rows]
 
     # --- reference profiles ------------------------------------------------------------------
-    def reference(self, model: str) -> tuple[str, bytes] | None:
+    # A profile is stored once however many models use it (``reference_documents``, keyed by the
+    # digest of its document), and each of its arrays once however many profiles hold it
+    # (``reference_arrays``, keyed by the array's digest). A profile no model uses any more goes in
+    # the transaction that stops its last use, and with it every array no other profile holds.
+    def reference(self, model: str) -> StoredReference | None:
+        """The fingerprint and key of the profile ``model`` uses."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT d.fingerprint, d.profile FROM reference_models m"
+                " JOIN reference_documents d ON d.profile = m.profile WHERE m.model = ?",
+                (model,),
+            ).fetchone()
+        return StoredReference(*row) if row else None
+
+    def reference_with_fingerprint(self, fingerprint: str) -> str | None:
+        """The key of a stored profile fitted under ``fingerprint`` (by any model), if there is one."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT profile FROM reference_documents WHERE fingerprint = ? LIMIT 1", (fingerprint,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def reference_profile(self, profile: str, skip: Collection[str] = ()) -> tuple[str, dict[str, bytes]] | None:
+        """The document of a stored profile and the bytes of its arrays but those in ``skip`` (held
+        already), read in one transaction so a concurrent change cannot split them."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")
+            try:
+                row = db.execute("SELECT document FROM reference_documents WHERE profile = ?", (profile,)).fetchone()
+                wanted = db.execute("SELECT digest FROM reference_parts WHERE profile = ?", (profile,)).fetchall()
+                arrays = {}
+                for (digest,) in wanted:
+                    if digest not in skip:
+                        (data,) = db.execute("SELECT data FROM reference_arrays WHERE digest = ?", (digest,)).fetchone()
+                        arrays[digest] = data
+            finally:
+                db.execute("COMMIT")
+        return (row[0], arrays) if row else None
+
+    def save_reference(
+        self, model: str, profile: str, fingerprint: str, document: str, arrays: Mapping[str, bytes | memoryview]
+    ) -> None:
+        """Store a profile with every array it holds (by digest) and make it the one ``model`` uses.
+
+        An array stored already (for another profile) is not written again.
+        """
+        with self.transaction() as db:
+            for digest, data in arrays.items():
+                if not db.execute("SELECT 1 FROM reference_arrays WHERE digest = ?", (digest,)).fetchone():
+                    db.execute("INSERT INTO reference_arrays (digest, data) VALUES (?, ?)", (digest, data))
+            db.execute(
+                "INSERT OR IGNORE INTO reference_documents (profile, fingerprint, document) VALUES (?, ?, ?)",
+                (profile, fingerprint, document),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO reference_parts (profile, digest) VALUES (?, ?)",
+                ((profile, digest) for digest in arrays),
+            )
+            self._use_reference(db, model, profile)
+
+    def use_reference(self, model: str, profile: str) -> bool:
+        """Make the stored ``profile`` the one ``model`` uses; False when it is not stored (any more)."""
+        with self.transaction() as db:
+            if not db.execute("SELECT 1 FROM reference_documents WHERE profile = ?", (profile,)).fetchone():
+                return False
+            self._use_reference(db, model, profile)
+        return True
+
+    def forget_reference(self, model: str) -> None:
+        """``model`` uses no profile any more (its own format-1 copy included)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM reference_models WHERE model = ?", (model,))
+            db.execute("DELETE FROM reference_profiles WHERE model = ?", (model,))
+            self._drop_unused_references(db)
+
+    @classmethod
+    def _use_reference(cls, db: sqlite3.Connection, model: str, profile: str) -> None:
+        db.execute("INSERT OR REPLACE INTO reference_models (model, profile) VALUES (?, ?)", (model, profile))
+        db.execute("DELETE FROM reference_profiles WHERE model = ?", (model,))
+        cls._drop_unused_references(db)
+
+    @staticmethod
+    def _drop_unused_references(db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM reference_documents WHERE profile NOT IN (SELECT profile FROM reference_models)")
+        db.execute("DELETE FROM reference_parts WHERE profile NOT IN (SELECT profile FROM reference_documents)")
+        db.execute("DELETE FROM reference_arrays WHERE digest NOT IN (SELECT digest FROM reference_parts)")
+
+    def legacy_reference(self, model: str) -> tuple[str, bytes] | None:
+        """The fingerprint and format-1 blob ``model`` kept its own profile in before, if still there."""
         with self._lock:
             row = self._db.execute(
                 "SELECT fingerprint, payload FROM reference_profiles WHERE model = ?", (model,)
             ).fetchone()
         return (row[0], bytes(row[1])) if row else None
-
-    def save_reference(self, model: str, fingerprint: str, payload: bytes) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO reference_profiles (model, fingerprint, payload) VALUES (?, ?, ?)",
-                (model, fingerprint, payload),
-            )

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK = ROOT / "benchmarks" / "bench_drift.py"
 HEADER = ["case", "rows", "mlmon s", "naive s", "ratio (naive/mlmon)", "mlmon rows/s", "naive rows/s", "max |diff|"]
@@ -94,6 +96,26 @@ def test_sources_benchmark_reads_the_same_rows_through_every_source() -> None:
     rows = split[split.index(SOURCES_HEADER) + 1 :]
     assert {cells[1] for cells in rows} >= {"parquet file", "sqlite", "http jsonl", "http csv"}, result.stdout
     assert all(cells[-1] == "0" for cells in rows), result.stdout  # every source read back the rows written
+
+
+REFERENCE = ROOT / "benchmarks" / "bench_reference.py"
+REFERENCE_HEADER = ["storage", "models", "stored MB", "load s", "resident MB", "note"]
+
+
+def test_reference_benchmark_prints_format_1_beside_the_shared_store() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REFERENCE), "--rows", "3000", "--models", "3"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    assert REFERENCE_HEADER in split, result.stdout
+    rows = {(cells[0], cells[1]): cells for cells in split[split.index(REFERENCE_HEADER) + 1 :] if len(cells) >= 5}
+    assert set(rows) == {("format 1", "1"), ("format 1", "3"), ("shared", "1"), ("shared", "3")}, result.stdout
+    stored = REFERENCE_HEADER.index("stored MB")
+    # three models share one stored profile; format 1 keeps one copy each
+    assert rows[("shared", "3")][stored] == rows[("shared", "1")][stored]
+    assert float(rows[("format 1", "3")][stored]) == pytest.approx(3 * float(rows[("format 1", "1")][stored]), rel=0.05)
+    assert "ratio format 1 / shared" in result.stdout
 
 
 def _bench_cycle() -> object:

@@ -2,7 +2,10 @@
 
 The fingerprint covers the reference data, the model file and the settings the profile depends on,
 so a new reference, a redeployed model or a changed drift setting each give a fresh profile, and a
-restart with none of them changed reads the cached one instead of fitting again.
+restart with none of them changed reads the cached one instead of fitting again. Models with the same
+fingerprint use one stored profile, fitted by the first of them, and one copy of it in memory
+(``shared``); models that differ only in their model file still share the arrays their profiles have
+in common, such as the reference's feature values.
 
 The reference is a file (``reference_path``), hashed again only when its size or modification time
 changes, or a source of any type (``reference: {source: ...}``), read whole on every run and hashed
@@ -26,7 +29,8 @@ from exporter.model import DigestCache, LoadedModel
 from exporter.monitors import monitors_for
 from exporter.reference.building import build_profile
 from exporter.reference.profile import ReferenceProfile
-from exporter.reference.storage import fingerprint_of, profile_from_bytes, profile_to_bytes
+from exporter.reference.shared import PROFILES, SharedProfiles
+from exporter.reference.storage import fingerprint_of
 from exporter.sources import Source, SourceUnavailable
 from exporter.sources.files import read_table
 from exporter.state import StateStore
@@ -35,12 +39,33 @@ log = logging.getLogger(__name__)
 
 # the settings a profile depends on; anything else can change without a refit
 PROFILE_SETTINGS = {"task", "target_column", "feature_columns", "categorical_features", "positive_class", "drift"}
+# settings it depends on too, added to the fingerprint only where they are not the default, so a
+# profile fitted before they were counted keeps its fingerprint: which columns are not features
+# (ids, timestamps, logged outputs), which rows validation drops (duplicate ids, over-long cells),
+# and whether estimation is fitted
+PROFILE_SETTINGS_BEYOND_DEFAULTS = {
+    "id_column": True,
+    "timestamp_column": True,
+    "prediction_column": True,
+    "probability_columns": True,
+    "latency_column": True,
+    "estimation": True,
+    "limits": {"max_cell_length"},
+}
 
 
 class ReferenceKeeper:
-    def __init__(self, model: ModelConfig, state: StateStore, key: str, source: Source | None = None) -> None:
+    def __init__(
+        self,
+        model: ModelConfig,
+        state: StateStore,
+        key: str,
+        source: Source | None = None,
+        profiles: SharedProfiles = PROFILES,
+    ) -> None:
         self.model, self.state, self.key = model, state, key
         self.source = source  # where the reference comes from when it is not a file
+        self.profiles = profiles  # the profiles this process holds, shared with every other model
         self.profile: ReferenceProfile | None = None
         # the fingerprint is checked on every run; the reference file is read again only when it changed
         self._reference_digest = DigestCache()
@@ -83,7 +108,11 @@ class ReferenceKeeper:
         else:
             return None
         settings = self.model.model_dump(mode="json", include=PROFILE_SETTINGS)
-        return fingerprint_of(digest, loaded.digest, json.dumps(settings, sort_keys=True))
+        parts = [digest, loaded.digest, json.dumps(settings, sort_keys=True)]
+        beyond = self.model.model_dump(mode="json", include=PROFILE_SETTINGS_BEYOND_DEFAULTS, exclude_defaults=True)
+        if beyond:
+            parts.append(json.dumps(beyond, sort_keys=True))
+        return fingerprint_of(*parts)
 
     def refresh(self, loaded: LoadedModel) -> list[Figure]:
         """Make the profile current; a broken reference costs drift and estimation, never the run."""
@@ -111,11 +140,10 @@ class ReferenceKeeper:
         fingerprint = fingerprint or self.fingerprint(loaded)
         if fingerprint is None:
             raise ValueError(f"model {self.key} has no reference")
-        cached = self.state.reference(self.key)
-        if cached is not None and cached[0] == fingerprint:
-            return profile_from_bytes(cached[1])
-        profile = self.fit(loaded, fingerprint)
-        self.state.save_reference(self.key, fingerprint, profile_to_bytes(profile))
+        stored = self.profiles.load(self.state, self.key, fingerprint)
+        if stored is not None:
+            return stored
+        profile = self.profiles.save(self.state, self.key, self.fit(loaded, fingerprint))
         log.info("model %s: reference profile %s fitted on %d rows", self.key, fingerprint, profile.rows)
         return profile
 
