@@ -88,15 +88,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # The rules as `make demo` renders them (durations in seconds for its fast days).
     rules = root / "rules"
     assert mixin_main(["--config", str(REPO / "prometheus" / "demo-mixin.yml"), "--out", str(rules)]) == 0
-    # Four seconds a simulated day, from day seven to day forty-four, then no more batches: accuracy drops
-    # below 0.90 around day nine and stays there until day forty (over two minutes), so the alerts are
+    # Two seconds a simulated day, from day seven to day forty-four, then no more batches: accuracy drops
+    # below 0.90 around day nine and stays there until day forty (about a minute), so the alerts are
     # firing when the dashboard test looks for them; day forty-four, the last batch, is fully recovered
-    # (the next cycle's drift starts the day after), which ends the episode.
+    # (the next cycle's drift starts the day after), which ends the episode. The rules' `for` and
+    # `keep_firing_for` are read in seconds (15 s at most), still shorter than the episode's parts.
     with (
         AlertmanagerServer(root / "am", config=local_config(webhook.url)) as am,
         ExporterProcess(
             "demo",
-            ["--day-seconds", "4", "--start-day", "7", "--days", "38", "--workdir", str(root / "demo")],
+            ["--day-seconds", "2", "--start-day", "7", "--days", "38", "--workdir", str(root / "demo")],
             workdir=root / "exporter",
         ) as exporter,
         PrometheusServer(root / "prom", targets=[exporter.target], alertmanager=am.target, rules_dir=rules) as prom,
