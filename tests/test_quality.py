@@ -68,3 +68,10 @@ def test_every_arrived_column_and_nothing_for_no_rows() -> None:
     arrived = pd.DataFrame({"age": [20.0, 30.0], "colour": ["red", "red"]})
     assert set(quality_ratios(arrived, PROFILE)) == {"age", "colour"}
     assert quality_ratios(arrived.iloc[:0], PROFILE) == {}
+
+
+def test_a_float_column_read_in_place_counts_as_the_same_values_as_objects() -> None:
+    values = [17.0, np.nan, 30.0, np.inf, -np.inf, 65.0, 65.5, np.nan, 18.0, 40.0]
+    floats = quality_ratios(pd.DataFrame({"age": np.array(values)}), PROFILE)
+    objects = quality_ratios(pd.DataFrame({"age": pd.Series(values, dtype=object)}), PROFILE)
+    assert floats == objects == {"age": {"missing": 0.2, "out_of_range": 0.4}}

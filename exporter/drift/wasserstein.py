@@ -31,22 +31,43 @@ class Wasserstein(DriftMethod):
         # The reference is sorted: equal ends mean a constant column, tested exactly rather than
         # trusting a rounding-prone standard deviation of zero.
         scale = 1.0 if reference[0] == reference[-1] else float(np.std(reference))
-        centre = float(reference[reference.size // 2])
-        cumulative = np.concatenate([[0.0], np.cumsum(reference - centre)])
+        cumulative, centre = centred_sums(reference)
         return {"cumulative": cumulative, "centre": np.array([centre]), "scale": np.array([scale])}
 
     def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
-        distance = wasserstein_to_reference(reference, fitted["cumulative"], float(fitted["centre"][0]), current)
+        if current.size > reference.size:
+            # The distance is symmetric: a window larger than the reference takes the reference's
+            # role, so the work per value of the larger side is one sort and one running sum.
+            ordered = np.sort(current)
+            cumulative, centre = centred_sums(ordered)
+            distance = wasserstein_to_reference(ordered, cumulative, centre, reference, current_sorted=True)
+        else:
+            centre = float(fitted["centre"][0])
+            distance = wasserstein_to_reference(reference, fitted["cumulative"], centre, current)
         return DriftResult(distance / float(fitted["scale"][0]))
 
 
+def centred_sums(values_sorted: np.ndarray) -> tuple[np.ndarray, float]:
+    """The median of sorted values and the running sums of the values minus it, from 0 (k values: index k)."""
+    centre = float(values_sorted[values_sorted.size // 2])
+    cumulative = np.empty(values_sorted.size + 1)
+    cumulative[0] = 0.0
+    np.cumsum(np.subtract(values_sorted, centre), out=cumulative[1:])
+    return cumulative, centre
+
+
 def wasserstein_to_reference(
-    reference_sorted: np.ndarray, cumulative: np.ndarray, centre: float, current: np.ndarray
+    reference_sorted: np.ndarray,
+    cumulative: np.ndarray,
+    centre: float,
+    current: np.ndarray,
+    *,
+    current_sorted: bool = False,
 ) -> float:
     """W1 between the reference and ``current``; ``cumulative[k]`` is the sum of the k smallest
     reference values minus ``centre`` each."""
     n, m = reference_sorted.size, current.size
-    ordered = np.sort(current)
+    ordered = current if current_sorted else np.sort(current)
     shifted = ordered - centre
     # n * G(x) = k x - cumulative[k] for any k with every one of the k smallest reference values at
     # or below x and every other at or above it (all about the centre)

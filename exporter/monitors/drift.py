@@ -20,6 +20,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from exporter.drift import METHODS
 from exporter.drift.correction import adjust
 from exporter.drift.fitting import FittedColumn, compare_column, distinct_values, fit_column, pack, unpack
@@ -28,6 +30,7 @@ from exporter.drift.registry import DriftResult
 from exporter.drift.selection import resolve_method
 from exporter.figures import Figure
 from exporter.monitors.registry import Fitted, Monitor, Output, register
+from exporter.parallel import ordered_map
 from exporter.reference.building import observed_values
 from exporter.window import Window
 
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NAMES_LOGGED = 20
+# Features are compared side by side (see ``exporter.parallel``) once the columns to place hold this
+# many values in all; below it, starting threads would cost more than it saves.
+PARALLEL_VALUES = 200_000
 
 
 @dataclass
@@ -114,7 +120,7 @@ def compare_features(
     """Every feature compared with the reference; with ``fitted`` (``FeatureDrift.fit``), against the
     fitted reference where it was fitted for the method that applies."""
     fitted = fitted or {}
-    outcomes = []
+    comparisons = []
     for name, profile in reference.features.items():
         if name not in window.features.columns or profile.values.size == 0:
             continue
@@ -124,8 +130,13 @@ def compare_features(
         column = fitted.get(name)
         distinct = column.distinct if column is not None else _distinct(profile)
         method, threshold = resolve_method(name, profile.kind, profile.values.size, distinct, model.drift)
-        result = compare_column(column, method, profile.values, current)
-        outcomes.append(_Outcome(name, method, threshold, result.score, result.pvalue))
+        comparisons.append((name, method, threshold, column, profile.values, current))
+    values = sum(reference.size + current.size for *_, reference, current in comparisons)
+    results = ordered_map(_compare, comparisons, workers=None if values >= PARALLEL_VALUES else 1)
+    outcomes = [
+        _Outcome(name, method, threshold, result.score, result.pvalue)
+        for (name, method, threshold, *_), result in zip(comparisons, results, strict=True)
+    ]
     tested = {o.feature: o.pvalue for o in outcomes if o.pvalue is not None}
     adjusted = adjust(tested, model.drift.correction)
     for outcome in outcomes:
@@ -133,6 +144,11 @@ def compare_features(
             outcome.pvalue = adjusted[outcome.feature]
         outcome.drifted = METHODS[outcome.method].drifted(outcome.result, outcome.threshold)
     return outcomes
+
+
+def _compare(comparison: tuple[str, str, float, FittedColumn | None, np.ndarray, np.ndarray]) -> DriftResult:
+    _, method, _, column, reference, current = comparison
+    return compare_column(column, method, reference, current)
 
 
 def _distinct(profile: FeatureProfile) -> int:

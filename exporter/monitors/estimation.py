@@ -92,8 +92,10 @@ def _figures(expected: dict[str, float], errors: dict[str, float]) -> Output:
 
 def _predicted(predictions: np.ndarray | None, probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """The predicted class index of each row: the model's prediction, else the most probable class."""
-    most_probable = probabilities.argmax(axis=1)
     if predictions is None:
-        return most_probable
+        return probabilities.argmax(axis=1)
     predicted = class_indices(predictions, classes)
-    return np.where(predicted == UNMATCHED, most_probable, predicted)
+    unmatched = predicted == UNMATCHED
+    if unmatched.any():
+        predicted[unmatched] = probabilities[unmatched].argmax(axis=1)
+    return predicted

@@ -64,17 +64,21 @@ class Performance(Monitor):
             return []
         labelled = np.asarray(window.labelled, dtype=bool)
         if model.task == "regression":
-            return _regression(window.labels[labelled], window.predictions[labelled], model.min_rows)
+            return _regression(_rows(window.labels, labelled), _rows(window.predictions, labelled), model.min_rows)
         if window.classes is None:
             return []
         classes = np.asarray(window.classes)
-        true = class_indices(window.labels[labelled], classes)
-        predicted = class_indices(window.predictions[labelled], classes)
+        true = class_indices(_rows(window.labels, labelled), classes)
+        predicted = class_indices(_rows(window.predictions, labelled), classes)
         usable = true != UNMATCHED
         if np.count_nonzero(usable) < model.min_rows:
             return []
-        true, predicted = true[usable], predicted[usable]
-        probabilities = window.probabilities[labelled][usable] if window.probabilities is not None else None
+        true, predicted = _rows(true, usable), _rows(predicted, usable)
+        probabilities = None
+        if window.probabilities is not None:
+            scored = labelled.copy()
+            scored[labelled] = usable
+            probabilities = _rows(window.probabilities, scored)
         indices = np.arange(len(classes))
         if model.task == "binary_classification":
             positive = positive_index(classes, model.positive_class)
@@ -93,6 +97,11 @@ class Performance(Monitor):
             if scores.recall is not None:
                 figures.append(Figure("mlmon_class_recall_ratio", scores.recall, labels))
         return figures
+
+
+def _rows(values: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The rows of ``values`` where ``kept`` is True; ``values`` itself, uncopied, when that is every row."""
+    return values if kept.all() else values[kept]
 
 
 def _regression(labels: np.ndarray, predictions: np.ndarray, min_rows: int) -> Output:

@@ -56,11 +56,16 @@ def _absent(series: pd.Series) -> np.ndarray:
 
 def _numeric(series: pd.Series, absent: np.ndarray, feature: FeatureProfile) -> dict[str, float]:
     numbers = pd.to_numeric(series.where(~absent), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    missing = np.isnan(numbers)
-    out = {"missing": float(missing.mean())}
+    return _number_ratios(numbers, feature)
+
+
+def _number_ratios(numbers: np.ndarray, feature: FeatureProfile) -> dict[str, float]:
+    """``missing`` (NaN) and ``out_of_range`` shares of float64 ``numbers``; NaN compares as in range."""
+    out = {"missing": np.count_nonzero(np.isnan(numbers)) / numbers.size}
     if feature.minimum is not None and feature.maximum is not None:
-        outside = ~missing & ((numbers < feature.minimum) | (numbers > feature.maximum))
-        out["out_of_range"] = float(outside.mean())
+        outside = numbers < feature.minimum
+        outside |= numbers > feature.maximum
+        out["out_of_range"] = np.count_nonzero(outside) / numbers.size
     return out
 
 
@@ -83,8 +88,12 @@ def quality_ratios(arrived: pd.DataFrame, profile: ReferenceProfile | None) -> d
     ratios = {}
     for column in arrived.columns:
         name, series = str(column), arrived[column]
-        absent = _absent(series)
         feature = profile.features.get(name) if profile is not None else None
+        if feature is not None and feature.kind == "numeric" and series.dtype == np.float64:
+            # a float column's absent values are its NaNs: read in place, without a coerced copy
+            ratios[name] = _number_ratios(series.to_numpy(copy=False), feature)
+            continue
+        absent = _absent(series)
         if feature is None:
             ratios[name] = {"missing": float(absent.mean())}
         elif feature.kind == "numeric":

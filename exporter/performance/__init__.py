@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 UNMATCHED = -1
+# integer values spread over at most this many (or as many as the classes) are matched by offset
+INTEGER_SPAN = 65_536
 
 
 def class_label(value: Any) -> str:
@@ -37,7 +39,11 @@ def number_key(value: Any) -> str | None:
 
 
 def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """The index in ``classes`` of each value, or -1 for missing values and values matching no class."""
+    """The index in ``classes`` of each value, or -1 for missing values and values matching no class.
+
+    Each distinct value is matched once; integers over a short range are told apart by their offset
+    from the smallest, without hashing every row.
+    """
     by_text: dict[str, int] = {}
     by_number: dict[str, int] = {}
     for index, cls in enumerate(classes):
@@ -46,16 +52,30 @@ def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
         number = str(int(cls)) if isinstance(cls, (bool, np.bool_)) else number_key(class_label(cls))
         if number is not None:
             by_number.setdefault(number, index)
+
+    def match(value: Any) -> int:
+        text = class_label(value).strip()
+        if text in by_text:
+            return by_text[text]
+        number = number_key(text)
+        return by_number[number] if number is not None and number in by_number else UNMATCHED
+
+    values = np.asarray(values)
+    if values.dtype.kind in "iu" and values.size:
+        low = values.min()
+        span = int(values.max()) - int(low)
+        if span <= max(INTEGER_SPAN, len(classes)):
+            # small integer types are widened first, so the offsets cannot wrap around
+            wide = values if values.itemsize == 8 else values.astype(np.int64)
+            offsets = (wide - low).astype(np.intp, copy=False)
+            lookup = np.full(span + 1, UNMATCHED, dtype=np.int64)
+            for offset in np.flatnonzero(np.bincount(offsets, minlength=span + 1)):
+                lookup[offset] = match(int(low) + int(offset))
+            return lookup[offsets]
     codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object), dtype=object))
     lookup = np.full(len(uniques) + 1, UNMATCHED, dtype=np.int64)
     for code, value in enumerate(uniques):
-        text = class_label(value).strip()
-        if text in by_text:
-            lookup[code] = by_text[text]
-        else:
-            number = number_key(text)
-            if number is not None and number in by_number:
-                lookup[code] = by_number[number]
+        lookup[code] = match(value)
     # factorize codes missing values as -1, which picks the trailing UNMATCHED slot
     return lookup[codes]
 

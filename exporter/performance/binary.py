@@ -8,10 +8,10 @@ scikit-learn does.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -19,19 +19,35 @@ def ratio(numerator: float, denominator: float) -> float:
 
 
 def roc_auc(is_positive: np.ndarray, score: np.ndarray) -> float | None:
-    """Area under the ROC curve, from the Mann-Whitney rank sum (ties count one half); None with a single class."""
+    """Area under the ROC curve: the chance a positive row scores above a negative one, ties counting
+    one half (the Mann-Whitney statistic); None with a single class.
+
+    Both classes' scores are sorted and each positive is placed among the negatives by binary search,
+    so the counts are whole numbers and no rank of every row is needed.
+    """
     is_positive = np.asarray(is_positive, dtype=bool)
     positives = int(np.count_nonzero(is_positive))
     negatives = is_positive.size - positives
     if positives == 0 or negatives == 0:
         return None
-    ranks = rankdata(np.asarray(score, dtype=np.float64))
-    return float((ranks[is_positive].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    score = np.asarray(score, dtype=np.float64)
+    if np.isnan(score).any():
+        return math.nan
+    negative_scores = np.sort(score[~is_positive])
+    # sorted keys make each search start where the previous one ended
+    positive_scores = np.sort(score[is_positive])
+    below = int(np.searchsorted(negative_scores, positive_scores, side="left").sum())
+    at_or_below = int(np.searchsorted(negative_scores, positive_scores, side="right").sum())
+    return (below + at_or_below) / 2 / (positives * negatives)
 
 
 def positions(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """The index in ``classes`` of each value, which must be one of them."""
-    return np.argmax(np.asarray(values)[:, None] == np.asarray(classes)[None, :], axis=1)
+    values, classes = np.asarray(values), np.asarray(classes)
+    if classes.dtype.kind in "iuf" and values.dtype.kind in "iuf" and np.all(classes[:-1] < classes[1:]):
+        # distinct increasing numbers: a binary search instead of a comparison with every class
+        return np.searchsorted(classes, values)
+    return np.argmax(values[:, None] == classes[None, :], axis=1)
 
 
 def log_loss(true_index: np.ndarray, probabilities: np.ndarray) -> float:

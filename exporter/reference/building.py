@@ -32,6 +32,11 @@ def observed_values(series: pd.Series, kind: FeatureKind) -> np.ndarray:
     floats and 3 must stay the category "3", not "3.0".
     """
     if kind == "numeric":
+        if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+            # a plain float column is read in place (read-only), and copied only to leave values out
+            values = series.to_numpy(dtype=np.float64, copy=False)
+            finite = np.isfinite(values)
+            return values if finite.all() else values[finite]
         values = as_numbers(series)
         return values[~np.isnan(values)]
     codes, texts = category_codes(series)

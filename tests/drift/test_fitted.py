@@ -231,3 +231,47 @@ def test_multivariate_drift_in_chunks_equals_one_pass(monkeypatch: pytest.Monkey
     assert [f.name for f in chunked] == [f.name for f in whole]
     for ours, theirs in zip(chunked, whole):
         assert ours.value == pytest.approx(theirs.value, abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_wasserstein_of_a_window_far_larger_than_the_reference_equals_scipy(shape: str) -> None:
+    # the window takes the reference's role here: sorted once, with running sums of its own
+    reference, current = _samples(shape, 1_500, 400_000)
+    wasserstein = METHODS["wasserstein"].compare(reference, METHODS["wasserstein"].fit(reference), current)
+    assert wasserstein.score == pytest.approx(wasserstein_distance(reference, current) / np.std(reference), abs=1e-9)
+
+
+def test_features_compared_side_by_side_equal_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.monitors import drift
+
+    model = _model()
+    reference = build_profile(_frame(5_000, 0.0), ["colour"], fingerprint="r")
+    fitted = FeatureDrift().fit(reference, model)
+    window = _window(_frame(20_000, 0.2), predictions=np.zeros(20_000), labels=np.zeros(20_000))
+    monkeypatch.setattr(drift, "PARALLEL_VALUES", 0)
+    side_by_side = FeatureDrift().calculate(window, reference, fitted, model)
+    monkeypatch.setattr(drift, "PARALLEL_VALUES", 10**12)
+    assert side_by_side == FeatureDrift().calculate(window, reference, fitted, model)
+
+
+def test_multivariate_drift_with_missing_and_infinite_values_equals_the_plain_formula() -> None:
+    from exporter.monitors import multivariate
+
+    model = _model(drift={"multivariate": {"chunk_rows": 100}})
+    base = RNG.normal(0, 1, 2_000)
+    frame = pd.DataFrame({"x": base, "y": base + RNG.normal(0, 0.3, 2_000), "z": RNG.normal(0, 1, 2_000)})
+    reference = build_profile(frame, [], fingerprint="r")
+    fitted = multivariate.MultivariateDrift().fit(reference, model)
+    window_frame = frame.head(700).copy()
+    window_frame.loc[::5, "x"] = np.inf
+    window_frame.loc[::7, "y"] = np.nan
+    window_frame["z"] = window_frame["z"].astype(object)  # not a float column: coerced, not read in place
+    window_frame.loc[3, "z"] = "n/a"
+    window = _window(window_frame, predictions=np.zeros(700), labels=np.zeros(700))
+    (score, *_) = multivariate.MultivariateDrift().calculate(window, reference, fitted, model)
+    numbers = np.array(window_frame.apply(pd.to_numeric, errors="coerce"), dtype=np.float64)
+    numbers[~np.isfinite(numbers)] = np.nan
+    standardised = np.nan_to_num((numbers - fitted["mean"]) / fitted["std"], nan=0.0)
+    components = fitted["components"]
+    residual = standardised - standardised @ components.T @ components
+    assert score.value == pytest.approx(np.mean(np.linalg.norm(residual, axis=1)), abs=1e-12)

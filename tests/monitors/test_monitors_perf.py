@@ -336,3 +336,28 @@ def test_labels_ratio_and_delay() -> None:
     got = _values(MONITORS["labels"].calculate(window, None, {}, _model("regression")))
     # the third row's label time is unknown, so the mean delay is over the first two: (0 + 60) / 2
     assert got == {("mlmon_labelled_rows_ratio", ()): 0.75, ("mlmon_label_delay_seconds", ()): 30.0}
+
+
+@pytest.mark.parametrize("classes", [2, 5, 40])
+def test_mean_confidence_is_the_mean_highest_probability(classes: int) -> None:
+    probabilities = RNG.dirichlet(np.ones(classes), 300)
+    window = _window(
+        probabilities.argmax(axis=1), np.empty(300, dtype=object), np.zeros(300, dtype=bool), probabilities
+    )
+    got = _values(MONITORS["output"].calculate(window, None, {}, _model("multiclass_classification")))
+    assert got[("mlmon_mean_confidence_ratio", ())] == probabilities.max(axis=1).mean()
+
+
+def test_estimation_takes_the_most_probable_class_where_a_prediction_matches_no_class() -> None:
+    classes = np.array(["x", "y", "z"])
+    probabilities = RNG.dirichlet(np.ones(3), 60)
+    most_probable = classes[probabilities.argmax(axis=1)]
+    predictions = most_probable.astype(object)
+    predictions[::4] = "unknown"
+    fitted, model = {"calibrated": np.array([False])}, _model("multiclass_classification")
+    empty, unlabelled = np.empty(60, dtype=object), np.zeros(60, dtype=bool)
+    with_unknown = _window(predictions, empty, unlabelled, probabilities, classes)
+    as_most_probable = _window(most_probable, empty, unlabelled, probabilities, classes)
+    assert MONITORS["estimation"].calculate(with_unknown, None, fitted, model) == MONITORS["estimation"].calculate(
+        as_most_probable, None, fitted, model
+    )

@@ -9,7 +9,7 @@ import pytest
 from sklearn import metrics
 from sklearn.exceptions import UndefinedMetricWarning
 
-from exporter.performance.binary import binary_metrics
+from exporter.performance.binary import binary_metrics, roc_auc
 
 RNG = np.random.default_rng(11)
 
@@ -74,3 +74,14 @@ def test_without_probabilities_only_label_metrics() -> None:
 
 def test_empty_window_gives_nothing() -> None:
     assert binary_metrics(np.array([], dtype=int), np.array([], dtype=int), 1) == {}
+
+
+def test_roc_auc_with_many_rows_and_heavy_ties_matches_sklearn() -> None:
+    truth = RNG.random(200_000) < 0.3
+    score = np.round(np.clip(np.where(truth, 0.6, 0.4) + RNG.normal(0, 0.2, truth.size), 0, 1), 2)
+    assert roc_auc(truth, score) == pytest.approx(metrics.roc_auc_score(truth, score), abs=1e-12)
+
+
+def test_roc_auc_of_a_missing_score_is_nan_and_of_one_class_none() -> None:
+    assert np.isnan(roc_auc(np.array([True, False]), np.array([0.2, np.nan])))
+    assert roc_auc(np.array([True, True]), np.array([0.2, 0.3])) is None
