@@ -1,8 +1,10 @@
-"""Durable state in SQLite: processed batches, counters, stored predictions, run history and reference profiles.
+"""Durable state in SQLite: processed batches, counters, run history and reference profiles; and the
+per-row predictions of models with ids, kept beside it in columnar files (``exporter.rows``).
 
-A batch's processed mark, its counter increments and its stored predictions are written in one
-transaction, so a crash either keeps all of them or none: a restart never scores a batch twice and
-never loses a count.
+A batch's processed mark and its counter increments are written in one transaction, so a crash either
+keeps both or neither: a restart never scores a batch twice and never loses a count. Its stored
+predictions are written to their file before that transaction and count only once its mark commits
+(``exporter.rows.store``), so they follow the mark exactly.
 
 The store heals rather than stops the exporter: a file that is not a sound SQLite database is moved
 aside (``<state>.corrupt-<time>``) with an error in the log, and a fresh store is started, counted in
@@ -25,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import pandas as pd
+from exporter.rows.legacy import migrate
+from exporter.rows.store import RowStore, temporary_root
 
+# ``predictions`` and ``pending_labels`` are read only to move what an older version kept in them
+# into the row store (exporter.rows.legacy), when the store opens
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     model TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
@@ -154,6 +159,8 @@ class StateStore:
         self._connection: sqlite3.Connection | None = None
         self._closed = False
         self.resets = 0  # corrupt files moved aside by this store
+        memory = str(self.path) == ":memory:"
+        self.rows = RowStore(temporary_root() if memory else Path(f"{self.path}.rows"), self, self._lock)
         try:
             self._connection = self._open()
         except StateUnavailable as exc:
@@ -189,13 +196,21 @@ class StateStore:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            return self._connect()
+            return self._migrated(self._connect())
         except (sqlite3.OperationalError, OSError) as exc:
             # cannot open or write (permissions, disk): not the file's fault, so it is kept
             raise StateUnavailable(f"state store {self.path} cannot be opened: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             self._set_aside(exc)
             return self._connect()
+
+    def _migrated(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        try:
+            migrate(db, self.rows)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def heal(self, error: BaseException) -> bool:
         """After ``error`` from an operation: when it (or its cause) says the file is corrupt, move the
@@ -235,6 +250,7 @@ class StateStore:
             source = Path(str(self.path) + suffix)
             if source.exists():
                 os.replace(source, Path(str(aside) + suffix))
+        self.rows.clear()  # the fresh ledger names none of the rows kept so far
         return aside
 
     def close(self) -> None:
@@ -279,16 +295,18 @@ class StateStore:
         processed_at: float,
         counters: Mapping[CounterKey, float],
         reason: str | None = None,
-        predictions: Iterable[tuple[str, float, str | None, float | None]] = (),
+        stored_rows: bool = False,
     ) -> bool:
-        """Mark a batch processed, add its counter increments and store its predictions, atomically.
+        """Mark a batch processed and add its counter increments, atomically.
 
-        ``predictions`` yields (row_id, scored_at, label or None, labelled_at or None). Returns False,
-        writing nothing, when the batch is already recorded (another process got there first).
+        ``stored_rows``: its rows were written to the row store first (``RowStore.write_batch``); the
+        mark makes them count, and the labels already waiting for them are counted received. Returns
+        False, writing nothing, when the batch is already recorded (another process got there first).
         """
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM batches WHERE model = ? AND key = ?", (model, key)).fetchone():
                 return False
+            early = self.rows.early_labels(model, key) if stored_rows else 0
             (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM batches WHERE model = ?", (model,)).fetchone()
             db.execute(
                 "INSERT INTO batches (model, key, status, reason, rows, processed_at, seq)"
@@ -296,27 +314,8 @@ class StateStore:
                 (model, key, status, reason, rows, processed_at, seq),
             )
             self._add_counters(db, model, counters)
-            db.executemany(
-                "INSERT OR REPLACE INTO predictions (model, row_id, batch_key, scored_at, label, labelled_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                ((model, row_id, key, at, label, label_at) for row_id, at, label, label_at in predictions),
-            )
-            # labels that arrived before their prediction was scored
-            early = db.execute(
-                "UPDATE predictions SET (label, labelled_at) ="
-                " (SELECT p.label, MAX(p.received_at, predictions.scored_at)"
-                " FROM pending_labels p WHERE p.model = predictions.model AND p.row_id = predictions.row_id)"
-                " WHERE model = ? AND batch_key = ? AND label IS NULL AND row_id IN"
-                " (SELECT row_id FROM pending_labels WHERE model = ?)",
-                (model, key, model),
-            )
-            db.execute(
-                "DELETE FROM pending_labels WHERE model = ? AND row_id IN"
-                " (SELECT row_id FROM predictions WHERE model = ? AND batch_key = ?)",
-                (model, model, key),
-            )
-            if early.rowcount > 0:
-                self._add_counters(db, model, {counter_key("mlmon_labels_received"): float(early.rowcount)})
+            if early > 0:
+                self._add_counters(db, model, {counter_key("mlmon_labels_received"): float(early)})
         return True
 
     def recent_batches(self, model: str, limit: int | None = None, since: float | None = None) -> list[StoredBatch]:
@@ -356,33 +355,25 @@ class StateStore:
             rows = self._db.execute("SELECT name, labels, value FROM counters WHERE model = ?", (model,)).fetchall()
         return {counter_key(name, json.loads(labels)): value for name, labels, value in rows}
 
-    # --- predictions and late labels ---------------------------------------------------------
-    def predictions_for(self, model: str, batch_keys: Iterable[str]) -> pd.DataFrame:
-        """Stored predictions of the given batches: row_id, scored_at, label (text or None), labelled_at."""
-        keys = list(batch_keys)
-        rows: list[tuple[object, ...]] = []
+    # --- the ledger the row store reads -------------------------------------------------------
+    def scored_batches(self, model: str) -> list[tuple[str, int, float]]:
+        """(key, seq, processed_at) of the batches scored, oldest first."""
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows += self._db.execute(
-                    f"SELECT row_id, scored_at, label, labelled_at FROM predictions"
-                    f" WHERE model = ? AND batch_key IN ({marks})",
-                    (model, *chunk),
-                ).fetchall()
-        return pd.DataFrame(rows, columns=["row_id", "scored_at", "label", "labelled_at"])
+            return self._db.execute(
+                "SELECT key, seq, processed_at FROM batches WHERE model = ? AND status = 'ok' ORDER BY seq", (model,)
+            ).fetchall()
 
+    def label_marks(self, model: str) -> list[tuple[str, float]]:
+        """(key, processed_at) of the label files and label deliveries applied, in the order recorded."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT key, processed_at FROM label_files WHERE model = ? AND status = 'ok' ORDER BY rowid", (model,)
+            ).fetchall()
+
+    # --- predictions and late labels ---------------------------------------------------------
     def known_row_ids(self, model: str, row_ids: Iterable[str]) -> dict[str, bool]:
         """Which of ``row_ids`` were scored before, each with whether its label has arrived."""
-        ids = list(row_ids)
-        found: dict[str, bool] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT row_id, label IS NOT NULL FROM predictions WHERE model = ? AND row_id IN ({marks})"
-                found.update((row_id, bool(done)) for row_id, done in self._db.execute(query, (model, *chunk)))
-        return found
+        return self.rows.known(model, list(row_ids))
 
     def seen_label_files(self, model: str) -> set[str]:
         with self._lock:
@@ -399,15 +390,11 @@ class StateStore:
         return row is not None
 
     def forget_batches(self, model: str, key_prefix: str) -> int:
-        """Forget the batches and label files whose key starts with ``key_prefix``, and their stored
-        predictions, so the next run reads them again; their counts stay. Returns how many marks went."""
+        """Forget the batches and label files whose key starts with ``key_prefix`` (their stored rows
+        and labels no longer count), so the next run reads them again; their counts stay. Returns how
+        many marks went."""
         match, args = "substr(key, 1, ?) = ?", (len(key_prefix), key_prefix)
         with self.transaction() as db:
-            db.execute(
-                "DELETE FROM predictions WHERE model = ? AND batch_key IN"
-                f" (SELECT key FROM batches WHERE model = ? AND {match})",
-                (model, model, *args),
-            )
             forgotten = db.execute(f"DELETE FROM batches WHERE model = ? AND {match}", (model, *args)).rowcount
             forgotten += db.execute(f"DELETE FROM label_files WHERE model = ? AND {match}", (model, *args)).rowcount
         return forgotten
@@ -426,33 +413,24 @@ class StateStore:
         key: str,
         *,
         status: str,
-        labels: Iterable[tuple[str, str]],
         received_at: float,
         counters: Mapping[CounterKey, float],
+        stored_labels: bool = False,
     ) -> int:
-        """Join one label file to stored predictions, mark it processed and count, atomically.
+        """Mark one label file (or a batch's label deliveries) processed and count, atomically.
 
-        Labels whose prediction is not stored yet are kept and applied when it is. Returns how many
-        stored predictions received their label now (a label is applied once).
+        ``stored_labels``: its labels were appended to the row store's log first
+        (``RowStore.write_labels``); the mark makes them count. Returns how many stored predictions
+        received their label now: a label is applied once, the first for a row wins, and labels whose
+        prediction is not stored yet are applied (and counted) when it is. A mark recorded already (by
+        another process) writes and counts nothing.
         """
         with self.transaction() as db:
-            applied = 0
-            for row_id, label in labels:
-                cursor = db.execute(
-                    "UPDATE predictions SET label = ?, labelled_at = ?"
-                    " WHERE model = ? AND row_id = ? AND label IS NULL",
-                    (label, received_at, model, row_id),
-                )
-                applied += cursor.rowcount
-                if cursor.rowcount == 0:
-                    db.execute(
-                        "INSERT OR IGNORE INTO pending_labels (model, row_id, label, received_at)"
-                        " SELECT ?, ?, ?, ? WHERE NOT EXISTS"
-                        " (SELECT 1 FROM predictions WHERE model = ? AND row_id = ?)",
-                        (model, row_id, label, received_at, model, row_id),
-                    )
+            if db.execute("SELECT 1 FROM label_files WHERE model = ? AND key = ?", (model, key)).fetchone():
+                return 0
+            applied = self.rows.newly_labelled(model, key) if stored_labels else 0
             db.execute(
-                "INSERT OR REPLACE INTO label_files (model, key, status, processed_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO label_files (model, key, status, processed_at) VALUES (?, ?, ?, ?)",
                 (model, key, status, received_at),
             )
             increments = dict(counters)
@@ -469,18 +447,12 @@ class StateStore:
         in its folder must never be scored again. Returns how many predictions were deleted.
         """
         with self.transaction() as db:
-            deleted = db.execute(
-                "DELETE FROM predictions WHERE model = ? AND scored_at < ?", (model, older_than)
-            ).rowcount
-            db.execute("DELETE FROM pending_labels WHERE model = ? AND received_at < ?", (model, older_than))
             db.execute("DELETE FROM runs WHERE model = ? AND run_at < ?", (model, older_than))
-        return int(deleted)
+        return self.rows.prune(model, older_than)
 
     def pending_labels(self, model: str) -> int:
         """Labels kept until a prediction with their id is scored."""
-        with self._lock:
-            (count,) = self._db.execute("SELECT COUNT(*) FROM pending_labels WHERE model = ?", (model,)).fetchone()
-        return int(count)
+        return self.rows.pending(model)
 
     # --- run history ----------------------------------------------------------------------------
     def record_run(self, run: StoredRun) -> None:

@@ -3,9 +3,9 @@
 Each scored batch is written as an Arrow IPC file (features, predictions, probabilities, row ids, and
 the labels and scoring time the batch came with) before its processed mark is committed, so a crash
 in between only means the batch is scored again and its file rewritten. A model with an
-``id_column`` can receive late labels: its rows' labels are then read from the state store, where
-late labels update them. A model without one keeps nothing per row in the state store, since no
-label could ever join its rows later; its labels are the ones in these files.
+``id_column`` can receive late labels: its rows' labels are then read from the row store
+(``exporter.rows``), joined by integer key. A model without one keeps nothing per row in the state
+store, since no label could ever join its rows later; its labels are the ones in these files.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pyarrow.feather as feather
 
 from exporter.config import ModelConfig
 from exporter.performance import class_label
+from exporter.rows.keys import row_keys
 from exporter.state import StateStore
 from exporter.values import canonical_texts
 
@@ -177,8 +178,8 @@ def assemble(
         scored_at = frame[SCORED_AT].to_numpy(dtype=float)
         labelled_at = scored_at
     else:
-        stored = state.predictions_for(model_key, keys).drop_duplicates("row_id").set_index("row_id")
-        joined = stored.reindex(frame[ROW_ID].astype(str))
+        stored = state.rows.predictions(model_key, keys).drop_duplicates("key").set_index("key")
+        joined = stored.reindex(row_keys(frame[ROW_ID].astype(str).to_numpy(dtype=object)))
         text, scored_at = joined["label"], joined["scored_at"].to_numpy(dtype=float)
         labelled_at = joined["labelled_at"].to_numpy(dtype=float)
     labels, labelled = decode_labels(text, classes)

@@ -159,3 +159,24 @@ def test_the_cycle_targets_say_met_or_missed_by_the_figures() -> None:
     small = {10_000: {"mlmon": _measured(0.05, 0.03, 90, 0.0), "pipeline": {**combined, "seconds": 0.07}}}
     small_lines = bench.targets(small)  # type: ignore[attr-defined]
     assert [line.split()[0] for line in small_lines] == ["MISSED", "met"], small_lines
+
+
+STATE = ROOT / "benchmarks" / "bench_state.py"
+
+
+def test_state_benchmark_prints_bytes_per_row_of_both_stores_and_they_agree() -> None:
+    result = subprocess.run(
+        [sys.executable, str(STATE), "--rows", "5000"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr  # it fails when the stores disagree on a label
+    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    assert split[0][:4] == ["ids", "store", "rows", "bytes/row"], result.stdout
+    rows = {(cells[0], cells[1]): cells for cells in split[1:]}
+    for ids in ("text", "integer"):
+        assert float(rows[(ids, "row store")][3]) <= 40 < float(rows[(ids, "sqlite rows")][3]), result.stdout
+        assert rows[(ids, "row store")][-1] == rows[(ids, "sqlite rows")][-1] == "5,000"

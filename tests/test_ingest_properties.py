@@ -140,15 +140,8 @@ def test_every_row_read_is_scored_or_counted_once_by_its_reason(frame: pd.DataFr
 def test_any_label_file_is_applied_or_rejected_never_raises(data: bytes) -> None:
     with _world() as (folder, state, source):
         for i in range(5):
-            state.record_batch(
-                KEY,
-                f"k{i}",
-                status="ok",
-                rows=1,
-                processed_at=1.0,
-                counters={},
-                predictions=[(str(i), 1.0, None, None)],
-            )
+            state.rows.write_batch(KEY, f"k{i}", [str(i)], 1.0)
+            state.record_batch(KEY, f"k{i}", status="ok", rows=1, processed_at=1.0, counters={}, stored_rows=True)
         (folder / "labels.csv").write_bytes(data)
         applied = ingest_labels(MODEL, LOADED, source, RecordedPosition(state, KEY, labels=True), state, KEY, 2.0)  # type: ignore[arg-type]
         assert 0 <= applied <= 5

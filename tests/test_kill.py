@@ -1,4 +1,5 @@
-"""SIGKILL in the middle of scoring, again and again: no row is lost and none is counted twice."""
+"""SIGKILL in the middle of scoring and of applying labels: no row is lost, none is counted twice, and
+every label is applied once."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
+
+import pandas as pd
 
 from exporter.state import StateStore
 
@@ -55,11 +59,79 @@ def test_kills_during_scoring_leave_exact_totals(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     state = StateStore(tmp_path / "state" / "mlmon.db")
     counters = state.counters("m:1")
-    stored = state.predictions_for("m:1", state.seen_batches("m:1"))
+    stored = state.rows.predictions("m:1", state.seen_batches("m:1"))
     state.close()
     assert counters[("mlmon_predictions", ())] == BATCHES * ROWS
     assert counters[("mlmon_batches_processed", ())] == BATCHES
     assert not any(name == "mlmon_invalid_rows" or name == "mlmon_batch_failures" for name, _ in counters)
-    assert len(stored) == stored["row_id"].nunique() == BATCHES * ROWS
+    assert len(stored) == stored["key"].nunique() == BATCHES * ROWS
     # the kills landed between batches and inside them: several runs each recorded only part of them
     assert sum(0 < b - a < BATCHES for a, b in zip(recorded, recorded[1:])) >= 2, recorded
+
+
+def _run_killed_at(config: Path, method: str, call: int) -> None:
+    """One run-once in another process, SIGKILLed when it calls ``StateStore.<method>`` the ``call``-th
+    time: after the rows or labels were written to the row store, before their mark commits."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from exporter.app import build_app
+        from exporter.config import load_config
+        from exporter.state import StateStore
+
+        original, calls = StateStore.{method}, []
+
+        def patched(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == {call}:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original(self, *args, **kwargs)
+
+        StateStore.{method} = patched
+        build_app(load_config({str(config)!r})).jobs[0].run()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+
+def test_kills_between_writing_and_committing_labels_apply_each_label_once(tmp_path: Path) -> None:
+    (tmp_path / "labels").mkdir(parents=True)
+    labels_source = {"source": {"type": "files", "path": "labels", "settle_seconds": 0}}
+    config = write_project(tmp_path, model_overrides={"labels": labels_source, "window": {"rows": 10_000}})
+    truth = {}
+    for index in range(3):
+        x, y = binary_data(ROWS, seed=200 + index)
+        truth[f"b{index}"] = y
+        if index < 2:
+            write_batch(tmp_path, f"b{index}.csv", x, mtime=1_000 + index)  # scored before any label comes
+    command = [sys.executable, "-m", "exporter", "run-once", "--config", str(config)]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    # late labels for b0 and b1, and early ones for half of b2, which is scored after them
+    early = ROWS // 2
+    for name, ids, labels in (
+        (
+            "l0",
+            [f"b0-{i}" for i in range(ROWS)] + [f"b2-{i}" for i in range(early)],
+            [*truth["b0"], *truth["b2"][:early]],
+        ),
+        ("l1", [f"b1-{i}" for i in range(ROWS)], list(truth["b1"])),
+    ):
+        pd.DataFrame({"id": ids, "target": labels}).to_csv(tmp_path / "labels" / f"{name}.csv", index=False)
+    x, _ = binary_data(ROWS, seed=202)
+    write_batch(tmp_path, "b2.csv", x, mtime=1_010)
+    _run_killed_at(config, "apply_labels", 1)  # l0 written, not committed
+    _run_killed_at(config, "apply_labels", 2)  # l0 committed, l1 written, not committed
+    _run_killed_at(config, "record_batch", 1)  # l1 committed, b2's rows written with labels waiting
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+
+    state = StateStore(tmp_path / "state" / "mlmon.db")
+    counters = state.counters("m:1")
+    stored = state.rows.predictions("m:1", state.seen_batches("m:1"))
+    pending = state.pending_labels("m:1")
+    state.close()
+    assert counters[("mlmon_predictions", ())] == 3 * ROWS
+    assert counters[("mlmon_labels_received", ())] == 2 * ROWS + early
+    assert pending == 0
+    assert len(stored) == stored["key"].nunique() == 3 * ROWS
+    assert int(stored["label"].notna().sum()) == 2 * ROWS + early

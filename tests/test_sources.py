@@ -90,7 +90,7 @@ def test_the_recorded_position_gives_what_was_recorded_and_the_latest(tmp_path: 
     for key, status in [("b1", "ok"), ("b2", "failed"), ("b0", "ok")]:
         state.record_batch("m:1", key, status=status, rows=0, processed_at=1.0, counters={})
     for key in ["l2", "l1"]:
-        state.apply_labels("m:1", key, status="ok", labels=(), received_at=1.0, counters={})
+        state.apply_labels("m:1", key, status="ok", received_at=1.0, counters={})
     assert batches.seen() == {"b0", "b1", "b2"} and batches.last() == "b0"
     assert labels.seen() == {"l1", "l2"} and labels.last() == "l1"
     assert RecordedPosition(state, "other:1").seen() == set()

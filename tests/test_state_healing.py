@@ -32,7 +32,6 @@ def _filled_state(path: Path) -> None:
             rows=5,
             processed_at=1.0,
             counters={("mlmon_predictions", ()): 5.0},
-            predictions=[(f"r{i}-{j}", 1.0, None, None) for j in range(5)],
         )
     state.close()
 

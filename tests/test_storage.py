@@ -56,7 +56,7 @@ def test_without_ids_nothing_is_kept_per_row_and_the_window_reads_back_the_same(
     first = build_app(load_config(config), clock=_clock)
     in_memory = first.jobs[0].run()
     assert in_memory.scored == 1
-    assert first.state.predictions_for("m:1", first.state.seen_batches("m:1")).empty
+    assert first.state.rows.predictions("m:1", first.state.seen_batches("m:1")).empty
     first.state.close()
 
     # a restart has no batch in memory: its first run reads the window back from disk
@@ -78,6 +78,6 @@ def test_with_ids_every_scored_row_is_kept_for_its_late_label(tmp_path: Path) ->
     write_batch(tmp_path, "b1.csv", features, labels)
     app = build_app(load_config(config), clock=_clock)
     app.jobs[0].run()
-    stored = app.state.predictions_for("m:1", app.state.seen_batches("m:1"))
+    stored = app.state.rows.predictions("m:1", app.state.seen_batches("m:1"))
     app.state.close()
     assert len(stored) == 120

@@ -97,16 +97,6 @@ def label_texts(prepared: PreparedBatch) -> np.ndarray:
     return texts
 
 
-def stored_predictions(
-    prepared: PreparedBatch, now: float, texts: np.ndarray | None = None
-) -> list[tuple[str, float, str | None, float | None]]:
-    """(row id, scored at, label text or None, labelled at or None) for each scored row."""
-    texts = label_texts(prepared) if texts is None else texts
-    return [
-        (row_id, now, text, None if text is None else now) for row_id, text in zip(prepared.row_ids, texts.tolist())
-    ]
-
-
 class BatchIngestor:
     def __init__(
         self,
@@ -131,7 +121,8 @@ class BatchIngestor:
             return BatchOutcome("vanished")
         except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
             return self._fail(source, ref, error, now)
-        late = self._apply_late_labels(ref, prepared, now)
+        numeric = loaded.classes is None  # a regression's labels are numbers, not classes
+        late = self._apply_late_labels(ref, prepared, now, numeric)
         counters = validation_counters(prepared)
         for reason, n in prepared.invalid.items():
             if n:
@@ -148,7 +139,6 @@ class BatchIngestor:
         # Without an id no label can ever join these rows later, so nothing is kept per row in the
         # state store, and the window file needs no row ids: it holds their labels.
         joinable = self.model.id_column is not None
-        stored = stored_predictions(prepared, now, texts) if joinable else []
         self.windows.save(
             self.key,
             ref.key,
@@ -159,6 +149,11 @@ class BatchIngestor:
             labels=texts,
             scored_at=now,
         )
+        if joinable:
+            # the rows first, counted once the mark commits: a kill in between only rewrites them
+            self.state.rows.write_batch(
+                self.key, ref.key, prepared.row_ids, now, prepared.labels, prepared.labelled, numeric=numeric
+            )
         recorded = self.state.record_batch(
             self.key,
             ref.key,
@@ -166,7 +161,7 @@ class BatchIngestor:
             rows=rows,
             processed_at=now,
             counters=counters,
-            predictions=stored,
+            stored_rows=joinable,
         )
         if not recorded:
             log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
@@ -244,14 +239,11 @@ class BatchIngestor:
         source.reject(ref, failure.reason, str(failure))
         return BatchOutcome("failed")
 
-    def _apply_late_labels(self, ref: BatchRef, prepared: PreparedBatch, now: float) -> int:
-        if not prepared.late_labels:
+    def _apply_late_labels(self, ref: BatchRef, prepared: PreparedBatch, now: float, numeric: bool) -> int:
+        if not prepared.late_labels or prepared.labels is None:
             return 0
-        return self.state.apply_labels(
-            self.key,
-            f"{ref.key}#labels",
-            status="ok",
-            labels=[(row_id, class_label(label)) for row_id, label in prepared.late_labels],
-            received_at=now,
-            counters={},
-        )
+        mark = f"{ref.key}#labels"
+        ids = [row_id for row_id, _ in prepared.late_labels]
+        labels = np.array([label for _, label in prepared.late_labels], dtype=prepared.labels.dtype)
+        self.state.rows.write_labels(self.key, mark, ids, labels, now, numeric=numeric)
+        return self.state.apply_labels(self.key, mark, status="ok", received_at=now, counters={}, stored_labels=True)

@@ -1,4 +1,4 @@
-"""Late labels: files of (id, label) joined to the stored predictions they belong to."""
+"""Late labels: files of (id, label) appended to the label log and joined, by key, to the stored predictions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pandas as pd
 from exporter.config import ModelConfig
 from exporter.ingest.validation import BatchFailure, check_cells, match_labels
 from exporter.model import LoadedModel
-from exporter.performance import class_label
 from exporter.sources import BatchGone, ReadPosition, Source, UnreadableBatch
 from exporter.state import StateStore, counter_key
 from exporter.values import canonical
@@ -50,7 +49,6 @@ def ingest_labels(
                 model_key,
                 ref.key,
                 status="failed",
-                labels=(),
                 received_at=now,
                 counters={counter_key("mlmon_batch_failures", {"reason": reason}): 1.0},
             )
@@ -65,9 +63,12 @@ def ingest_labels(
         repeated = pd.Series(ids).duplicated().to_numpy()
         invalid["duplicate_id"] += int(repeated.sum())
         known &= ~repeated
-        pairs = [(row_id, class_label(value)) for row_id, value, ok in zip(ids, values, known) if ok]
         counters = {counter_key("mlmon_invalid_rows", {"reason": r}): float(n) for r, n in invalid.items() if n}
-        applied += state.apply_labels(model_key, ref.key, status="ok", labels=pairs, received_at=now, counters=counters)
+        # appended to the label log first, joined to the stored rows by key when the mark commits
+        state.rows.write_labels(model_key, ref.key, ids[known], values[known], now, numeric=loaded.classes is None)
+        applied += state.apply_labels(
+            model_key, ref.key, status="ok", received_at=now, counters=counters, stored_labels=True
+        )
         source.accept(ref)
-        log.info("model %s: label file %s: %d label(s) read", model_key, ref.name, len(pairs))
+        log.info("model %s: label file %s: %d label(s) read", model_key, ref.name, int(known.sum()))
     return applied

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from exporter.config import ModelConfig
-from exporter.ingest.batches import failure_counters, stored_predictions, validation_counters
+from exporter.ingest.batches import failure_counters, label_texts, validation_counters
 from exporter.ingest.validation import (
     BatchFailure,
     PreparedBatch,
@@ -132,7 +132,6 @@ def test_counters_count_only_what_happened() -> None:
     }
 
 
-def test_stored_predictions_keep_the_label_text_of_labelled_rows_only() -> None:
-    stored = stored_predictions(_prepared(np.array([1, 0], dtype=object), [True, False]), now=50.0)
-    assert stored == [("r0", 50.0, "1", 50.0), ("r1", 50.0, None, None)]
-    assert stored_predictions(_prepared(None, [False]), now=50.0) == [("r0", 50.0, None, None)]
+def test_stored_labels_keep_the_label_text_of_labelled_rows_only() -> None:
+    assert label_texts(_prepared(np.array([1, 0], dtype=object), [True, False])).tolist() == ["1", None]
+    assert label_texts(_prepared(None, [False])).tolist() == [None]

@@ -136,7 +136,7 @@ def stored(config: Path) -> tuple[dict[Any, float], int]:
     state = StateStore(loaded.state_path)
     try:
         counters = state.counters("m:1")
-        ids = state.predictions_for("m:1", state.seen_batches("m:1"))["row_id"]
+        ids = state.rows.predictions("m:1", state.seen_batches("m:1"))["key"]
         assert ids.is_unique
         return counters, len(ids)
     finally:
