@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from exporter.app import build_app
 from exporter.config import load_config
-from exporter.reference.building import REFERENCE_ROWS
+from exporter.reference.building import REFERENCE_ROWS, build_profile
 from exporter.reference.format1 import profile_from_npz, profile_to_npz
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.reference.profile import ReferenceProfile
@@ -255,4 +255,31 @@ def test_a_state_store_reads_a_profile_and_its_arrays_in_one_piece(tmp_path: Pat
     assert state.reference("b:1") == ("f", encode(profile).key)
     state.forget_reference("b:1")
     assert state.reference_profile(encode(profile).key) is None
+    state.close()
+
+
+def test_text_of_few_distinct_values_is_stored_as_codes_and_comes_back_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    cities = np.array(["Oslo", "Lima", "Pune", "Reykjavík", "Ouagadougou"])
+    frame = pd.DataFrame({"city": rng.choice(cities, 20_000), "age": rng.normal(40, 9, 20_000)})
+    profile = build_profile(frame, [], fingerprint="f", labels=rng.choice(np.array(["yes", "no"]), 20_000))
+    values = profile.features["city"].values
+    assert values.dtype == np.dtype("<U11") and values.nbytes == 880_000
+
+    encoded = encode(profile)
+    stored = sum(array.nbytes for array in encoded.arrays.values())
+    assert stored < 20_000 * 8 + 2 * 20_000 + 1_000  # the sorted ages, one byte a city and a label, the names
+    restored = profile_from_bytes(profile_to_bytes(profile))
+    back = restored.features["city"].values
+    assert back.dtype == values.dtype and back.tolist() == values.tolist()
+    assert restored.labels.tolist() == profile.labels.tolist() and restored.labels.dtype == profile.labels.dtype
+
+    state = StateStore(tmp_path / "s.db")
+    shared = SharedProfiles()
+    first = shared.save(state, "a:1", profile)
+    other = ReferenceProfile(fingerprint="g", rows=profile.rows, features=profile.features, labels=None)
+    second = shared.save(state, "b:1", other)
+    assert second.features["city"].values is first.features["city"].values
+    with pytest.raises(ValueError, match="read-only"):
+        first.features["city"].values[0] = "Bergen"
     state.close()

@@ -16,12 +16,13 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from exporter.reference.format1 import profile_from_npz
 from exporter.reference.profile import ReferenceProfile
-from exporter.reference.storage import ArrayRef, array_from_bytes, decode, encode, raw_bytes
+from exporter.reference.storage import ArrayRef, array_from_bytes, build_array, decode, encode, raw_bytes, ref_key
 from exporter.state import StateStore
 
 
@@ -81,16 +82,19 @@ class SharedProfiles:
         return self._keep(key, document, arrays)
 
     def _keep(self, key: str, document: str, arrays: Mapping[str, np.ndarray | bytes]) -> ReferenceProfile:
+        def part(ref: list[Any]) -> np.ndarray:
+            value = arrays[ref[0]]
+            # an array just fitted may be the model's own (its classes): a read-only view of it is
+            # held, its owner's flags stay as they are
+            return value.view() if isinstance(value, np.ndarray) else array_from_bytes(value, ref)
+
         def array(ref: ArrayRef) -> np.ndarray:
-            digest = ref[0]
-            held = self._arrays.get(digest)
+            name = ref_key(ref)
+            held = self._arrays.get(name)
             if held is None:
-                value = arrays[digest]
-                # an array just fitted may be the model's own (its classes): a read-only view of it
-                # is held, its owner's flags stay as they are
-                held = value.view() if isinstance(value, np.ndarray) else array_from_bytes(value, ref)
+                held = build_array(ref, part)
                 held.flags.writeable = False
-                self._arrays[digest] = held
+                self._arrays[name] = held
             return held
 
         profile = decode(document, array)

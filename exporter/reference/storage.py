@@ -1,8 +1,8 @@
 """Storing the reference profile without pickle: a JSON document and content-addressed raw arrays.
 
 ``encode`` turns a profile into a JSON document (the scalars, the dictionaries, and for every array
-a reference ``[digest, dtype, shape]``) and the arrays themselves, each under the digest of its
-dtype, shape and bytes. An array is stored as its raw little-endian bytes, so float64 values come
+a reference ``[digest, dtype, shape]``, see ``ArrayRef``) and the arrays themselves, each under the
+digest of its dtype, shape and bytes. An array is stored as its raw little-endian bytes, so float64 values come
 back bit for bit and loading one is a view on the bytes read (``np.frombuffer``), with no decoding.
 Two profiles holding an equal array (the same reference's features, fitted for two models) name the
 same digest, so the state store keeps that array once and a process can hold it once.
@@ -37,7 +37,10 @@ _OPTIONAL = ("classes", "predictions", "probabilities", "labels")
 _BLOB_MAGIC = b"mlmon-reference\n"
 _LENGTH = 8  # bytes of each length prefix in a blob
 
-ArrayRef = list[Any]  # [digest, dtype, shape] as the document holds it
+# A stored array: [digest, dtype, shape]; a text array of few distinct values (a categorical feature's
+# values, class labels) as {"categories": ..., "codes": ...}, its sorted distinct values and one small
+# unsigned code per item, rebuilt on load exactly (a million ten-letter values: 1 MB, not 40 MB).
+ArrayRef = list[Any] | dict[str, list[Any]]
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,20 @@ class EncodedProfile:
 def encode(profile: ReferenceProfile) -> EncodedProfile:
     arrays: dict[str, np.ndarray] = {}
 
-    def ref(value: np.ndarray) -> ArrayRef:
-        array = _storable(value)
+    def part(array: np.ndarray) -> list[Any]:
+        array = _storable(array)
         digest = array_digest(array)
         arrays.setdefault(digest, array)
         return [digest, array.dtype.str, list(array.shape)]
+
+    def ref(value: np.ndarray) -> ArrayRef:
+        array = _storable(value)
+        if array.ndim == 1 and array.dtype.kind == "U" and array.size:
+            categories, codes = np.unique(array, return_inverse=True)
+            codes = codes.astype(np.min_scalar_type(categories.size - 1))
+            if categories.nbytes + codes.nbytes < array.nbytes:
+                return {"categories": part(categories), "codes": part(codes)}
+        return part(array)
 
     features = [
         {
@@ -123,7 +135,25 @@ def document_digests(document: str) -> list[str]:
     parsed = json.loads(document)
     refs = [item["values"] for item in parsed["features"]] + list(parsed["optional"].values())
     refs += [ref for item in parsed["fitted"] for ref in item["arrays"].values()]
-    return list(dict.fromkeys(ref[0] for ref in refs))
+    return list(dict.fromkeys(part[0] for ref in refs for part in _parts(ref)))
+
+
+def ref_key(ref: ArrayRef) -> str:
+    """What names the array ``ref`` gives once built: its digest, or those of its parts."""
+    return "+".join(part[0] for part in _parts(ref))
+
+
+def build_array(ref: ArrayRef, part: Callable[[list[Any]], np.ndarray]) -> np.ndarray:
+    """The array ``ref`` describes, read-only; ``part`` gives each stored array it is made of."""
+    if isinstance(ref, list):
+        return part(ref)
+    array = part(ref["categories"])[part(ref["codes"])]
+    array.flags.writeable = False
+    return array
+
+
+def _parts(ref: ArrayRef) -> list[list[Any]]:
+    return [ref] if isinstance(ref, list) else [ref["categories"], ref["codes"]]
 
 
 def array_digest(array: np.ndarray) -> str:
@@ -141,7 +171,7 @@ def raw_bytes(array: np.ndarray) -> memoryview:
     return memoryview(array.reshape(-1).view(np.uint8))
 
 
-def array_from_bytes(raw: bytes | memoryview, ref: ArrayRef) -> np.ndarray:
+def array_from_bytes(raw: bytes | memoryview, ref: list[Any]) -> np.ndarray:
     """A read-only view on ``raw`` as the array ``ref`` describes (no copy)."""
     _, dtype_text, shape = ref
     dtype = np.dtype(dtype_text)
@@ -187,7 +217,7 @@ def profile_from_bytes(data: bytes) -> ReferenceProfile:
         position += _LENGTH + length
     document = bytes(parts[0]).decode()
     raw = dict(zip(document_digests(document), parts[1:], strict=True))
-    return decode(document, lambda ref: array_from_bytes(raw[ref[0]], ref))
+    return decode(document, lambda ref: build_array(ref, lambda part: array_from_bytes(raw[part[0]], part)))
 
 
 def fingerprint_of(*parts: bytes | str) -> str:
