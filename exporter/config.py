@@ -147,6 +147,9 @@ class LimitsConfig(_Strict):
     max_classes: int = Field(default=20, gt=0)
     # a text cell longer than this (an id, a category, a label) makes its row invalid
     max_cell_length: int = Field(default=4096, gt=0)
+    # a batch of more rows than this is monitored in chunks of ``chunk_rows`` (see exporter/ingest/chunked.py)
+    max_batch_rows: int = Field(default=2_000_000, gt=0)
+    chunk_rows: int = Field(default=500_000, gt=0)
 
 
 class ModelConfig(_Strict):

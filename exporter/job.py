@@ -21,6 +21,7 @@ from exporter.deployment import Deployment
 from exporter.evaluation import AnyFigure, evaluate
 from exporter.history.record import WindowCounts, record_run, window_counts
 from exporter.ingest.batches import BatchIngestor
+from exporter.ingest.chunked import ChunkedIngestor, ChunkedOutcome
 from exporter.ingest.label_files import ingest_labels
 from exporter.ingest.position import RecordedPosition
 from exporter.model import LoadedModel, ModelLoadError
@@ -89,6 +90,9 @@ class ModelJob:
         )
         self.deployment = Deployment(model, self.key, loader, reference_data=self.reference.data)
         self.batches = BatchIngestor(model, self.key, state, windows, self.reference)
+        self.chunked = ChunkedIngestor(model, self.key, state, windows, self.reference)
+        # the latest batch scored, when it was too large to read whole: a window of its own
+        self._chunked: ChunkedOutcome | None = None
         self._window_figures: list[AnyFigure] = []
         self._window_counts: WindowCounts | None = None
         self._last_success: float | None = None
@@ -183,7 +187,8 @@ class ModelJob:
 
     def _ingest_batches(self, loaded: LoadedModel, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> None:
         for ref in self.source.pending(RecordedPosition(self.state, self.key)):
-            outcome = self.batches.ingest(self.source, ref, loaded, now)
+            ingestor = self.chunked if self.chunked.applies(self.source, ref) else self.batches
+            outcome = ingestor.ingest(self.source, ref, loaded, now)
             report.labels += outcome.late_labels
             if outcome.status == "failed":
                 report.failed += 1
@@ -195,8 +200,13 @@ class ModelJob:
                 if outcome.arrived is not None:
                     arrived.append(outcome.arrived)
                 self._latest = (ref.key, outcome.window) if outcome.window is not None else None
+                self._chunked = outcome if isinstance(outcome, ChunkedOutcome) else None
 
     def _evaluate(self, loaded: LoadedModel, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> None:
+        if self._chunked is not None:
+            # the latest batch was scored in chunks: its figures stand until the next batch
+            self._window_figures, self._window_counts = list(self._chunked.figures), self._chunked.counts
+            return
         # a time window moves with the clock, so it is evaluated on every run
         if report.scored or report.labels or not self._window_figures or self.model.window.seconds is not None:
             if arrived:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from exporter.state import StateStore
 
@@ -33,8 +34,11 @@ def _recorded(root: Path) -> int:
         return 0
 
 
-def test_kills_during_scoring_leave_exact_totals(tmp_path: Path) -> None:
-    config = write_project(tmp_path)
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_kills_during_scoring_leave_exact_totals(tmp_path: Path, chunked: bool) -> None:
+    # chunked: batches over limits.max_batch_rows, read in chunks and recorded once all are in
+    overrides = {"id_column": None, "limits": {"max_batch_rows": ROWS - 100, "chunk_rows": 60}} if chunked else None
+    config = write_project(tmp_path, model_overrides=overrides)
     for index in range(BATCHES):
         x, y = binary_data(ROWS, seed=100 + index)
         write_batch(tmp_path, f"b{index:02d}.csv", x, y, mtime=1_000 + index)
@@ -64,7 +68,10 @@ def test_kills_during_scoring_leave_exact_totals(tmp_path: Path) -> None:
     assert counters[("mlmon_predictions", ())] == BATCHES * ROWS
     assert counters[("mlmon_batches_processed", ())] == BATCHES
     assert not any(name == "mlmon_invalid_rows" or name == "mlmon_batch_failures" for name, _ in counters)
-    assert len(stored) == stored["key"].nunique() == BATCHES * ROWS
+    if not chunked:
+        assert len(stored) == stored["key"].nunique() == BATCHES * ROWS
+    else:  # nothing was kept per row, not even a window file
+        assert len(stored) == 0 and not list((tmp_path / "state").rglob("*.arrow"))
     # the kills landed between batches and inside them: several runs each recorded only part of them
     assert sum(0 < b - a < BATCHES for a, b in zip(recorded, recorded[1:])) >= 2, recorded
 

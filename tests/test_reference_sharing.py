@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +285,26 @@ def test_text_of_few_distinct_values_is_stored_as_codes_and_comes_back_exactly(t
     with pytest.raises(ValueError, match="read-only"):
         first.features["city"].values[0] = "Bergen"
     state.close()
+
+
+def test_models_starting_together_on_one_reference_fit_it_once(tmp_path: Path) -> None:
+    config = _project(tmp_path)
+    app = build_app(load_config(config))
+    shared = SharedProfiles()
+    fits: list[str] = []
+    for job in app.jobs:
+        job.reference = ReferenceKeeper(job.model, app.state, job.key, profiles=shared)
+        fit = job.reference.fit
+
+        def counted(loaded: Any, fingerprint: str, fit: Any = fit, key: str = job.key) -> ReferenceProfile:
+            fits.append(key)
+            time.sleep(0.3)  # long enough for every other model to ask meanwhile
+            return fit(loaded, fingerprint)
+
+        job.reference.fit = counted  # type: ignore[method-assign]
+    loaded = [job.ensure_model() for job in app.jobs]
+    with ThreadPoolExecutor(MODELS) as pool:
+        profiles = list(pool.map(lambda pair: pair[0].reference.load_or_fit(pair[1]), zip(app.jobs, loaded)))
+    app.state.close()
+    assert len(fits) == 1 and all(profile is profiles[0] for profile in profiles)
+    assert shared._fits == {}  # noqa: SLF001  (no lock left behind)

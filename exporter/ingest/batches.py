@@ -114,13 +114,8 @@ class BatchIngestor:
         try:
             prepared = self._prepare(source, ref, loaded)
             scored = self._score(loaded, prepared) if len(prepared.features) else None
-        except SourceUnavailable:
-            raise  # the source, not the batch: nothing is recorded, the next run reads it again
-        except BatchGone as gone:
-            log.info("model %s: batch %s skipped: %s", self.key, ref.name, gone)
-            return BatchOutcome("vanished")
         except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
-            return self._fail(source, ref, error, now)
+            return self._unusable(source, ref, error, now)
         numeric = loaded.classes is None  # a regression's labels are numbers, not classes
         late = self._apply_late_labels(ref, prepared, now, numeric)
         counters = validation_counters(prepared)
@@ -190,6 +185,9 @@ class BatchIngestor:
             frame = source.read(ref)
         except UnreadableBatch as exc:
             raise BatchFailure("unreadable", str(exc)) from exc
+        return self._prepare_frame(frame, ref, loaded)
+
+    def _prepare_frame(self, frame: pd.DataFrame, ref: BatchRef, loaded: LoadedModel) -> PreparedBatch:
         profile = self.reference.profile
         return prepare_batch(
             frame,
@@ -217,6 +215,15 @@ class BatchIngestor:
             return dict.fromkeys(ids, True) if ids and self.state.known_row_ids(self.key, ids[:1]) else {}
 
         return known
+
+    def _unusable(self, source: Source, ref: BatchRef, error: Exception, now: float) -> BatchOutcome:
+        """What becomes of a batch whose reading, validation or scoring raised ``error``."""
+        if isinstance(error, SourceUnavailable):
+            raise error  # the source, not the batch: nothing is recorded, the next run reads it again
+        if isinstance(error, BatchGone):
+            log.info("model %s: batch %s skipped: %s", self.key, ref.name, error)
+            return BatchOutcome("vanished")
+        return self._fail(source, ref, error, now)
 
     def _fail(self, source: Source, ref: BatchRef, error: Exception, now: float) -> BatchOutcome:
         if isinstance(error, BatchFailure):

@@ -60,6 +60,8 @@ class PreparedBatch:
     late_labels: list[tuple[str, object]] = field(default_factory=list)
     # a model served elsewhere: the logged output columns of the valid rows, aligned with features
     outputs: pd.DataFrame | None = None
+    # the numeric feature columns holding values that are not numbers (``schema_violations`` counts them)
+    wrong_dtype_columns: frozenset[str] = frozenset()
 
 
 def feature_columns(
@@ -153,6 +155,7 @@ class FeatureCheck:
     missing: np.ndarray  # rows with a missing feature value
     bad_type: np.ndarray  # rows with a non-number (or infinity) in a numeric feature, not already missing
     wrong_dtype: int  # numeric columns holding values that are not numbers
+    wrong_columns: frozenset[str] = frozenset()  # which ones
 
 
 def _not_numbers(dtype: object) -> bool:
@@ -188,7 +191,7 @@ def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> Featu
     """
     missing = arrived.isna().any(axis=1).to_numpy()
     bad_type = np.zeros(len(arrived), dtype=bool)
-    wrong_dtype = 0
+    wrong_columns: set[str] = set()
     coerced: dict[str, pd.Series] = {}
     for column in arrived.columns:
         if column in categorical:
@@ -198,7 +201,7 @@ def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> Featu
             numbers = pd.to_numeric(values, errors="coerce")
             wrong = numbers.isna().to_numpy() & values.notna().to_numpy()
             if wrong.any():
-                wrong_dtype += 1
+                wrong_columns.add(str(column))
                 bad_type |= wrong
             coerced[str(column)] = values = numbers
         if pd.api.types.is_float_dtype(values):
@@ -206,7 +209,7 @@ def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> Featu
             with np.errstate(invalid="ignore"):
                 bad_type |= np.abs(values.to_numpy(dtype=float)) > LARGEST_USABLE
     features = arrived.assign(**coerced) if coerced else arrived
-    return FeatureCheck(features, missing, bad_type & ~missing, wrong_dtype)
+    return FeatureCheck(features, missing, bad_type & ~missing, len(wrong_columns), frozenset(wrong_columns))
 
 
 @dataclass
@@ -365,4 +368,5 @@ def prepare_batch(
         schema_violations=violations,
         late_labels=late_labels,
         outputs=logged_outputs(frame, model, keep),
+        wrong_dtype_columns=checked.wrong_columns,
     )

@@ -20,15 +20,17 @@ import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.drift.fitting import FittedColumn, unpack
-from exporter.ingest.scoring import score
-from exporter.ingest.validation import prepare_batch
+from exporter.ingest.scoring import Scored, score_prepared
+from exporter.ingest.validation import PreparedBatch, prepare_batch
 from exporter.mergeable.chunks import read_chunks, read_row_group, row_groups
 from exporter.mergeable.confusion import ConfusionCounts
 from exporter.mergeable.drift import BinCounts, CategoryCounts, NumericPlacement
+from exporter.mergeable.outputs import OutputSums
+from exporter.mergeable.quality import QualityCounts
 from exporter.model import LoadedModel
 from exporter.performance import UNMATCHED, class_indices, positive_index
 from exporter.reference.building import observed_values
-from exporter.reference.profile import ReferenceProfile
+from exporter.reference.profile import FeatureProfile, ReferenceProfile
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -41,13 +43,23 @@ FeatureState = NumericPlacement | BinCounts | CategoryCounts
 @dataclass
 class BatchState:
     rows: int = 0
-    confusion: ConfusionCounts | None = None
+    labelled: int = 0  # rows that came with a label the model knows
+    confusion: ConfusionCounts | None = None  # classification: over the labelled rows
+    outputs: OutputSums = field(default_factory=lambda: OutputSums.empty(None))
     features: dict[str, FeatureState] = field(default_factory=dict)
+    quality: QualityCounts = field(default_factory=QualityCounts)
 
     def merge(self, other: BatchState) -> BatchState:
         confusion = self.confusion.merge(other.confusion) if self.confusion and other.confusion else self.confusion
         features = {name: state.merge(other.features[name]) for name, state in self.features.items()}  # type: ignore[arg-type]
-        return BatchState(self.rows + other.rows, confusion, features)
+        return BatchState(
+            self.rows + other.rows,
+            self.labelled + other.labelled,
+            confusion,
+            self.outputs.merge(other.outputs),
+            features,
+            self.quality.merge(other.quality),
+        )
 
 
 @dataclass(frozen=True)
@@ -68,30 +80,30 @@ class BatchFigures:
 class BatchMonitor:
     """What one piece of a batch adds to the state, and the figures of a merged state."""
 
-    def __init__(self, model: ModelConfig, loaded: LoadedModel, profile: ReferenceProfile) -> None:
+    def __init__(self, model: ModelConfig, loaded: LoadedModel, profile: ReferenceProfile | None) -> None:
+        """Without a reference ``profile`` there is no drift, and data quality counts missing values only."""
         self.model, self.loaded, self.profile = model, loaded, profile
-        self.columns = unpack(profile.fitted.get("feature_drift", {}))
-        self.categorical = {name for name, f in profile.features.items() if f.kind == "categorical"}
+        self.columns = unpack(profile.fitted.get("feature_drift", {})) if profile is not None else {}
+        features = profile.features if profile is not None else {}
+        self.categorical = {name for name, f in features.items() if f.kind == "categorical"}
+        self.categorical |= set(model.categorical_features)
 
     def empty(self) -> BatchState:
         classes = self.loaded.classes
-        confusion = (
-            ConfusionCounts.empty(len(classes))
-            if classes is not None and self.model.task == "binary_classification"
-            else None
-        )
+        confusion = ConfusionCounts.empty(len(classes)) if classes is not None else None
         features: dict[str, FeatureState] = {}
         for name, column in self.columns.items():
-            state = _feature_state(column, self.profile.features[name].values)
+            state = _feature_state(column, self._reference(name).values)
             if state is None:
                 log.warning(
                     "model %s: %s drift of %s has no mergeable form; left out", self.model.name, column.method, name
                 )
             else:
                 features[name] = state
-        return BatchState(0, confusion, features)
+        return BatchState(0, 0, confusion, OutputSums.empty(classes), features, QualityCounts())
 
     def add(self, state: BatchState, frame: pd.DataFrame) -> BatchState:
+        """Validate and score ``frame`` as a batch of its own and add it to ``state``."""
         prepared = prepare_batch(
             frame,
             self.model,
@@ -99,29 +111,47 @@ class BatchMonitor:
             categorical=self.categorical,
             batch_key="chunk",
             require_id=False,
-            known_features=list(self.profile.features),
+            known_features=list(self.profile.features) if self.profile is not None else None,
         )
-        scored = score(self.loaded, prepared.features)
+        return self.add_scored(state, prepared, score_prepared(self.model, self.loaded, prepared))
+
+    def add_scored(self, state: BatchState, prepared: PreparedBatch, scored: Scored) -> BatchState:
+        """Add a piece already validated and scored: its valid rows, their outputs, labels and
+        features, and the quality of every row that arrived."""
+        classes = self.loaded.classes
         state.rows += len(prepared.features)
-        if state.confusion is not None and prepared.labels is not None and self.loaded.classes is not None:
-            labelled = prepared.labelled
-            true = class_indices(prepared.labels[labelled], self.loaded.classes)
-            predicted = class_indices(scored.predictions[labelled], self.loaded.classes)
-            usable = (true != UNMATCHED) & (predicted != UNMATCHED)
-            state.confusion.update(true[usable], predicted[usable])
+        true = None
+        labelled = prepared.labelled
+        if prepared.labels is not None and labelled.any():
+            state.labelled += int(labelled.sum())
+            if state.confusion is not None and classes is not None:
+                # labels are matched to the classes already (``match_labels``), predictions are classes
+                true = class_indices(prepared.labels[labelled], classes)
+                predicted = class_indices(scored.predictions[labelled], classes)
+                usable = (true != UNMATCHED) & (predicted != UNMATCHED)
+                state.confusion.update(true[usable], predicted[usable])
+        state.outputs.update(scored.predictions, scored.probabilities, classes, true, labelled)
         for name, feature in state.features.items():
-            values = observed_values(prepared.features[name], self.profile.features[name].kind)
+            values = observed_values(prepared.features[name], self._reference(name).kind)
             feature.update(values)
+        state.quality.update(prepared.arrived, self.profile)
         return state
+
+    def _reference(self, feature: str) -> FeatureProfile:
+        assert self.profile is not None  # a feature has a drift state only when there is a profile
+        return self.profile.features[feature]
 
     def figures(self, state: BatchState) -> BatchFigures:
         performance: dict[str, float] = {}
-        if state.confusion is not None and self.loaded.classes is not None:
+        binary = self.model.task == "binary_classification"
+        if state.confusion is not None and self.loaded.classes is not None and binary:
             performance = state.confusion.binary(positive_index(self.loaded.classes, self.model.positive_class))
         drift = {}
         for name, feature in state.features.items():
+            if feature.rows == 0:
+                continue  # no usable value of it in the batch: left out, as the drift monitor does
             column = self.columns[name]
-            drift[name] = _figure(column, feature, self.profile.features[name].values)
+            drift[name] = _figure(column, feature, self._reference(name).values)
         return BatchFigures(state.rows, performance, drift)
 
 

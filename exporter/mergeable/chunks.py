@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 import pyarrow.parquet as pq
 
+BLOCK = 1 << 20
+
 
 def is_parquet(path: Path) -> bool:
-    return Path(path).suffix.lower() == ".parquet"
+    return Path(path).suffix.lower() in (".parquet", ".pq")
 
 
 def read_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
@@ -24,8 +28,33 @@ def read_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
                 yield group.slice(start, rows).to_pandas()
             del group
         return
-    with pd.read_csv(path, chunksize=rows) as reader:
+    # a byte that is not UTF-8 becomes U+FFFD, as in a batch read whole
+    with pd.read_csv(path, chunksize=rows, encoding_errors="replace") as reader:
         yield from reader
+
+
+def more_rows_than(path: Path, rows: int) -> bool:
+    """Whether the file at ``path`` holds more than ``rows`` rows, without reading it whole.
+
+    Parquet says how many rows it holds. A CSV file's rows are counted as its lines after the header,
+    and only as far as needed: a file of no more bytes than ``rows`` cannot hold more (each row ends in
+    a newline), and counting stops once ``rows`` is passed. Blank lines and line breaks inside quoted
+    cells count too, so a CSV file just under the limit may be taken as over it.
+    """
+    if is_parquet(path):
+        return pq.ParquetFile(path).metadata.num_rows > rows
+    compressed = Path(path).suffix.lower() == ".gz"
+    if not compressed and path.stat().st_size <= rows:
+        return False
+    handle: IO[bytes]
+    with gzip.open(path, "rb") if compressed else open(path, "rb") as handle:
+        lines, last = 0, b"\n"
+        for block in iter(lambda: handle.read(BLOCK), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+            if lines - 1 > rows:  # the header's line is not a row
+                return True
+    return lines - (last == b"\n") > rows  # a last line without a newline is a row too
 
 
 def row_groups(path: Path) -> int:

@@ -40,3 +40,18 @@ class ConfusionCounts:
             "recall": ratio(tp, tp + fn),
             "f1": ratio(2 * tp, 2 * tp + fp + fn),
         }
+
+    def rows_behind(self, positive: int) -> dict[str, float]:
+        """How many rows each of ``binary``'s figures is a share of, as ``rows_behind`` counts them."""
+        tp = int(self.counts[positive, positive])
+        called, actual = int(self.counts[:, positive].sum()), int(self.counts[positive, :].sum())
+        return {
+            "accuracy": float(self.counts.sum()),
+            "precision": float(called),
+            "recall": float(actual),
+            "f1": tp + (called - tp + actual - tp) / 2,
+        }
+
+    @property
+    def correct(self) -> int:
+        return int(np.trace(self.counts))

@@ -139,6 +139,10 @@ class BinCounts:
     def merge(self, other: BinCounts) -> BinCounts:
         return BinCounts(self.edges, self.counts + other.counts)
 
+    @property
+    def rows(self) -> int:
+        return int(self.counts.sum())
+
     def psi(self, fitted: Fitted) -> DriftResult:
         return psi_of_counts(fitted["counts"], self.counts)
 
@@ -159,6 +163,10 @@ class CategoryCounts:
     def merge(self, other: CategoryCounts) -> CategoryCounts:
         mine, theirs = _aligned(self.categories, self.counts, other.categories, other.counts)
         return CategoryCounts(np.union1d(self.categories, other.categories), mine + theirs)
+
+    @property
+    def rows(self) -> int:
+        return int(self.counts.sum())
 
     def compare(self, method: str, fitted: Fitted) -> DriftResult:
         """The method on the reference's and the window's counts over the union of categories."""

@@ -47,7 +47,7 @@ PARALLEL_VALUES = 200_000
 
 
 @dataclass
-class _Outcome:
+class FeatureOutcome:
     feature: str
     method: str
     threshold: float
@@ -86,37 +86,42 @@ class FeatureDrift(Monitor):
     ) -> Output:
         if reference is None:
             return []
-        outcomes = compare_features(window, reference, model, unpack(fitted))
-        if not outcomes:
-            return []
-        ranked = sorted(outcomes, key=lambda o: (o.drifted, o.severity), reverse=True)
-        shown, hidden = ranked[: model.limits.max_features], ranked[model.limits.max_features :]
-        if hidden:
-            names = ", ".join(o.feature for o in hidden[:NAMES_LOGGED])
-            more = f" and {len(hidden) - NAMES_LOGGED} more" if len(hidden) > NAMES_LOGGED else ""
-            log.warning(
-                "model %s: drift series of %d feature(s) left out by limits.max_features=%d: %s%s",
-                model.name,
-                len(hidden),
-                model.limits.max_features,
-                names,
-                more,
-            )
-        figures: Output = []
-        for outcome in shown:
-            labels = {"feature": outcome.feature}
-            figures += drift_figures("feature", outcome.method, outcome.threshold, outcome.result, labels)
-            figures.append(Figure("mlmon_feature_drift_detected", float(outcome.drifted), {"feature": outcome.feature}))
-        share = sum(o.drifted for o in outcomes) / len(outcomes)
-        figures.append(Figure("mlmon_drifted_features_ratio", share))
-        figures.append(Figure("mlmon_dataset_drift_detected", float(share >= model.drift.dataset_drift_share)))
-        figures.append(Figure("mlmon_series_dropped", float(len(hidden)), {"kind": "feature"}))
-        return figures
+        return drift_output(compare_features(window, reference, model, unpack(fitted)), model)
+
+
+def drift_output(outcomes: list[FeatureOutcome], model: ModelConfig) -> Output:
+    """The published figures of judged outcomes (``judge``): the shown features' series, the drifted
+    share and the dataset flag."""
+    if not outcomes:
+        return []
+    ranked = sorted(outcomes, key=lambda o: (o.drifted, o.severity), reverse=True)
+    shown, hidden = ranked[: model.limits.max_features], ranked[model.limits.max_features :]
+    if hidden:
+        names = ", ".join(o.feature for o in hidden[:NAMES_LOGGED])
+        more = f" and {len(hidden) - NAMES_LOGGED} more" if len(hidden) > NAMES_LOGGED else ""
+        log.warning(
+            "model %s: drift series of %d feature(s) left out by limits.max_features=%d: %s%s",
+            model.name,
+            len(hidden),
+            model.limits.max_features,
+            names,
+            more,
+        )
+    figures: Output = []
+    for outcome in shown:
+        labels = {"feature": outcome.feature}
+        figures += drift_figures("feature", outcome.method, outcome.threshold, outcome.result, labels)
+        figures.append(Figure("mlmon_feature_drift_detected", float(outcome.drifted), {"feature": outcome.feature}))
+    share = sum(o.drifted for o in outcomes) / len(outcomes)
+    figures.append(Figure("mlmon_drifted_features_ratio", share))
+    figures.append(Figure("mlmon_dataset_drift_detected", float(share >= model.drift.dataset_drift_share)))
+    figures.append(Figure("mlmon_series_dropped", float(len(hidden)), {"kind": "feature"}))
+    return figures
 
 
 def compare_features(
     window: Window, reference: ReferenceProfile, model: ModelConfig, fitted: dict[str, FittedColumn] | None = None
-) -> list[_Outcome]:
+) -> list[FeatureOutcome]:
     """Every feature compared with the reference; with ``fitted`` (``FeatureDrift.fit``), against the
     fitted reference where it was fitted for the method that applies."""
     fitted = fitted or {}
@@ -134,9 +139,14 @@ def compare_features(
     values = sum(reference.size + current.size for *_, reference, current in comparisons)
     results = ordered_map(_compare, comparisons, workers=None if values >= PARALLEL_VALUES else 1)
     outcomes = [
-        _Outcome(name, method, threshold, result.score, result.pvalue)
+        FeatureOutcome(name, method, threshold, result.score, result.pvalue)
         for (name, method, threshold, *_), result in zip(comparisons, results, strict=True)
     ]
+    return judge(outcomes, model)
+
+
+def judge(outcomes: list[FeatureOutcome], model: ModelConfig) -> list[FeatureOutcome]:
+    """The outcomes with their p-values corrected together (``drift.correction``) and their drifted flags."""
     tested = {o.feature: o.pvalue for o in outcomes if o.pvalue is not None}
     adjusted = adjust(tested, model.drift.correction)
     for outcome in outcomes:

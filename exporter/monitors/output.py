@@ -47,12 +47,18 @@ class ModelOutput(Monitor):
         classes = np.asarray(window.classes)
         predicted = class_indices(window.predictions, classes)
         counts = np.bincount(predicted[predicted != UNMATCHED], minlength=len(classes))
-        kept = classes_kept(np.arange(len(classes)), counts, model.limits.max_classes)
-        for index in kept:
-            share = counts[index] / window.rows
-            figures.append(Figure("mlmon_predicted_class_ratio", float(share), {"class": class_label(classes[index])}))
-        figures.append(Figure("mlmon_series_dropped", float(len(classes) - len(kept)), {"kind": "class"}))
-        return figures
+        return figures + class_shares(counts, window.rows, classes, model)
+
+
+def class_shares(counts: np.ndarray, rows: int, classes: np.ndarray, model: ModelConfig) -> Output:
+    """The share of the ``rows`` predicted as each kept class, from the ``counts`` per class."""
+    kept = classes_kept(np.arange(len(classes)), counts, model.limits.max_classes)
+    figures: Output = []
+    for index in kept:
+        share = counts[index] / rows
+        figures.append(Figure("mlmon_predicted_class_ratio", float(share), {"class": class_label(classes[index])}))
+    figures.append(Figure("mlmon_series_dropped", float(len(classes) - len(kept)), {"kind": "class"}))
+    return figures
 
 
 def _row_maxima(probabilities: np.ndarray) -> np.ndarray:

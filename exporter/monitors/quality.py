@@ -110,21 +110,25 @@ class Quality(Monitor):
     def calculate(
         self, window: Window, reference: ReferenceProfile | None, fitted: Fitted, model: ModelConfig
     ) -> Output:
-        ratios = quality_ratios(window.arrived, reference)
-        # worst first: by the highest ratio, then the next highest; ties keep the column order
-        ranked = sorted(ratios, key=lambda feature: sorted(ratios[feature].values(), reverse=True), reverse=True)
-        shown, hidden = ranked[: model.limits.max_features], ranked[model.limits.max_features :]
-        if hidden:
-            log.warning(
-                "model %s: quality series of %d feature(s) left out by limits.max_features=%d: %s",
-                model.name,
-                len(hidden),
-                model.limits.max_features,
-                ", ".join(hidden[:NAMES_LOGGED])
-                + (f" and {len(hidden) - NAMES_LOGGED} more" if len(hidden) > NAMES_LOGGED else ""),
-            )
-        return [
-            Figure(FAMILIES[kind], value, {"feature": feature})
-            for feature in shown
-            for kind, value in ratios[feature].items()
-        ]
+        return quality_figures(quality_ratios(window.arrived, reference), model)
+
+
+def quality_figures(ratios: dict[str, dict[str, float]], model: ModelConfig) -> Output:
+    """The series of ``quality_ratios``, the worst features first, at most ``limits.max_features``."""
+    # worst first: by the highest ratio, then the next highest; ties keep the column order
+    ranked = sorted(ratios, key=lambda feature: sorted(ratios[feature].values(), reverse=True), reverse=True)
+    shown, hidden = ranked[: model.limits.max_features], ranked[model.limits.max_features :]
+    if hidden:
+        log.warning(
+            "model %s: quality series of %d feature(s) left out by limits.max_features=%d: %s",
+            model.name,
+            len(hidden),
+            model.limits.max_features,
+            ", ".join(hidden[:NAMES_LOGGED])
+            + (f" and {len(hidden) - NAMES_LOGGED} more" if len(hidden) > NAMES_LOGGED else ""),
+        )
+    return [
+        Figure(FAMILIES[kind], value, {"feature": feature})
+        for feature in shown
+        for kind, value in ratios[feature].items()
+    ]

@@ -140,10 +140,11 @@ class ReferenceKeeper:
         fingerprint = fingerprint or self.fingerprint(loaded)
         if fingerprint is None:
             raise ValueError(f"model {self.key} has no reference")
-        stored = self.profiles.load(self.state, self.key, fingerprint)
-        if stored is not None:
-            return stored
-        profile = self.profiles.save(self.state, self.key, self.fit(loaded, fingerprint))
+        with self.profiles.fitting(fingerprint):
+            stored = self.profiles.load(self.state, self.key, fingerprint)
+            if stored is not None:
+                return stored
+            profile = self.profiles.save(self.state, self.key, self.fit(loaded, fingerprint))
         log.info("model %s: reference profile %s fitted on %d rows", self.key, fingerprint, profile.rows)
         return profile
 

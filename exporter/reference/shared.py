@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,24 @@ class SharedProfiles:
         self._lock = threading.RLock()
         self._profiles: weakref.WeakValueDictionary[str, ReferenceProfile] = weakref.WeakValueDictionary()
         self._arrays: weakref.WeakValueDictionary[str, np.ndarray] = weakref.WeakValueDictionary()
+        self._fits: dict[str, tuple[threading.Lock, int]] = {}  # fingerprint -> its lock, and how many wait
+
+    @contextmanager
+    def fitting(self, fingerprint: str) -> Iterator[None]:
+        """Held while a model looks up or fits the profile of ``fingerprint``: models starting together
+        on one reference (a first start, a new reference) wait for the first one's fit and then load
+        it, instead of each fitting it at once, with a copy of the reference each."""
+        with self._lock:
+            lock, users = self._fits.get(fingerprint, (threading.Lock(), 0))
+            self._fits[fingerprint] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._fits.pop(fingerprint)
+                if users > 1:
+                    self._fits[fingerprint] = (lock, users - 1)
 
     def held(self) -> tuple[int, int]:
         """How many profiles and arrays are held now."""

@@ -18,13 +18,15 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 from pydantic import Field
 
+from exporter.mergeable.chunks import more_rows_than, read_chunks
 from exporter.sources.registry import (
     BatchGone,
     BatchRef,
@@ -110,6 +112,22 @@ def _move_aside(source: Path, folder: Path, name: str, stamp: float) -> Path:
     return target
 
 
+@contextmanager
+def _read_once(path: Path, name: str) -> Iterator[None]:
+    """Reading the file at ``path`` as one batch: gone when it vanishes or changes meanwhile (it is read
+    again once it settles), unreadable on any parser error."""
+    try:
+        before = path.stat()
+        yield
+        after = path.stat()
+    except FileNotFoundError as exc:
+        raise BatchGone(f"{name} vanished while it was read") from exc
+    except Exception as exc:  # noqa: BLE001  (any parser error means the same: unreadable)
+        raise UnreadableBatch(f"{name}: {type(exc).__name__}: {exc}") from exc
+    if (before.st_size, before.st_mtime_ns, before.st_ino) != (after.st_size, after.st_mtime_ns, after.st_ino):
+        raise BatchGone(f"{name} changed while it was read; it is read again once it settles")
+
+
 @register
 class FolderSource(Source):
     name = "files"
@@ -175,19 +193,22 @@ class FolderSource(Source):
 
     def read(self, ref: BatchRef) -> pd.DataFrame:
         path = self.path / ref.name
-        try:
-            before = path.stat()
+        with _read_once(path, ref.name):
             frame = READERS[path.suffix.lower()](path)
-            after = path.stat()
-        except FileNotFoundError as exc:
-            raise BatchGone(f"{ref.name} vanished before it was read") from exc
-        except Exception as exc:  # noqa: BLE001  (any parser error means the same: unreadable)
-            raise UnreadableBatch(f"{ref.name}: {type(exc).__name__}: {exc}") from exc
-        if (before.st_size, before.st_mtime_ns, before.st_ino) != (after.st_size, after.st_mtime_ns, after.st_ino):
-            raise BatchGone(f"{ref.name} changed while it was read; it is read again once it settles")
         if not isinstance(frame, pd.DataFrame):
             raise UnreadableBatch(f"{ref.name}: not a table")
         return frame
+
+    def more_rows_than(self, ref: BatchRef, rows: int) -> bool:
+        try:
+            return more_rows_than(self.path / ref.name, rows)
+        except Exception:  # noqa: BLE001  (a file that cannot be sized is read whole, and fails there if it must)
+            return False
+
+    def read_chunks(self, ref: BatchRef, rows: int) -> Iterator[pd.DataFrame]:
+        path = self.path / ref.name
+        with _read_once(path, ref.name):
+            yield from read_chunks(path, rows)
 
     def reject(self, ref: BatchRef, reason: str, message: str) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -60,6 +60,18 @@ class MeteredSource(Source):
         frame: pd.DataFrame = self._timed(lambda: self.inner.read(ref))  # type: ignore[assignment]
         self.meter.rows[self.role] += len(frame)
         return frame
+
+    def more_rows_than(self, ref: BatchRef, rows: int) -> bool:
+        return self._timed(lambda: self.inner.more_rows_than(ref, rows))  # type: ignore[return-value]
+
+    def read_chunks(self, ref: BatchRef, rows: int) -> Iterator[pd.DataFrame]:
+        chunks = self.inner.read_chunks(ref, rows)
+        while True:
+            chunk: pd.DataFrame | None = self._timed(lambda: next(chunks, None))  # type: ignore[assignment]
+            if chunk is None:
+                return
+            self.meter.rows[self.role] += len(chunk)
+            yield chunk
 
     def read_all(self) -> pd.DataFrame:
         frame: pd.DataFrame = self._timed(self.inner.read_all)  # type: ignore[assignment]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -128,6 +128,15 @@ class Source(ABC):
 
     def accept(self, ref: BatchRef) -> None:  # noqa: B027  (most sources leave a processed batch where it is)
         """Called once a batch is recorded as processed; a source may move it out of the way."""
+
+    def more_rows_than(self, ref: BatchRef, rows: int) -> bool:
+        """Whether the batch holds more than ``rows`` rows, when the source can tell without reading it
+        whole and can read it in chunks (``read_chunks``); False when it cannot."""
+        return False
+
+    def read_chunks(self, ref: BatchRef, rows: int) -> Iterator[pd.DataFrame]:
+        """The batch as tables of at most ``rows`` rows, in order, one held at a time; raises as ``read``."""
+        raise NotImplementedError(f"the {self.name} source reads a batch whole")
 
     def read_all(self) -> pd.DataFrame:
         """Every batch there is, as one table (reference data): what a first run would read."""

@@ -1,0 +1,152 @@
+"""The window figures of a batch monitored in chunks, from its merged state.
+
+Such a batch is a window of its own. Its figures are those the calculators give on the whole batch,
+for each calculator whose inputs merge by addition:
+
+- ``performance`` (binary classification): accuracy, precision, recall and F1 from the confusion
+  counts, with their 95 % intervals, and the log loss from its summed terms;
+- ``labels``: the labelled share (labels came with the batch, so the delay is 0);
+- ``output``: the mean confidence and the share predicted as each class, or the mean prediction;
+- ``feature_drift``: every feature whose method has a mergeable form (``exporter.mergeable.drift``),
+  exact except Wasserstein, which is within its bound;
+- ``quality``: the missing, out-of-range and unseen-category ratios of every arrived row.
+
+Left out, with no series for the batch: ROC AUC (it ranks every row's score against every other),
+multiclass and regression performance, output drift, multivariate drift and estimated performance
+(their inputs are the rows themselves). Each published calculator reports its success and duration
+as in a window evaluated whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from exporter.drift import METHODS
+from exporter.evaluation import AnyFigure
+from exporter.figures import Figure
+from exporter.history.record import WindowCounts
+from exporter.mergeable.batch import BatchMonitor, BatchState
+from exporter.monitors import Output, monitors_for
+from exporter.monitors.drift import FeatureOutcome, drift_output, judge
+from exporter.monitors.output import class_shares
+from exporter.monitors.performance import FAMILIES
+from exporter.monitors.quality import quality_figures
+from exporter.performance import positive_index
+from exporter.performance.intervals import interval_figures
+
+log = logging.getLogger(__name__)
+
+# None: the calculator has no mergeable form for this model
+Merged = Callable[[BatchMonitor, BatchState], Output | None]
+
+
+def _performance(monitor: BatchMonitor, state: BatchState) -> Output | None:
+    model, classes, confusion = monitor.model, monitor.loaded.classes, state.confusion
+    if model.task != "binary_classification" or classes is None or confusion is None:
+        return None
+    if state.labelled < model.min_rows:
+        return []
+    positive = positive_index(classes, model.positive_class)
+    metrics = confusion.binary(positive)
+    if state.outputs.probabilities:
+        metrics["log_loss"] = state.outputs.log_loss / state.labelled
+    figures: Output = [Figure(FAMILIES[name], value) for name, value in metrics.items()]
+    return figures + interval_figures(metrics, confusion.rows_behind(positive))
+
+
+def _labels(monitor: BatchMonitor, state: BatchState) -> Output:
+    figures: Output = [Figure("mlmon_labelled_rows_ratio", state.labelled / state.rows)]
+    if state.labelled:
+        figures.append(Figure("mlmon_label_delay_seconds", 0.0))  # the labels came with their rows
+    return figures
+
+
+def _output(monitor: BatchMonitor, state: BatchState) -> Output:
+    outputs, classes = state.outputs, monitor.loaded.classes
+    if monitor.model.task == "regression":
+        return [Figure("mlmon_mean_prediction", outputs.values / outputs.finite)] if outputs.finite else []
+    figures: Output = []
+    if outputs.probabilities:
+        figures.append(Figure("mlmon_mean_confidence_ratio", outputs.confidence / state.rows))
+    if classes is None:
+        return figures
+    return figures + class_shares(outputs.predicted, state.rows, np.asarray(classes), monitor.model)
+
+
+def _feature_drift(monitor: BatchMonitor, state: BatchState) -> Output | None:
+    if monitor.profile is None:
+        return []
+    drift = monitor.model.drift
+    placed = monitor.figures(state).drift
+    outcomes = []
+    for name, figure in placed.items():
+        threshold = drift.thresholds.get(figure.method, METHODS[figure.method].default_threshold)
+        outcomes.append(FeatureOutcome(name, figure.method, threshold, figure.score, figure.pvalue))
+    bounds = {name: f.bound for name, f in placed.items() if f.bound}
+    if bounds:
+        worst = max(bounds, key=bounds.__getitem__)
+        log.info(
+            "model %s: Wasserstein distances of the batch within %.2e of the exact ones (largest: %s)",
+            monitor.model.name,
+            bounds[worst],
+            worst,
+        )
+    return drift_output(judge(outcomes, monitor.model), monitor.model)
+
+
+def _quality(monitor: BatchMonitor, state: BatchState) -> Output:
+    return quality_figures(state.quality.ratios(), monitor.model)
+
+
+MERGED: dict[str, Merged] = {
+    "performance": _performance,
+    "labels": _labels,
+    "output": _output,
+    "feature_drift": _feature_drift,
+    "quality": _quality,
+}
+
+
+def window_figures(
+    monitor: BatchMonitor, state: BatchState, clock: Callable[[], float] = time.perf_counter
+) -> list[AnyFigure]:
+    """The window's size, then, when it holds at least ``min_rows``, the figures of every calculator
+    that applies and has a mergeable form, each costing only itself when it fails."""
+    model = monitor.model
+    figures: list[AnyFigure] = [Figure("mlmon_window_rows", float(state.rows))]
+    if state.rows < model.min_rows:
+        return figures
+    left_out = []
+    for calculator in monitors_for(model):
+        merged = MERGED.get(calculator.name)
+        started = clock()
+        try:
+            produced = merged(monitor, state) if merged is not None else None
+            ok = 1.0
+        except Exception:  # noqa: BLE001  (one failing calculator costs only itself)
+            log.exception("model %s: calculator %s failed on the merged batch", model.name, calculator.name)
+            produced, ok = [], 0.0
+        if produced is None:
+            left_out.append(calculator.name)
+            continue
+        figures += produced
+        figures.append(Figure("mlmon_calculator_success", ok, {"calculator": calculator.name}))
+        figures.append(Figure("mlmon_calculator_duration_seconds", clock() - started, {"calculator": calculator.name}))
+    if left_out:
+        log.info(
+            "model %s: a batch monitored in chunks has no figures of %s (see the README)",
+            model.name,
+            ", ".join(left_out),
+        )
+    return figures
+
+
+def window_counts(monitor: BatchMonitor, state: BatchState, scored_at: float) -> WindowCounts:
+    """The counts the run history keeps of the window, as ``exporter.history.record.window_counts``."""
+    regression = monitor.model.task == "regression"
+    correct = state.confusion.correct if state.confusion is not None and not regression else None
+    return WindowCounts(rows=state.rows, labelled=state.labelled, correct=correct, start=scored_at, end=scored_at)
