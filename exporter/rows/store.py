@@ -27,7 +27,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from exporter.performance import class_label
+from exporter.rows.index import KeyIndex
 from exporter.rows.keys import row_keys
 
 log = logging.getLogger(__name__)
@@ -74,14 +75,12 @@ class _Part:
 
 @dataclass
 class _View:
-    """Every visible row and label of one model, with hash indexes on their keys."""
+    """Every visible row and label of one model, indexed by key, and the files they came from."""
 
-    signature: tuple[object, ...]
-    rows: pd.Index  # keys of stored predictions (first of any repeated key)
-    own_label: np.ndarray  # whether each stored prediction came with its label
-    log: pd.Index  # keys with a label in the log (the first label of each)
-    log_labels: pd.Series
-    log_received: np.ndarray
+    batches: tuple[tuple[str, int, float], ...] = ()  # (file, seq, scored at) appended, in ledger order
+    logs: tuple[tuple[str, float | None], ...] = ()  # (file, received at) appended, in ledger order
+    rows: KeyIndex = field(default_factory=KeyIndex)  # flags: the row came with its label
+    log: KeyIndex = field(default_factory=lambda: KeyIndex(with_labels=True))
 
 
 def _file(prefix: str, mark: str) -> str:
@@ -112,7 +111,6 @@ class RowStore:
         self.root = Path(root)
         self.ledger = ledger
         self._lock = lock
-        self._parts: dict[tuple[str, str], tuple[object, _Part | None]] = {}
         self._staged: dict[tuple[str, str], _Part] = {}
         self._views: dict[str, _View] = {}
 
@@ -196,7 +194,7 @@ class RowStore:
         with self._lock:
             part = self._staged_part(model, _file("p", batch_key))
             view = self._view(model)
-            waiting = ~part.labelled & _within(part.keys, view.log) & ~_within(part.keys, view.rows)
+            waiting = ~part.labelled & view.log.contains(part.keys) & ~view.rows.contains(part.keys)
             return int(np.count_nonzero(waiting))
 
     def newly_labelled(self, model: str, mark: str) -> int:
@@ -204,11 +202,9 @@ class RowStore:
         with self._lock:
             part = self._staged_part(model, _file("l", mark))
             view = self._view(model)
-            at = view.rows.get_indexer(part.keys)
-            stored = at >= 0
-            unlabelled = stored.copy()
-            unlabelled[stored] = ~view.own_label[at[stored]]
-            return int(np.count_nonzero(unlabelled & ~_within(part.keys, view.log)))
+            stored = view.rows.lookup(part.keys)
+            unlabelled = stored.found & ~stored.flags
+            return int(np.count_nonzero(unlabelled & ~view.log.contains(part.keys)))
 
     def _staged_part(self, model: str, name: str) -> _Part:
         part = self._staged.get((model, name)) or _read(self._dir(model) / name)
@@ -217,9 +213,10 @@ class RowStore:
         )
 
     def _stage(self, model: str, name: str, part: _Part) -> None:
-        """Keep a file just written in memory for its commit: one batch and one label file per model."""
-        prefix = name[:2]
-        for key in [k for k in self._staged if k[0] == model and k[1].startswith(prefix)]:
+        """Keep a file just written in memory until the view takes it in after its commit (the two
+        latest per model and kind: one whose commit failed is not kept for ever)."""
+        same = [k for k in self._staged if k[0] == model and k[1][:2] == name[:2] and k[1] != name]
+        for key in same[:-1]:
             del self._staged[key]
         self._staged[(model, name)] = part
 
@@ -228,14 +225,14 @@ class RowStore:
         """Which of ``ids`` were scored (and not pruned), each with whether its label is in."""
         with self._lock:
             view = self._view(model)
-            if not len(view.rows):
+            if not view.rows.segments:
                 return {}
             keys = row_keys(ids)
-            at = view.rows.get_indexer(keys)
-            found = np.flatnonzero(at >= 0)
+            stored = view.rows.lookup(keys)
+            found = np.flatnonzero(stored.found)
             if not len(found):
                 return {}
-            labelled = view.own_label[at[found]] | _within(keys[found], view.log)
+            labelled = stored.flags[found] | view.log.contains(keys[found])
             texts = np.asarray(ids, dtype=object)[found]
             return dict(zip(texts.tolist(), labelled.tolist()))
 
@@ -243,7 +240,7 @@ class RowStore:
         """Labels in the log whose prediction is not stored (yet)."""
         with self._lock:
             view = self._view(model)
-            return int(np.count_nonzero(~view.log.isin(view.rows)))
+            return int(np.count_nonzero(~view.rows.contains(view.log.first_keys())))
 
     def predictions(self, model: str, batch_keys: Iterable[str]) -> pd.DataFrame:
         """The stored rows of the given batches, in their order: key, scored_at, label, labelled_at.
@@ -252,11 +249,11 @@ class RowStore:
         """
         with self._lock:
             view = self._view(model)
-            scored = {_file("p", key): at for key, _, at in self.ledger.scored_batches(model)}
+            scored = {name: at for name, _, at in view.batches}
             parts = []
             for key in batch_keys:
                 name = _file("p", key)
-                part = self._part(model, name, scored.get(name)) if name in scored else None
+                part = self._load(model, name, scored[name]) if name in scored else None
                 if part is not None:
                     parts.append(part)
             if not parts:
@@ -267,73 +264,53 @@ class RowStore:
             own = np.concatenate([p.labelled for p in parts])
             labelled_at = np.concatenate([p.times for p in parts])
             labelled_at = np.where(own & np.isnan(labelled_at), scored_at, labelled_at)
-            at = view.log.get_indexer(keys)
-            late = (at >= 0) & ~own
+            waiting = view.log.lookup(keys)
+            late = waiting.found & ~own
             if late.any():
-                labels[late] = view.log_labels.to_numpy(dtype=object)[at[late]]
-                labelled_at[late] = np.maximum(view.log_received[at[late]], scored_at[late])
+                labels[late] = waiting.labels[late]  # type: ignore[index]
+                labelled_at[late] = np.maximum(waiting.times[late], scored_at[late])
             labels[~(own | late)] = None
             return pd.DataFrame({KEY: keys, "scored_at": scored_at, LABEL: labels, LABELLED_AT: labelled_at})
 
     def _view(self, model: str) -> _View:
+        """The model's view, brought up to the ledger: files recorded since are appended; anything
+        else (a batch forgotten, a store set aside) builds it again from the files."""
         folder = self._dir(model)
         if not folder.is_dir():  # a model without ids keeps nothing here
-            return _View(
-                (),
-                pd.Index([], dtype=np.int64),
-                np.empty(0, bool),
-                pd.Index([], dtype=np.int64),
-                pd.Series([], dtype=object),
-                np.empty(0),
-            )
-        batches = self.ledger.scored_batches(model)
-        logs: list[tuple[str, float | None]] = [(LEGACY_LABELS, None)] if (folder / LEGACY_LABELS).exists() else []
-        logs += [(_file("l", key), at) for key, at in self.ledger.label_marks(model)]
-        identities = tuple((_file("p", key), (seq, at)) for key, seq, at in batches)
-        log_identities = tuple((name, _stamp(folder / name)) for name, _ in logs)
-        signature = (identities, log_identities)
-        cached = self._views.get(model)
-        if cached is not None and cached.signature == signature:
-            return cached
-        scored_at = {_file("p", key): at for key, _, at in batches}
-        rows = [p for name, seq in identities if (p := self._part(model, name, scored_at[name], seq)) is not None]
-        received = dict(logs)
-        logs_read = [
-            p for name, stamp in log_identities if (p := self._part(model, name, received[name], stamp)) is not None
-        ]
-        keys = np.concatenate([p.keys for p in rows]) if rows else np.empty(0, dtype=np.int64)
-        own = np.concatenate([p.labelled for p in rows]) if rows else np.empty(0, dtype=bool)
-        first = ~pd.Index(keys).duplicated()
-        log_keys = np.concatenate([p.keys for p in logs_read]) if logs_read else np.empty(0, dtype=np.int64)
-        log_first = ~pd.Index(log_keys).duplicated()
-        log_labels = (
-            pd.concat([p.labels for p in logs_read], ignore_index=True)[log_first].reset_index(drop=True)
-            if logs_read
-            else pd.Series([], dtype=object)
+            return _View()
+        batches = tuple((_file("p", key), seq, at) for key, seq, at in self.ledger.scored_batches(model))
+        logs: tuple[tuple[str, float | None], ...] = (
+            ((LEGACY_LABELS, None),) if (folder / LEGACY_LABELS).exists() else ()
         )
-        log_received = np.concatenate([p.times for p in logs_read])[log_first] if logs_read else np.empty(0)
-        view = _View(
-            signature, pd.Index(keys[first]), own[first], pd.Index(log_keys[log_first]), log_labels, log_received
-        )
-        self._views[model] = view
+        logs += tuple((_file("l", key), at) for key, at in self.ledger.label_marks(model))
+        view = self._views.get(model)
+        if view is None or batches[: len(view.batches)] != view.batches or logs[: len(view.logs)] != view.logs:
+            view = self._views[model] = _View()
+        for name, _, at in batches[len(view.batches) :]:
+            part = self._load(model, name, at)
+            if part is not None:
+                view.rows.append(part.keys, part.labelled, np.full(len(part.keys), at))
+        for name, at in logs[len(view.logs) :]:
+            part = self._load(model, name, at)
+            if part is not None:
+                view.log.append(
+                    part.keys, np.zeros(len(part.keys), bool), part.times, part.labels.to_numpy(dtype=object)
+                )
+        view.batches, view.logs = batches, logs
         return view
 
-    def _part(self, model: str, name: str, marked_at: float | None, identity: object = None) -> _Part | None:
-        """One file's rows, read once per identity (a batch's seq and time; a log file's size and time).
+    def _load(self, model: str, name: str, marked_at: float | None) -> _Part | None:
+        """One file's rows (kept in memory from its writing, else read).
 
         ``marked_at`` is the ``processed_at`` of the file's mark: the batch's scoring time, or the time
         the labels of a label mark were received, whatever a racing rewrite of the file wrote in it.
         """
-        cached = self._parts.get((model, name))
-        if cached is not None and (identity is None or cached[0] == identity):
-            return cached[1]
         part = self._staged.pop((model, name), None) or _read(self._dir(model) / name)
         if part is not None and marked_at is not None:
             if name.startswith("p-"):
                 part.scored_at = marked_at
             else:
                 part.times = np.full(len(part.keys), marked_at)
-        self._parts[(model, name)] = (identity, part)
         return part
 
     # --- retention -------------------------------------------------------------------------------
@@ -343,56 +320,52 @@ class RowStore:
             folder = self._dir(model)
             if not folder.is_dir():
                 return 0
-            batches = self.ledger.scored_batches(model)
-            deleted = 0
-            for key, seq, at in batches:
-                name = _file("p", key)
-                if at < older_than and (folder / name).exists():
-                    part = self._part(model, name, at, (seq, at))
-                    deleted += len(part.keys) if part is not None else 0
-                    (folder / name).unlink(missing_ok=True)
-                    self._parts[(model, name)] = ((seq, at), None)
-            self._views.pop(model, None)
             view = self._view(model)
-            marks = self.ledger.label_marks(model)
-            for name, at in [(LEGACY_LABELS, None), *((_file("l", key), at) for key, at in marks)]:
+            deleted = 0
+            for name, _, at in view.batches:
+                if at < older_than and (folder / name).exists():
+                    deleted += pq.read_metadata(folder / name).num_rows
+                    (folder / name).unlink(missing_ok=True)
+            view.rows.retire(lambda segment: segment.times < older_than)
+            for name, at in view.logs:
                 if (at is None or at < older_than) and (folder / name).exists():
                     self._expire_labels(model, name, at, view.rows, older_than)
-            named = {n for n, _ in view.signature[0]} | {n for n, _ in view.signature[1]}  # type: ignore[misc]
+            view.log.retire(lambda segment: _stale(segment.keys.to_numpy(), segment.times, view.rows, older_than))
+            named = {name for name, _, _ in view.batches} | {name for name, _ in view.logs}
             for path in [*folder.glob("*.parquet"), *folder.glob("*.tmp")]:
                 if path.name not in named and path.stat().st_mtime < older_than:
                     path.unlink(missing_ok=True)
-            self._views.pop(model, None)
             return deleted
 
     def _expire_labels(
-        self, model: str, name: str, received_at: float | None, rows: pd.Index, older_than: float
+        self, model: str, name: str, received_at: float | None, rows: KeyIndex, older_than: float
     ) -> None:
-        """Drop the labels received before ``older_than`` whose prediction is not stored."""
+        """Drop from a label file the labels received before ``older_than`` whose row is not stored."""
         path = self._dir(model) / name
-        part = self._part(model, name, received_at, _stamp(path))
-        if part is None:
+        table = pq.read_table(path)
+        keys = table.column(KEY).to_numpy()
+        times = table.column(RECEIVED_AT).to_numpy() if received_at is None else np.full(len(keys), received_at)
+        stale = _stale(keys, times, rows, older_than)
+        if not stale.any():
             return
-        keep = (part.times >= older_than) | _within(part.keys, rows)
-        if keep.all():
-            return
-        if keep.any():
-            self.write_table(model, name, pq.read_table(path).filter(pa.array(keep)))
-        else:
+        if stale.all():
             path.unlink(missing_ok=True)
-        self._parts.pop((model, name), None)
+        else:
+            self.write_table(model, name, table.filter(pa.array(~stale)))
 
     def clear(self) -> None:
         """Drop what this process holds in memory (the state store was set aside and started afresh)."""
         with self._lock:
             self._views.clear()
-            self._parts.clear()
             self._staged.clear()
 
 
-def _within(keys: np.ndarray, index: pd.Index) -> np.ndarray:
-    """Which ``keys`` are in ``index`` (whose keys are unique), by hash lookup."""
-    return index.get_indexer(keys) >= 0
+def _stale(keys: np.ndarray, received: np.ndarray, rows: KeyIndex, older_than: float) -> np.ndarray:
+    """Labels received before ``older_than`` whose row is not stored: they waited too long."""
+    stale = received < older_than
+    if stale.any():
+        stale[stale] = ~rows.contains(keys[stale])
+    return stale
 
 
 def _part(table: pa.Table, scored_at: float = float("nan")) -> _Part:
@@ -415,14 +388,6 @@ def _read(path: Path) -> _Part | None:
     meta = table.schema.metadata or {}
     scored_at = float(meta[SCORED_AT_META]) if SCORED_AT_META in meta else float("nan")
     return _part(table, scored_at)
-
-
-def _stamp(path: Path) -> object:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
 
 
 def _sync_dir(folder: Path) -> None:
