@@ -6,6 +6,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from threadpoolctl import threadpool_limits
+
 from exporter.config import ModelConfig
 from exporter.figures import Figure, HistogramFigure
 from exporter.monitors import Monitor, monitors_for
@@ -66,5 +68,12 @@ def run_monitors(
             Figure("mlmon_calculator_duration_seconds", clock() - started, {"calculator": monitor.name}),
         ]
 
-    workers = None if window.rows >= PARALLEL_ROWS else 1
-    return [figure for figures in ordered_map(run, monitors_for(model), workers=workers) for figure in figures]
+    monitors = monitors_for(model)
+    if window.rows < PARALLEL_ROWS:
+        results = ordered_map(run, monitors, workers=1)
+    else:
+        # The monitors already share the processors; the linear-algebra library's own threads would
+        # only compete with them (and spin while they wait), so it runs one thread meanwhile.
+        with threadpool_limits(limits=1, user_api="blas"):
+            results = ordered_map(run, monitors)
+    return [figure for figures in results for figure in figures]

@@ -117,3 +117,23 @@ def test_a_failing_monitor_side_by_side_costs_only_itself(monkeypatch: pytest.Mo
     ]
     got = [f for f in _without_durations(figures) if f.labels != {"calculator": "feature_drift"}]
     assert got == expected
+
+
+def test_the_linear_algebra_library_runs_one_thread_while_monitors_run_side_by_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from threadpoolctl import threadpool_info
+
+    model = _model()
+    profile, window = _reference(model), _window(500)
+    seen: list[int] = []
+    calculate = MONITORS["multivariate_drift"].calculate
+
+    def noting_blas_threads(*args: object) -> list:
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        return calculate(*args)
+
+    monkeypatch.setattr(MONITORS["multivariate_drift"], "calculate", noting_blas_threads)
+    monkeypatch.setattr(evaluation, "PARALLEL_ROWS", 0)
+    evaluation.run_monitors(model, "m", window, profile)
+    assert seen and set(seen) == {1}

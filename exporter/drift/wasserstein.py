@@ -15,11 +15,14 @@ searching, so a comparison reads the larger side at about 2m evenly spaced place
 searches' worth of scattered ones: the cost follows the smaller side, whatever the larger one's size.
 
 Fitting keeps the reference's running sums. A window larger than the reference takes its role: it is
-sorted and summed once, and the reference is placed against it. Sums are taken about the larger
-side's median, so they stay small and exact to rounding.
+sorted once, and the sums it is asked for (about 2 per reference value) are added up segment by
+segment in one pass, without a running sum of every value. Sums are taken about the larger side's
+median, so they stay small and exact to rounding.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,11 +44,13 @@ class Wasserstein(DriftMethod):
 
     def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
         if current.size > reference.size:
-            ordered = np.sort(current)
-            cumulative, centre = centred_sums(ordered)
-            distance = wasserstein_to_larger(ordered, cumulative, centre, reference)
+            shifted = np.sort(current)
+            centre = float(shifted[shifted.size // 2])
+            shifted -= centre
+            distance = wasserstein_to_larger(shifted, _prefix_sums(shifted), 0.0, reference - centre)
         else:
-            distance = wasserstein_to_larger(reference, fitted["cumulative"], float(fitted["centre"][0]), current)
+            cumulative = fitted["cumulative"]
+            distance = wasserstein_to_larger(reference, cumulative.take, float(fitted["centre"][0]), current)
         return DriftResult(distance / float(fitted["scale"][0]))
 
 
@@ -59,10 +64,13 @@ def centred_sums(values_sorted: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def wasserstein_to_larger(
-    larger_sorted: np.ndarray, cumulative: np.ndarray, centre: float, smaller: np.ndarray
+    larger_sorted: np.ndarray,
+    sums_at: Callable[[np.ndarray], np.ndarray],
+    centre: float,
+    smaller: np.ndarray,
 ) -> float:
     """W1 between ``larger_sorted`` (n values) and ``smaller`` (m <= n values, any order);
-    ``cumulative[k]`` is the sum of the k smallest of the larger side's values minus ``centre`` each."""
+    ``sums_at(k)`` is the sum of the k smallest of the larger side's values minus ``centre`` each."""
     n, m = larger_sorted.size, smaller.size
     value = np.sort(smaller) - centre
     # In units of 1 / (n m), the smaller side's i-th value spans (i n, (i + 1) n] and the larger
@@ -75,34 +83,38 @@ def wasserstein_to_larger(
     total = np.abs(larger_sorted[first] - centre - value)
     total *= np.where(single, n, np.minimum((first + 1) * m, end) - start)
     total += np.where(single, 0.0, np.abs(larger_sorted[last] - centre - value) * (end - last * m))
-    # the values strictly inside the run, [inside, last), each spanning m
+    # the values strictly inside the run, [inside, upto), each spanning m
     inside = first + 1
     count = np.maximum(last - inside, 0)
     upto = inside + count
-    inner = np.abs(count * value - (cumulative[upto] - cumulative[inside]))
-    # sorted, so the run is on one side of the value when its first or its last value is
+    # sorted, so the run is on one side of the value when its first or its last value is; a run
+    # holding values on both sides is split where the value falls
     lowest = larger_sorted[np.minimum(inside, n - 1)] - centre
     highest = larger_sorted[np.maximum(upto - 1, 0)] - centre
     straddles = np.flatnonzero((count > 0) & (lowest < value) & (value < highest))
+    at = value[straddles]
+    split = np.clip(np.searchsorted(larger_sorted, at + centre, side="right"), inside[straddles], upto[straddles])
+    sums = sums_at(np.concatenate([inside, upto, split]))
+    sum_inside, sum_upto, sum_split = sums[:m], sums[m : 2 * m], sums[2 * m :]
+    inner = np.abs(count * value - (sum_upto - sum_inside))
     if straddles.size:
-        inner[straddles] = _split_runs(larger_sorted, cumulative, centre, value, inside, upto, straddles)
+        below = (split - inside[straddles]) * at - (sum_split - sum_inside[straddles])
+        above = (sum_upto[straddles] - sum_split) - (upto[straddles] - split) * at
+        inner[straddles] = below + above
     inner *= m
     total += inner
     return float(total.sum() / n / m)
 
 
-def _split_runs(
-    larger_sorted: np.ndarray,
-    cumulative: np.ndarray,
-    centre: float,
-    value: np.ndarray,
-    inside: np.ndarray,
-    upto: np.ndarray,
-    straddles: np.ndarray,
-) -> np.ndarray:
-    """Sum of |x - value| over the runs [inside, upto) that hold values on both sides of theirs."""
-    at, low, high = value[straddles], inside[straddles], upto[straddles]
-    split = np.clip(np.searchsorted(larger_sorted, at + centre, side="right"), low, high)
-    below = (split - low) * at - (cumulative[split] - cumulative[low])
-    above = (cumulative[high] - cumulative[split]) - (high - split) * at
-    return below + above
+def _prefix_sums(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """``sums_at`` for ``values`` without a running sum of every value: the sums of the segments
+    between the positions asked for are added up in one pass, then accumulated."""
+
+    def sums_at(positions: np.ndarray) -> np.ndarray:
+        # bounds[j] is the j-th distinct position; segment j runs from bounds[j] to bounds[j + 1]
+        bounds = np.unique(np.concatenate([[0, values.size], positions]))
+        segments = np.add.reduceat(values, bounds[:-1]) if values.size else np.zeros(0)
+        running = np.concatenate([[0.0], np.cumsum(segments)])
+        return running[np.searchsorted(bounds, positions)]
+
+    return sums_at

@@ -300,13 +300,32 @@ def test_wasserstein_by_quantile_runs_equals_scipy(shape: str, reference_rows: i
     assert score == pytest.approx(wasserstein_distance(reference, current) / scale, abs=1e-9)
 
 
-def test_straddling_runs_are_split_by_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    from exporter.drift import wasserstein
+def test_straddling_runs_are_split_by_search() -> None:
+    from exporter.drift.wasserstein import centred_sums, wasserstein_to_larger
 
-    split = []
-    original = wasserstein._split_runs
-    monkeypatch.setattr(wasserstein, "_split_runs", lambda *args: split.append(args[-1].size) or original(*args))
     reference, current = _straddling(100_000, 1_000)
-    score = METHODS["wasserstein"].compute(reference, current).score
-    assert split and split[0] > 900  # nearly every run holds its window value
-    assert score == pytest.approx(wasserstein_distance(reference, current) / np.std(reference), abs=1e-9)
+    cumulative, centre = centred_sums(reference)
+    asked: list[int] = []
+
+    def sums_at(positions: np.ndarray) -> np.ndarray:
+        asked.append(positions.size)
+        return cumulative[positions]
+
+    distance = wasserstein_to_larger(reference, sums_at, centre, current)
+    assert asked[0] - 2 * current.size > 900  # nearly every run holds its window value and is split
+    assert distance == pytest.approx(wasserstein_distance(reference, current), abs=1e-9)
+
+
+@pytest.mark.parametrize("shape", [*SHAPES, "straddling"])
+def test_a_window_larger_than_the_reference_sums_only_where_asked(shape: str) -> None:
+    # the window's sums come from segment sums between the positions asked for, not a running sum
+    if shape == "straddling":
+        # each reference value sits inside the run of window values under its quantile stretch
+        window, quantiles = _straddling(250_000, 3_000)
+        reference, current = np.sort(quantiles), RNG.permutation(window)
+    else:
+        reference, current = _samples(shape, 3_000, 250_000)
+    wasserstein = METHODS["wasserstein"]
+    score = wasserstein.compare(reference, wasserstein.fit(reference), current).score
+    scale = np.std(reference) if reference[0] != reference[-1] else 1.0
+    assert score == pytest.approx(wasserstein_distance(reference, current) / scale, abs=1e-9)
