@@ -156,7 +156,12 @@ class RowStore:
         numeric: bool = False,
     ) -> None:
         """Append one label mark's labels (the first per id wins) to the log; they count once it commits."""
-        keys = row_keys(ids)
+        self.write_label_keys(model, mark, row_keys(ids), labels, received_at, numeric=numeric)
+
+    def write_label_keys(
+        self, model: str, mark: str, keys: np.ndarray, labels: np.ndarray, received_at: float, *, numeric: bool = False
+    ) -> None:
+        """``write_labels`` for ids already keyed (``exporter.rows.keys``)."""
         first = ~pd.Index(keys).duplicated()
         label = label_column(np.asarray(labels)[first], None, int(first.sum()), numeric=numeric)
         table = pa.table({KEY: keys[first], LABEL: label, RECEIVED_AT: np.full(int(first.sum()), received_at)})
