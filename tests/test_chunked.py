@@ -296,3 +296,21 @@ def test_the_chunk_limits_must_be_positive(tmp_path: Path, key: str) -> None:
     config = _project(tmp_path, {key: 0}, 600)
     with pytest.raises(ConfigError, match=rf"models\[0\]\.limits\.{key}: Input should be greater than 0"):
         load_config(config)
+
+
+def test_the_same_content_again_under_another_name_counts_as_duplicates_once(tmp_path: Path) -> None:
+    config = _project(tmp_path, LIMITS, 600)
+    app = build_app(load_config(config), clock=Clock())
+    x, y = binary_data(1_500, seed=17)
+    first = write_batch(tmp_path, "big.csv", x, y, mtime=1_000)
+    content = first.read_bytes()
+    assert app.jobs[0].run().scored == 1
+    (tmp_path / "incoming" / "big-again.csv").write_bytes(content)
+    report = app.jobs[0].run()
+    state = StateStore(config.parent / "state" / "mlmon.db")
+    counters = state.counters("m:1")
+    state.close()
+    assert (report.failed, report.scored) == (1, 0)
+    assert counters[counter_key("mlmon_predictions")] == 1_500
+    assert counters[counter_key("mlmon_invalid_rows", {"reason": "duplicate_id"})] == 1_500
+    assert _quarantined(config, "big-again.csv").startswith("empty: no valid rows left (1500 duplicate_id")
