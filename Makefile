@@ -38,6 +38,7 @@ bench: $(VENV)/.installed $(PEERS_VENV)/.installed
 	PEERS_PYTHON=$(PEERS_VENV)/bin/python $(PY) benchmarks/bench_cycle.py
 	$(PY) benchmarks/bench_scrape.py
 	$(PY) benchmarks/bench_reference.py
+	$(PY) benchmarks/bench_state.py
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache

@@ -75,11 +75,13 @@ def _nothing(_: int) -> None:
 def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
     from prometheus_client import generate_latest
 
+    from exporter.allocator import keep_freed_memory
     from exporter.app import build_app
     from exporter.config import load_config
     from exporter.figures import Figure
     from exporter.model import file_digest
 
+    keep_freed_memory()  # as the mlmon command does when it starts
     work = Path(tempfile.mkdtemp(prefix="mlmon-bench-"))
     incoming = work / "incoming"
     incoming.mkdir()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exporter import __version__
+from exporter.allocator import keep_freed_memory
 from exporter.checks import check_config
 from exporter.config import Config, ConfigError, load_config
 from exporter.logs import FORMATS, LEVELS, GlobalFlagError, setup_logging, take_global_flags
@@ -250,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = _parser().parse_args(rest)
     setup_logging(flags.get("--log.level", "info"), flags.get("--log.format", "logfmt"))
+    keep_freed_memory()
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -20,19 +20,24 @@ from exporter.mergeable.batch import BatchMonitor, monitor_in_chunks
 from exporter.mergeable.chunks import more_rows_than
 from exporter.state import StateStore, counter_key
 
-from helpers import binary_data, deploy_model, value, values, write_batch, write_project
+from helpers import (
+    binary_data,
+    deploy_model,
+    multiclass_data,
+    regression_data,
+    value,
+    values,
+    write_batch,
+    write_project,
+)
+
+BINARY = "binary_classification"
 
 ROWS = 2_500
 LIMITS = {"max_batch_rows": 1_000, "chunk_rows": 300}
 # what a chunked batch does not publish (see exporter/mergeable/published.py)
-LEFT_OUT = (
-    "mlmon_roc_auc_ratio",
-    "mlmon_estimated_",
-    "mlmon_multivariate_",
-    "mlmon_prediction_drift_",
-    "mlmon_label_drift_",
-)
-LEFT_OUT_CALCULATORS = {"output_drift", "multivariate_drift", "estimation"}
+LEFT_OUT = ("mlmon_roc_auc_ratio", "mlmon_estimated_")
+LEFT_OUT_CALCULATORS = {"estimation"}
 
 
 class Clock:
@@ -43,21 +48,24 @@ class Clock:
         return self.now
 
 
-def _project(root: Path, limits: dict[str, int] | None, reference_rows: int, **overrides: Any) -> Path:
+def _project(
+    root: Path, limits: dict[str, int] | None, reference_rows: int, task: str = BINARY, **overrides: Any
+) -> Path:
     model = {"id_column": None, **overrides}
     if limits is not None:
         model["limits"] = limits
-    return write_project(root, reference_rows=reference_rows, model_overrides=model)
+    return write_project(root, task, reference_rows=reference_rows, model_overrides=model)
 
 
-def _batch(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _batch(rows: int, seed: int, task: str = BINARY) -> tuple[pd.DataFrame, np.ndarray]:
     """A labelled batch with a few rows of every invalid kind, spread over the chunks."""
-    x, y = binary_data(rows, seed=seed)
+    make = {BINARY: binary_data, "multiclass_classification": multiclass_data, "regression": regression_data}
+    x, y = make[task](rows, seed=seed)
     frame = x.astype(object)
     frame.loc[[5, 700, 1_900], "f0"] = None  # missing_value
     frame.loc[[20, 1_250], "f1"] = "twelve"  # bad_type
     labels = y.astype(object)
-    labels[[40, 2_400]] = 7  # unknown_label: scored, without a label
+    labels[[40, 2_400]] = "seven"  # unknown_label: scored, without a label
     return frame, labels
 
 
@@ -79,16 +87,26 @@ def _by_series(figures: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
     }
 
 
-@pytest.mark.parametrize(("name", "reference_rows"), [("b.csv", 600), ("b.parquet", 1_500), ("b.csv.gz", 1_500)])
+@pytest.mark.parametrize(
+    ("name", "reference_rows", "task"),
+    [
+        ("b.csv", 600, BINARY),
+        ("b.parquet", 1_500, BINARY),
+        ("b.csv.gz", 1_500, BINARY),
+        ("b.csv", 1_500, "multiclass_classification"),
+        ("b.parquet", 600, "regression"),
+    ],
+)
 def test_a_chunked_batch_gives_the_whole_batchs_figures_and_counters(
-    tmp_path: Path, name: str, reference_rows: int
+    tmp_path: Path, name: str, reference_rows: int, task: str
 ) -> None:
-    frame, labels = _batch(ROWS, seed=11)
+    frame, labels = _batch(ROWS, 11, task)
     runs = {}
     if name.endswith(".parquet"):
-        frame["f1"] = frame["f1"].astype(str)  # a Parquet column has one type: numbers as text here
+        # a Parquet column has one type: numbers as text here
+        frame["f1"], labels = frame["f1"].astype(str), labels.astype(str)
     for path, limits in (("chunked", LIMITS), ("whole", None)):
-        config = _project(tmp_path / path, limits, reference_rows)
+        config = _project(tmp_path / path, limits, reference_rows, task)
         written = write_batch(tmp_path / path, name.removesuffix(".gz"), frame, labels)
         if name.endswith(".gz"):
             with open(written, "rb") as plain, gzip.open(written.with_name(name), "wb") as packed:
@@ -119,7 +137,7 @@ def test_a_chunked_batch_gives_the_whole_batchs_figures_and_counters(
         about = dict(labels).get("calculator") or dict(labels).get("metric", "")
         if family.startswith(LEFT_OUT):
             continue
-        assert about in LEFT_OUT_CALCULATORS or about.startswith("estimated_") or about == "multivariate_drift", family
+        assert about in LEFT_OUT_CALCULATORS or about.startswith("estimated_"), family
     assert ours.keys() <= theirs.keys()
     wasserstein = [s for s in ours if dict(s[1]).get("method") == "wasserstein" and "threshold" not in s[0]]
     assert bool(wasserstein) == (reference_rows > 1_000)
@@ -131,11 +149,21 @@ def test_a_chunked_batch_gives_the_whole_batchs_figures_and_counters(
         if series in wasserstein:
             # the severity is the distance over its threshold (0.1)
             scale = 10.0 if series[0].endswith("severity") else 1.0
-            assert abs(got - want) <= bounds[dict(series[1])["feature"]] * scale + 1e-12, series
+            # a feature's series, or an output's (mlmon_prediction_drift_...)
+            bound = bounds[dict(series[1]).get("feature") or series[0].split("_")[1]]
+            assert abs(got - want) <= bound * scale + 1e-12, series
         else:
             assert got == pytest.approx(want, rel=1e-12, abs=1e-15), series
     assert value(chunked.figures, "mlmon_window_rows") == ROWS - 5
-    assert value(chunked.figures, "mlmon_accuracy_ratio") == value(whole.figures, "mlmon_accuracy_ratio")
+    published = {series[0] for series in ours}
+    if task == "regression":
+        assert {"mlmon_r2_score", "mlmon_mean_absolute_error", "mlmon_residual_drift_severity"} <= published
+    else:
+        assert value(chunked.figures, "mlmon_accuracy_ratio") == value(whole.figures, "mlmon_accuracy_ratio")
+        assert {"mlmon_f1_ratio", "mlmon_log_loss", "mlmon_label_drift_severity"} <= published
+    if task == "multiclass_classification":
+        assert {"mlmon_weighted_f1_ratio", "mlmon_class_precision_ratio", "mlmon_class_recall_ratio"} <= published
+    assert {"mlmon_prediction_drift_severity", "mlmon_multivariate_drift_score"} <= published
     assert value(chunked.figures, "mlmon_batch_rows") == ROWS - 5
     # nothing of the batch is kept per row: no window file
     assert not list((config.parent / "state").rglob("*.arrow"))
@@ -150,7 +178,7 @@ def _wasserstein_bounds(config: Path) -> dict[str, float]:
     archived = list((config.parent / "incoming").iterdir())
     assert len(archived) == 1
     figures = monitor_in_chunks(BatchMonitor(job.model, loaded, job.profile), archived[0], 300)
-    return {name: f.bound for name, f in figures.drift.items()}
+    return {name: f.bound for name, f in [*figures.drift.items(), *figures.output_drift.items()]}
 
 
 class NanModel:

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exporter.rows.keys import row_keys
+from exporter.rows.keys import column_keys, row_keys
 from exporter.state import StateStore, counter_key
+from exporter.values import canonical
 
 M = "m:1"
 RECEIVED = counter_key("mlmon_labels_received")
@@ -243,3 +244,27 @@ def test_a_stored_row_with_its_late_label_takes_at_most_40_bytes(tmp_path: Path,
     state.close()
     stored = sum(p.stat().st_size for p in (tmp_path / "s.db.rows").rglob("*") if p.is_file())
     assert stored / rows <= 40, stored / rows
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series([1, 22, -3, 2**62, 10**18 - 1, 10**18]),
+        pd.Series([1.0, np.nan, 3.5, -0.0, 2.0**60, 1e300, np.inf]),
+        pd.Series([1.0, np.nan, -4.0, 2.0**52]),
+        pd.Series([2**63 + 5, 7], dtype=np.uint64),
+        pd.Series([" a ", "", None, "7", "x y"], dtype=object),
+        pd.Series(["a", None, " b"], dtype="str"),
+        pd.Series([1, "1", 2.0, None, True], dtype=object),
+        pd.Series([True, False]),
+        pd.Series([1, None], dtype="Int64"),
+        pd.Series(["a", "b", None], dtype="category"),
+    ],
+    ids=["int", "float", "whole-float", "uint", "object-text", "str", "mixed", "bool", "nullable-int", "category"],
+)
+def test_a_column_of_ids_is_keyed_as_the_canonical_text_of_each(column: pd.Series) -> None:
+    texts = [canonical(v) for v in column.to_numpy(dtype=object)]
+    keys, missing = column_keys(column)
+    assert missing.tolist() == [t is None for t in texts]
+    present = [t for t in texts if t is not None]
+    assert keys[~missing].tolist() == row_keys(np.array(present, dtype=object)).tolist()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 
 from exporter.config import ModelConfig
 from exporter.ingest.validation import BatchFailure, check_cells, match_labels
 from exporter.model import LoadedModel
+from exporter.rows.keys import column_keys
 from exporter.sources import BatchGone, ReadPosition, Source, UnreadableBatch
 from exporter.state import StateStore, counter_key
-from exporter.values import canonical
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,17 @@ def ingest_labels(
         frame = frame.dropna(subset=[model.id_column, model.target_column])
         values, known = match_labels(frame[model.target_column], loaded.classes)
         invalid["unknown_label"] += int((~known).sum())
-        ids = frame[model.id_column].map(canonical).to_numpy()
+        keys, no_id = column_keys(frame[model.id_column])
+        invalid["missing_value"] += int((no_id & known).sum())  # a blank id, once not counted already
+        known &= ~no_id
         # one label per id: the first in the file wins, the others are counted
-        repeated = pd.Series(ids).duplicated().to_numpy()
+        repeated = np.zeros(len(keys), dtype=bool)
+        repeated[~no_id] = pd.Index(keys[~no_id]).duplicated(keep="first")
         invalid["duplicate_id"] += int(repeated.sum())
         known &= ~repeated
         counters = {counter_key("mlmon_invalid_rows", {"reason": r}): float(n) for r, n in invalid.items() if n}
         # appended to the label log first, joined to the stored rows by key when the mark commits
-        state.rows.write_labels(model_key, ref.key, ids[known], values[known], now, numeric=loaded.classes is None)
+        state.rows.write_label_keys(model_key, ref.key, keys[known], values[known], now, numeric=loaded.classes is None)
         applied += state.apply_labels(
             model_key, ref.key, status="ok", received_at=now, counters=counters, stored_labels=True
         )

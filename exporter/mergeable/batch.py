@@ -25,9 +25,12 @@ from exporter.ingest.validation import PreparedBatch, prepare_batch
 from exporter.mergeable.chunks import read_chunks, read_row_group, row_groups
 from exporter.mergeable.confusion import ConfusionCounts
 from exporter.mergeable.drift import BinCounts, CategoryCounts, NumericPlacement
+from exporter.mergeable.errors import ErrorSums
 from exporter.mergeable.outputs import OutputSums
 from exporter.mergeable.quality import QualityCounts
 from exporter.model import LoadedModel
+from exporter.monitors.multivariate import error_sum
+from exporter.monitors.output_drift import residuals, usable_values
 from exporter.performance import UNMATCHED, class_indices, positive_index
 from exporter.reference.building import observed_values
 from exporter.reference.profile import FeatureProfile, ReferenceProfile
@@ -48,18 +51,28 @@ class BatchState:
     outputs: OutputSums = field(default_factory=lambda: OutputSums.empty(None))
     features: dict[str, FeatureState] = field(default_factory=dict)
     quality: QualityCounts = field(default_factory=QualityCounts)
+    # output drift by family ("prediction", "label", "residual"), placed on the fitted reference side
+    output_drift: dict[str, FeatureState] = field(default_factory=dict)
+    errors: ErrorSums = field(default_factory=ErrorSums)  # regression: over the labelled rows
+    reconstruction: float = 0.0  # the sum of the rows' multivariate reconstruction errors
 
     def merge(self, other: BatchState) -> BatchState:
         confusion = self.confusion.merge(other.confusion) if self.confusion and other.confusion else self.confusion
-        features = {name: state.merge(other.features[name]) for name, state in self.features.items()}  # type: ignore[arg-type]
         return BatchState(
             self.rows + other.rows,
             self.labelled + other.labelled,
             confusion,
             self.outputs.merge(other.outputs),
-            features,
+            _merged(self.features, other.features),
             self.quality.merge(other.quality),
+            _merged(self.output_drift, other.output_drift),
+            self.errors.merge(other.errors),
+            self.reconstruction + other.reconstruction,
         )
+
+
+def _merged(mine: dict[str, FeatureState], theirs: dict[str, FeatureState]) -> dict[str, FeatureState]:
+    return {name: state.merge(theirs[name]) for name, state in mine.items()}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class BatchFigures:
     rows: int
     performance: dict[str, float]
     drift: dict[str, FeatureFigure]
+    output_drift: dict[str, FeatureFigure] = field(default_factory=dict)
 
 
 class BatchMonitor:
@@ -84,6 +98,11 @@ class BatchMonitor:
         """Without a reference ``profile`` there is no drift, and data quality counts missing values only."""
         self.model, self.loaded, self.profile = model, loaded, profile
         self.columns = unpack(profile.fitted.get("feature_drift", {})) if profile is not None else {}
+        # output drift keeps its reference side with its fitted state (``OutputDrift.fit``)
+        outputs = unpack(profile.fitted.get("output_drift", {})) if profile is not None else {}
+        self.output_columns = {family: column for family, column in outputs.items() if column.values is not None}
+        multivariate = profile.fitted.get("multivariate_drift", {}) if profile is not None else {}
+        self.multivariate = multivariate if "components" in multivariate else None
         features = profile.features if profile is not None else {}
         self.categorical = {name for name, f in features.items() if f.kind == "categorical"}
         self.categorical |= set(model.categorical_features)
@@ -91,16 +110,21 @@ class BatchMonitor:
     def empty(self) -> BatchState:
         classes = self.loaded.classes
         confusion = ConfusionCounts.empty(len(classes)) if classes is not None else None
-        features: dict[str, FeatureState] = {}
-        for name, column in self.columns.items():
-            state = _feature_state(column, self._reference(name).values)
+        features = self._states({name: (column, self._reference(name).values) for name, column in self.columns.items()})
+        outputs = self._states({family: (column, column.values) for family, column in self.output_columns.items()})
+        return BatchState(0, 0, confusion, OutputSums.empty(classes), features, QualityCounts(), outputs, ErrorSums())
+
+    def _states(self, columns: dict[str, tuple[FittedColumn, np.ndarray | None]]) -> dict[str, FeatureState]:
+        states: dict[str, FeatureState] = {}
+        for name, (column, reference) in columns.items():
+            state = _feature_state(column, reference) if reference is not None else None
             if state is None:
                 log.warning(
                     "model %s: %s drift of %s has no mergeable form; left out", self.model.name, column.method, name
                 )
             else:
-                features[name] = state
-        return BatchState(0, 0, confusion, OutputSums.empty(classes), features, QualityCounts())
+                states[name] = state
+        return states
 
     def add(self, state: BatchState, frame: pd.DataFrame) -> BatchState:
         """Validate and score ``frame`` as a batch of its own and add it to ``state``."""
@@ -130,12 +154,39 @@ class BatchMonitor:
                 predicted = class_indices(scored.predictions[labelled], classes)
                 usable = (true != UNMATCHED) & (predicted != UNMATCHED)
                 state.confusion.update(true[usable], predicted[usable])
+            if self.model.task == "regression":
+                state.errors.update(prepared.labels[labelled], scored.predictions[labelled])
         state.outputs.update(scored.predictions, scored.probabilities, classes, true, labelled)
         for name, feature in state.features.items():
             values = observed_values(prepared.features[name], self._reference(name).kind)
             feature.update(values)
         state.quality.update(prepared.arrived, self.profile)
+        if self.multivariate is not None and len(prepared.features):
+            state.reconstruction += error_sum(prepared.features, self.multivariate)
+        for family, placed in state.output_drift.items():
+            compared = self._output_values(family, prepared, scored)
+            if compared is not None:
+                placed.update(compared)
         return state
+
+    def _output_values(self, family: str, prepared: PreparedBatch, scored: Scored) -> np.ndarray | None:
+        """What ``OutputDrift`` compares for ``family``, of this piece; None when the piece gives it
+        in another kind than the reference side was fitted for."""
+        kind, classes, labelled = self.output_columns[family].kind, self.loaded.classes, prepared.labelled
+        if family == "prediction":
+            if kind == "numeric" and self.model.task == "binary_classification":
+                if scored.probabilities is None or classes is None:
+                    return None
+                values = scored.probabilities[:, positive_index(classes, self.model.positive_class)]
+            else:
+                values = scored.predictions
+        elif prepared.labels is None:
+            return None
+        elif family == "label":
+            values = prepared.labels[labelled]
+        else:
+            values = residuals(prepared.labels[labelled], scored.predictions[labelled])
+        return usable_values(values, kind)
 
     def _reference(self, feature: str) -> FeatureProfile:
         assert self.profile is not None  # a feature has a drift state only when there is a profile
@@ -146,13 +197,17 @@ class BatchMonitor:
         binary = self.model.task == "binary_classification"
         if state.confusion is not None and self.loaded.classes is not None and binary:
             performance = state.confusion.binary(positive_index(self.loaded.classes, self.model.positive_class))
-        drift = {}
-        for name, feature in state.features.items():
-            if feature.rows == 0:
-                continue  # no usable value of it in the batch: left out, as the drift monitor does
-            column = self.columns[name]
-            drift[name] = _figure(column, feature, self._reference(name).values)
-        return BatchFigures(state.rows, performance, drift)
+        drift = {
+            name: _figure(self.columns[name], feature, self._reference(name).values)
+            for name, feature in state.features.items()
+            if feature.rows  # no usable value of it in the batch: left out, as the drift monitor does
+        }
+        outputs = {
+            family: _figure(self.output_columns[family], placed, self.output_columns[family].values)
+            for family, placed in state.output_drift.items()
+            if placed.rows
+        }
+        return BatchFigures(state.rows, performance, drift, outputs)
 
 
 def _feature_state(column: FittedColumn, reference: np.ndarray) -> FeatureState | None:

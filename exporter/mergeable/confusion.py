@@ -41,6 +41,32 @@ class ConfusionCounts:
             "f1": ratio(2 * tp, 2 * tp + fp + fn),
         }
 
+    def multiclass(self) -> tuple[dict[str, float], dict[str, float]]:
+        """``multiclass_metrics`` of the counted rows (without log loss and ROC AUC), and how many rows
+        each is a share of, as ``rows_behind`` counts them over the classes present."""
+        total = int(self.counts.sum())
+        if total == 0:
+            return {}, {}
+        tp = np.diag(self.counts)
+        called, actual = self.counts.sum(axis=0), self.counts.sum(axis=1)
+        present = np.flatnonzero((called > 0) | (actual > 0))
+        precision = [ratio(tp[c], called[c]) for c in present]
+        recall = [ratio(tp[c], actual[c]) for c in present]
+        f1 = [ratio(2 * tp[c], called[c] + actual[c]) for c in present]
+        weights = actual[present].astype(np.float64) / total
+        out = {"accuracy": float(np.trace(self.counts) / total)}
+        for name, values in (("precision", precision), ("recall", recall), ("f1", f1)):
+            out[name] = float(np.mean(values))
+            out[f"weighted_{name}"] = float(np.dot(weights, values))
+        dice = tp[present] + (called[present] - tp[present] + actual[present] - tp[present]) / 2
+        rows = {
+            "accuracy": float(total),
+            "precision": float(np.mean(called[present])),
+            "recall": float(np.mean(actual[present])),
+            "f1": float(np.mean(dice)),
+        }
+        return out, rows
+
     def rows_behind(self, positive: int) -> dict[str, float]:
         """How many rows each of ``binary``'s figures is a share of, as ``rows_behind`` counts them."""
         tp = int(self.counts[positive, positive])

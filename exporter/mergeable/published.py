@@ -3,18 +3,19 @@
 Such a batch is a window of its own. Its figures are those the calculators give on the whole batch,
 for each calculator whose inputs merge by addition:
 
-- ``performance`` (binary classification): accuracy, precision, recall and F1 from the confusion
-  counts, with their 95 % intervals, and the log loss from its summed terms;
+- ``performance``: for classification every figure but ROC AUC, from the confusion counts (with the
+  95 % intervals) and the summed log loss terms; for regression every figure, from the error sums;
 - ``labels``: the labelled share (labels came with the batch, so the delay is 0);
 - ``output``: the mean confidence and the share predicted as each class, or the mean prediction;
 - ``feature_drift``: every feature whose method has a mergeable form (``exporter.mergeable.drift``),
   exact except Wasserstein, which is within its bound;
+- ``output_drift``: the prediction, label and residual drift, the same way;
+- ``multivariate_drift``: the mean of the rows' reconstruction errors, from their sum;
 - ``quality``: the missing, out-of-range and unseen-category ratios of every arrived row.
 
-Left out, with no series for the batch: ROC AUC (it ranks every row's score against every other),
-multiclass and regression performance, output drift, multivariate drift and estimated performance
-(their inputs are the rows themselves). Each published calculator reports its success and duration
-as in a window evaluated whole.
+Left out, with no series for the batch: ROC AUC, which ranks every row's score against every other;
+and estimated performance (CBPE), whose sums could merge but are not merged yet. Each published
+calculator reports its success and duration as in a window evaluated whole.
 """
 
 from __future__ import annotations
@@ -26,17 +27,21 @@ from collections.abc import Callable
 import numpy as np
 
 from exporter.drift import METHODS
+from exporter.drift.published import drift_figures
+from exporter.drift.registry import DriftResult
 from exporter.evaluation import AnyFigure
 from exporter.figures import Figure
 from exporter.history.record import WindowCounts
 from exporter.mergeable.batch import BatchMonitor, BatchState
 from exporter.monitors import Output, monitors_for
 from exporter.monitors.drift import FeatureOutcome, drift_output, judge
+from exporter.monitors.multivariate import multivariate_figures
 from exporter.monitors.output import class_shares
 from exporter.monitors.performance import FAMILIES
 from exporter.monitors.quality import quality_figures
-from exporter.performance import positive_index
+from exporter.performance import class_label, positive_index
 from exporter.performance.intervals import interval_figures
+from exporter.performance.multiclass import classes_kept
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +50,36 @@ Merged = Callable[[BatchMonitor, BatchState], Output | None]
 
 
 def _performance(monitor: BatchMonitor, state: BatchState) -> Output | None:
+    """As ``Performance``: from the confusion counts, or for regression from the error sums."""
     model, classes, confusion = monitor.model, monitor.loaded.classes, state.confusion
-    if model.task != "binary_classification" or classes is None or confusion is None:
-        return None
     if state.labelled < model.min_rows:
         return []
-    positive = positive_index(classes, model.positive_class)
-    metrics = confusion.binary(positive)
+    if model.task == "regression":
+        metrics = state.errors.metrics() if state.errors.rows >= model.min_rows else {}
+        return [Figure(FAMILIES[name], value) for name, value in metrics.items()]
+    if classes is None or confusion is None:
+        return None
+    if model.task == "binary_classification":
+        positive = positive_index(classes, model.positive_class)
+        metrics, rows = confusion.binary(positive), confusion.rows_behind(positive)
+    else:
+        metrics, rows = confusion.multiclass()
     if state.outputs.probabilities:
         metrics["log_loss"] = state.outputs.log_loss / state.labelled
     figures: Output = [Figure(FAMILIES[name], value) for name, value in metrics.items()]
-    return figures + interval_figures(metrics, confusion.rows_behind(positive))
+    figures += interval_figures(metrics, rows)
+    if model.task == "binary_classification":
+        return figures
+    counts = confusion.counts
+    support = counts.sum(axis=1)
+    for index in classes_kept(np.arange(len(classes)), support, model.limits.max_classes):
+        labels = {"class": class_label(classes[index])}
+        called, hit = int(counts[:, index].sum()), int(counts[index, index])
+        if called:
+            figures.append(Figure("mlmon_class_precision_ratio", hit / called, labels))
+        if support[index]:
+            figures.append(Figure("mlmon_class_recall_ratio", hit / int(support[index]), labels))
+    return figures
 
 
 def _labels(monitor: BatchMonitor, state: BatchState) -> Output:
@@ -98,6 +122,27 @@ def _feature_drift(monitor: BatchMonitor, state: BatchState) -> Output | None:
     return drift_output(judge(outcomes, monitor.model), monitor.model)
 
 
+def _output_drift(monitor: BatchMonitor, state: BatchState) -> Output:
+    """As ``OutputDrift``: the prediction always, the labels and residuals once ``min_rows`` rows have a label."""
+    model, figures = monitor.model, []
+    for family, placed in monitor.figures(state).output_drift.items():
+        if family != "prediction" and state.labelled < model.min_rows:
+            continue
+        threshold = model.drift.thresholds.get(placed.method, METHODS[placed.method].default_threshold)
+        result = DriftResult(placed.score, placed.pvalue)
+        figures += drift_figures(family, placed.method, threshold, result, {})
+        if family != "residual":
+            drifted = METHODS[placed.method].drifted(result, threshold)
+            figures.append(Figure(f"mlmon_{family}_drift_detected", float(drifted)))
+    return figures
+
+
+def _multivariate_drift(monitor: BatchMonitor, state: BatchState) -> Output:
+    if monitor.multivariate is None:
+        return []
+    return multivariate_figures(state.reconstruction / state.rows, monitor.multivariate)
+
+
 def _quality(monitor: BatchMonitor, state: BatchState) -> Output:
     return quality_figures(state.quality.ratios(), monitor.model)
 
@@ -107,6 +152,8 @@ MERGED: dict[str, Merged] = {
     "labels": _labels,
     "output": _output,
     "feature_drift": _feature_drift,
+    "output_drift": _output_drift,
+    "multivariate_drift": _multivariate_drift,
     "quality": _quality,
 }
 

@@ -84,25 +84,35 @@ class MultivariateDrift(Monitor):
         rows = len(window.features)
         if reference is None or "components" not in fitted or rows == 0:
             return []
-        mean, std, directions = fitted["mean"], fitted["std"], left_out(fitted["components"])
-        columns = [_column(window.features, name) for name in fitted["columns"]]
-        # one chunk's buffers, reused: each column is copied in once and worked on in place
-        chunk = np.empty((min(CHUNK_ROWS, rows), len(columns)), order="F")
-        total = 0.0
-        for start in range(0, rows, CHUNK_ROWS):
-            stop = min(start + CHUNK_ROWS, rows)
-            standardised = chunk[: stop - start]
-            for index, column in enumerate(columns):
-                standardised[:, index] = np.nan if column is None else column[start:stop]
-            _standardise_in_place(standardised, mean, std)
-            total += _error_sum(standardised, directions)
-        score = total / rows
-        figures: Output = [Figure("mlmon_multivariate_drift_score", score)]
-        if "upper" in fitted:
-            upper = float(fitted["upper"][0])
-            figures.append(Figure("mlmon_multivariate_drift_detected", float(score > upper)))
-            figures.append(Figure("mlmon_threshold", upper, {"metric": "multivariate_drift"}))
-        return figures
+        return multivariate_figures(error_sum(window.features, fitted) / rows, fitted)
+
+
+def error_sum(features: pd.DataFrame, fitted: Fitted) -> float:
+    """The sum over the rows of ``features`` of their reconstruction error (the score is its mean)."""
+    rows = len(features)
+    mean, std, directions = fitted["mean"], fitted["std"], left_out(fitted["components"])
+    columns = [_column(features, name) for name in fitted["columns"]]
+    # one chunk's buffers, reused: each column is copied in once and worked on in place
+    chunk = np.empty((min(CHUNK_ROWS, rows), len(columns)), order="F")
+    total = 0.0
+    for start in range(0, rows, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, rows)
+        standardised = chunk[: stop - start]
+        for index, column in enumerate(columns):
+            standardised[:, index] = np.nan if column is None else column[start:stop]
+        _standardise_in_place(standardised, mean, std)
+        total += _error_sum(standardised, directions)
+    return total
+
+
+def multivariate_figures(score: float, fitted: Fitted) -> Output:
+    """The score, and with the reference's band, whether it is past the band's upper bound."""
+    figures: Output = [Figure("mlmon_multivariate_drift_score", score)]
+    if "upper" in fitted:
+        upper = float(fitted["upper"][0])
+        figures.append(Figure("mlmon_multivariate_drift_detected", float(score > upper)))
+        figures.append(Figure("mlmon_threshold", upper, {"metric": "multivariate_drift"}))
+    return figures
 
 
 def reconstruction_error(standardised: np.ndarray, components: np.ndarray) -> float:

@@ -49,7 +49,7 @@ class OutputDrift(Monitor):
     def fit(self, reference: ReferenceProfile, model: ModelConfig) -> Fitted:
         columns = {}
         for family, (values, kind) in _reference_sides(reference, model).items():
-            usable = _usable(values(), kind)
+            usable = usable_values(values(), kind)
             if usable.size:
                 if kind == "numeric":
                     usable = np.sort(usable)
@@ -79,7 +79,7 @@ class OutputDrift(Monitor):
         figures += _compare("label", values, window.labels[labelled], kind, model, columns.get("label"))
         if "residual" in sides:
             values, _ = sides["residual"]
-            current = _residuals(window.labels[labelled], window.predictions[labelled])
+            current = residuals(window.labels[labelled], window.predictions[labelled])
             figures += _compare("residual", values, current, "numeric", model, columns.get("residual"), detected=False)
         return figures
 
@@ -104,7 +104,7 @@ def _reference_sides(
     # residuals need a prediction for every reference label, row by row
     predictions = reference.predictions
     if model.task == "regression" and predictions is not None and len(predictions) == len(reference.labels):
-        sides["residual"] = partial(_residuals, reference.labels, predictions), "numeric"
+        sides["residual"] = partial(residuals, reference.labels, predictions), "numeric"
     return sides
 
 
@@ -113,7 +113,7 @@ def _positive_column(probabilities: np.ndarray, classes: np.ndarray | None, posi
     return probabilities[:, positive_index(classes, positive) if classes is not None else -1]
 
 
-def _residuals(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+def residuals(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     return pd.to_numeric(pd.Series(labels), errors="coerce").to_numpy(dtype=np.float64) - np.asarray(
         predictions, dtype=np.float64
     )
@@ -133,11 +133,11 @@ def _compare(
         reference_values, distinct = fitted.values, fitted.distinct
     else:
         fitted = None
-        reference_values = _usable(reference(), kind)
+        reference_values = usable_values(reference(), kind)
         if kind == "numeric":
             reference_values = np.sort(reference_values)
         distinct = np.unique(reference_values).size
-    current_values = _usable(current, kind)
+    current_values = usable_values(current, kind)
     if reference_values.size == 0 or current_values.size == 0:
         return []
     method, threshold = resolve_method(None, kind, reference_values.size, distinct, model.drift)
@@ -149,7 +149,7 @@ def _compare(
     return figures
 
 
-def _usable(values: np.ndarray, kind: FeatureKind) -> np.ndarray:
+def usable_values(values: np.ndarray, kind: FeatureKind) -> np.ndarray:
     """The known values: missing ones (NaN, None, or the empty string a stored profile uses) dropped."""
     usable = observed_values(pd.Series(np.asarray(values)), kind)
     return usable[usable != ""] if kind == "categorical" else usable

@@ -132,8 +132,12 @@ class KeyIndex:
             return np.empty(0, dtype=np.int64)
         return pd.unique(_live(self.segments, with_labels=False)[0])
 
-    def retire(self, doomed: Callable[[Segment], np.ndarray]) -> None:
-        """Retire the entries ``doomed`` picks in each segment (and behind it)."""
+    def retire(self, doomed: Callable[[Segment], np.ndarray]) -> int:
+        """Retire the entries ``doomed`` picks in each segment (and behind it); returns how many went."""
+        retired = 0
         for segment in self.segments:
             for s in segment.chain():
-                s.alive &= ~doomed(s)
+                going = doomed(s) & s.alive
+                retired += int(np.count_nonzero(going))
+                s.alive &= ~going
+        return retired

@@ -81,6 +81,7 @@ class _View:
     logs: tuple[tuple[str, float | None], ...] = ()  # (file, received at) appended, in ledger order
     rows: KeyIndex = field(default_factory=KeyIndex)  # flags: the row came with its label
     log: KeyIndex = field(default_factory=lambda: KeyIndex(with_labels=True))
+    waiting: int | None = None  # labels whose row is not stored, until rows or labels change
 
 
 def _file(prefix: str, mark: str) -> str:
@@ -156,7 +157,12 @@ class RowStore:
         numeric: bool = False,
     ) -> None:
         """Append one label mark's labels (the first per id wins) to the log; they count once it commits."""
-        keys = row_keys(ids)
+        self.write_label_keys(model, mark, row_keys(ids), labels, received_at, numeric=numeric)
+
+    def write_label_keys(
+        self, model: str, mark: str, keys: np.ndarray, labels: np.ndarray, received_at: float, *, numeric: bool = False
+    ) -> None:
+        """``write_labels`` for ids already keyed (``exporter.rows.keys``)."""
         first = ~pd.Index(keys).duplicated()
         label = label_column(np.asarray(labels)[first], None, int(first.sum()), numeric=numeric)
         table = pa.table({KEY: keys[first], LABEL: label, RECEIVED_AT: np.full(int(first.sum()), received_at)})
@@ -240,7 +246,9 @@ class RowStore:
         """Labels in the log whose prediction is not stored (yet)."""
         with self._lock:
             view = self._view(model)
-            return int(np.count_nonzero(~view.rows.contains(view.log.first_keys())))
+            if view.waiting is None:
+                view.waiting = int(np.count_nonzero(~view.rows.contains(view.log.first_keys())))
+            return view.waiting
 
     def predictions(self, model: str, batch_keys: Iterable[str]) -> pd.DataFrame:
         """The stored rows of the given batches, in their order: key, scored_at, label, labelled_at.
@@ -296,7 +304,8 @@ class RowStore:
                 view.log.append(
                     part.keys, np.zeros(len(part.keys), bool), part.times, part.labels.to_numpy(dtype=object)
                 )
-        view.batches, view.logs = batches, logs
+        if (view.batches, view.logs) != (batches, logs):
+            view.batches, view.logs, view.waiting = batches, logs, None
         return view
 
     def _load(self, model: str, name: str, marked_at: float | None) -> _Part | None:
@@ -326,11 +335,15 @@ class RowStore:
                 if at < older_than and (folder / name).exists():
                     deleted += pq.read_metadata(folder / name).num_rows
                     (folder / name).unlink(missing_ok=True)
-            view.rows.retire(lambda segment: segment.times < older_than)
+            retired = view.rows.retire(lambda segment: segment.times < older_than)
             for name, at in view.logs:
                 if (at is None or at < older_than) and (folder / name).exists():
                     self._expire_labels(model, name, at, view.rows, older_than)
-            view.log.retire(lambda segment: _stale(segment.keys.to_numpy(), segment.times, view.rows, older_than))
+            retired += view.log.retire(
+                lambda segment: _stale(segment.keys.to_numpy(), segment.times, view.rows, older_than)
+            )
+            if retired:
+                view.waiting = None
             named = {name for name, _, _ in view.batches} | {name for name, _ in view.logs}
             for path in [*folder.glob("*.parquet"), *folder.glob("*.tmp")]:
                 if path.name not in named and path.stat().st_mtime < older_than:

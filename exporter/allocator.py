@@ -1,0 +1,53 @@
+"""Keeping freed memory for the next run instead of handing it back to the system after each one.
+
+A run over a large batch allocates the same large arrays every time: the batch's columns as Arrow
+reads them, the frame they become, sorted copies, chunks. By default Arrow's allocator (mimalloc)
+returns freed pages to the system soon after, and the C allocator (glibc) maps every block over 32 MB
+afresh and unmaps it when it is freed, so each run touches new memory page by page again, which the
+kernel must fault in and zero. On a 2-core virtual machine a 1,000,000-row run spent 2 to 6 s of
+system time so, against about 2 s of its own work; with the settings below, about 0.4 s.
+
+``keep_freed_memory`` points Arrow at the C allocator and tells glibc to serve every block from its
+heap and to keep what is freed there, so the next run reuses pages already mapped. The process's
+resident memory then stays near its peak between runs, which is what a memory limit has to allow for
+anyway. Only glibc has these settings; elsewhere (musl, macOS) Arrow's pool is still set and the rest
+does nothing. ``MLMON_KEEP_FREED_MEMORY=0`` turns all of it off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+KEEP_UP_TO = 2**31 - 1  # free memory at the top of the heap is given back only beyond this (2 GiB)
+
+
+def keep_freed_memory(environ: Mapping[str, str] | None = None) -> bool:
+    """Arrow on the C allocator, and glibc keeping freed memory for reuse; True when glibc took its settings."""
+    environ = os.environ if environ is None else environ
+    if environ.get("MLMON_KEEP_FREED_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    pa.set_memory_pool(pa.system_memory_pool())
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    # blocks of any size from the heap (no mmap), and a heap trimmed only past KEEP_UP_TO free at its top
+    taken = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO) == 1
+    log.debug("allocator keeps freed memory: %s", taken)
+    return taken
