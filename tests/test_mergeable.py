@@ -9,14 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from exporter.config import ModelConfig
 from exporter.drift import METHODS
+from exporter.mergeable import drift as mergeable_drift
 from exporter.mergeable.batch import BatchMonitor, monitor_frames, monitor_in_chunks, monitor_on_dask
 from exporter.mergeable.chunks import read_chunks, row_groups
+from exporter.mergeable.drift import ValueCounts
 from exporter.model import LoadedModel
 from exporter.monitors import monitors_for
 from exporter.reference.building import build_profile
@@ -188,3 +191,22 @@ def test_dask_gives_the_local_figures(parquet_batch: tuple[BatchMonitor, pd.Data
     ):
         on_dask = monitor_on_dask(monitor, path, client)
     _assert_same(on_dask, monitor_in_chunks(monitor, path, 5_000))
+
+
+def test_numeric_jensenshannon_keeps_the_values_exactly_and_gives_up_past_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(5)
+    reference = np.sort(rng.integers(0, 4, 3_000).astype(float))
+    window = rng.integers(0, 6, 5_000).astype(float)
+    state = ValueCounts.empty(reference)
+    for piece in np.array_split(window, 7):
+        state.update(piece)
+    assert state.jensenshannon(reference).score == METHODS["jensenshannon"].compute(reference, window).score
+    edges = np.histogram_bin_edges([0.0, 5.0], bins=30)
+    expected = jensenshannon(np.histogram(reference, edges)[0], np.histogram(window, edges)[0], base=2)
+    assert state.jensenshannon(reference).score == pytest.approx(expected, abs=1e-12)
+    monkeypatch.setattr(mergeable_drift, "DISTINCT_LIMIT", 5)
+    state = ValueCounts.empty(reference)
+    state.update(window)
+    assert state.overflow and state.rows == 0

@@ -57,8 +57,11 @@ def quantile_counts(reference: np.ndarray, current: np.ndarray, bins: int) -> tu
     return quantile_bins_against(fit_quantile_bins(reference, bins), current)
 
 
-def histogram_counts(reference_sorted: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts over ``bins`` equal-width bins spanning both samples (``np.histogram``'s bins).
+def histogram_counts(
+    reference_sorted: np.ndarray, current: np.ndarray, bins: int, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts over ``bins`` equal-width bins spanning both samples (``np.histogram``'s bins); with
+    ``weights``, each current value counts that many times.
 
     The bins depend on the window's extremes, so they cannot be fitted ahead; the sorted reference is
     counted into them by binary search instead of a pass over every reference value. Each bin holds
@@ -70,7 +73,7 @@ def histogram_counts(reference_sorted: np.ndarray, current: np.ndarray, bins: in
     edges = np.histogram_bin_edges(np.array([low, high]), bins=bins)
     below = np.searchsorted(reference_sorted, edges, side="left")
     below[-1] = np.searchsorted(reference_sorted, edges[-1], side="right")
-    return np.diff(below), np.histogram(current, edges)[0]
+    return np.diff(below), np.histogram(current, edges, weights=weights)[0]
 
 
 def at_or_below(reference_sorted: np.ndarray, window_sorted: np.ndarray) -> np.ndarray:

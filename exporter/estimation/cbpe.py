@@ -92,7 +92,11 @@ def estimate(p_calibrated: np.ndarray, predicted_positive: np.ndarray) -> dict[s
     """Expected accuracy, precision, recall and f1 (zero denominators give 0.0, as for realized metrics)."""
     if np.asarray(p_calibrated).size == 0:
         return {}
-    m = expected_confusion(p_calibrated, predicted_positive)
+    return estimate_of(expected_confusion(p_calibrated, predicted_positive))
+
+
+def estimate_of(m: ExpectedConfusion) -> dict[str, float]:
+    """``estimate`` from the expected confusion matrix, however its sums were added up."""
     return {
         "accuracy": ratio(m.tp + m.tn, m.tp + m.fp + m.fn + m.tn),
         "precision": ratio(m.tp, m.tp + m.fp),
@@ -123,12 +127,17 @@ def estimate_errors(p_calibrated: np.ndarray, predicted_positive: np.ndarray) ->
     variance = p * (1 - p)
     var_tp, var_fn = float(variance[called].sum()), float(variance[~called].sum())
     tp, fn = float(p[called].sum()), float(p[~called].sum())
-    n_called = int(np.count_nonzero(called))
+    return errors_of(var_tp, var_fn, tp, fn, int(np.count_nonzero(called)), p.size)
+
+
+def errors_of(var_tp: float, var_fn: float, tp: float, fn: float, n_called: int, rows: int) -> dict[str, float]:
+    """``estimate_errors`` from its sums over the ``rows``: the variances of TP and FN, their expected
+    values, and how many rows were called positive."""
     positives = tp + fn
     dice = n_called + positives  # 2 TP + FP + FN
     return {
         # TN = (rows not called) - FN, so TP + TN varies as TP and FN do
-        "accuracy": math.sqrt(var_tp + var_fn) / p.size,
+        "accuracy": math.sqrt(var_tp + var_fn) / rows,
         "precision": math.sqrt(var_tp) / n_called if n_called else 0.0,
         "recall": math.sqrt(fn**2 * var_tp + tp**2 * var_fn) / positives**2 if positives > 0 else 0.0,
         "f1": 2 * math.sqrt((n_called + fn) ** 2 * var_tp + tp**2 * var_fn) / dice**2 if dice > 0 else 0.0,

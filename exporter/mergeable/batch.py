@@ -24,8 +24,9 @@ from exporter.ingest.scoring import Scored, score_prepared
 from exporter.ingest.validation import PreparedBatch, prepare_batch
 from exporter.mergeable.chunks import read_chunks, read_row_group, row_groups
 from exporter.mergeable.confusion import ConfusionCounts
-from exporter.mergeable.drift import BinCounts, CategoryCounts, NumericPlacement
+from exporter.mergeable.drift import BinCounts, CategoryCounts, NumericPlacement, ValueCounts
 from exporter.mergeable.errors import ErrorSums
+from exporter.mergeable.estimation import EstimationSums
 from exporter.mergeable.outputs import OutputSums
 from exporter.mergeable.quality import QualityCounts
 from exporter.model import LoadedModel
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FeatureState = NumericPlacement | BinCounts | CategoryCounts
+FeatureState = NumericPlacement | BinCounts | CategoryCounts | ValueCounts
 
 
 @dataclass
@@ -55,6 +56,7 @@ class BatchState:
     output_drift: dict[str, FeatureState] = field(default_factory=dict)
     errors: ErrorSums = field(default_factory=ErrorSums)  # regression: over the labelled rows
     reconstruction: float = 0.0  # the sum of the rows' multivariate reconstruction errors
+    estimation: EstimationSums = field(default_factory=EstimationSums)
 
     def merge(self, other: BatchState) -> BatchState:
         confusion = self.confusion.merge(other.confusion) if self.confusion and other.confusion else self.confusion
@@ -68,6 +70,7 @@ class BatchState:
             _merged(self.output_drift, other.output_drift),
             self.errors.merge(other.errors),
             self.reconstruction + other.reconstruction,
+            self.estimation.merge(other.estimation),
         )
 
 
@@ -103,6 +106,7 @@ class BatchMonitor:
         self.output_columns = {family: column for family, column in outputs.items() if column.values is not None}
         multivariate = profile.fitted.get("multivariate_drift", {}) if profile is not None else {}
         self.multivariate = multivariate if "components" in multivariate else None
+        self.estimation = profile.fitted.get("estimation", {}) if profile is not None else {}
         features = profile.features if profile is not None else {}
         self.categorical = {name for name, f in features.items() if f.kind == "categorical"}
         self.categorical |= set(model.categorical_features)
@@ -163,6 +167,10 @@ class BatchMonitor:
         state.quality.update(prepared.arrived, self.profile)
         if self.multivariate is not None and len(prepared.features):
             state.reconstruction += error_sum(prepared.features, self.multivariate)
+        if self.estimation and scored.probabilities is not None and classes is not None:
+            binary = self.model.task == "binary_classification"
+            positive = positive_index(classes, self.model.positive_class) if binary else None
+            state.estimation.update(scored.predictions, scored.probabilities, classes, self.estimation, positive)
         for family, placed in state.output_drift.items():
             compared = self._output_values(family, prepared, scored)
             if compared is not None:
@@ -197,6 +205,13 @@ class BatchMonitor:
         binary = self.model.task == "binary_classification"
         if state.confusion is not None and self.loaded.classes is not None and binary:
             performance = state.confusion.binary(positive_index(self.loaded.classes, self.model.positive_class))
+        for name, feature in state.features.items():
+            if isinstance(feature, ValueCounts) and feature.overflow:
+                log.warning(
+                    "model %s: %s holds more distinct values than its Jensen-Shannon state keeps; left out",
+                    self.model.name,
+                    name,
+                )
         drift = {
             name: _figure(self.columns[name], feature, self._reference(name).values)
             for name, feature in state.features.items()
@@ -215,6 +230,8 @@ def _feature_state(column: FittedColumn, reference: np.ndarray) -> FeatureState 
         return NumericPlacement.fit(reference)
     if column.method == "psi" and column.kind == "numeric":
         return BinCounts.fit(column.state)
+    if column.method == "jensenshannon" and column.kind == "numeric":
+        return ValueCounts.empty(reference)
     if column.kind == "categorical" or column.method == "chisquare":
         return CategoryCounts.empty(reference)
     return None
@@ -229,6 +246,8 @@ def _figure(column: FittedColumn, feature: FeatureState, reference: np.ndarray) 
         return FeatureFigure("wasserstein", result.score, None, bound)
     if isinstance(feature, BinCounts):
         return FeatureFigure("psi", feature.psi(column.state).score, None)
+    if isinstance(feature, ValueCounts):
+        return FeatureFigure("jensenshannon", feature.jensenshannon(reference).score, None)
     result = feature.compare(column.method, column.state)
     return FeatureFigure(column.method, result.score, result.pvalue)
 

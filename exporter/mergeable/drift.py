@@ -13,8 +13,11 @@
 - ``BinCounts`` (PSI on numeric columns): counts in the fitted decile bins, exact.
 - ``CategoryCounts`` (chi-squared, PSI and Jensen–Shannon on categories): counts per value, exact.
 
-Jensen–Shannon on numeric columns bins over the window's own range, which no fixed state can know
-ahead, so it has no mergeable form.
+- ``ValueCounts`` (Jensen–Shannon on numeric columns, whose bins span the window's own range, which
+  no fixed state knows ahead): the window's distinct values with their counts, exact. The bins are
+  drawn once they are all in. Such a column usually holds few distinct values (the automatic choice
+  takes Jensen–Shannon for at most 5); past ``DISTINCT_LIMIT`` the state gives up and the column is
+  left out, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import ks_2samp, kstwo
 
-from exporter.drift.binning import at_or_below, quantile_bins_against
+from exporter.drift.binning import at_or_below, histogram_counts, quantile_bins_against
 from exporter.drift.chisquare import chisquare_of_counts
-from exporter.drift.jensenshannon import jensenshannon_of_counts
+from exporter.drift.jensenshannon import BINS, jensenshannon_of_counts
 from exporter.drift.ks import EXACT_ROWS
 from exporter.drift.psi import psi_of_counts
 from exporter.drift.registry import DriftResult, Fitted
@@ -187,3 +190,26 @@ def _aligned(
     first[np.searchsorted(union, categories)] = counts
     second[np.searchsorted(union, other_categories)] = other_counts
     return first, second
+
+
+DISTINCT_LIMIT = 1_000_000
+
+
+@dataclass
+class ValueCounts(CategoryCounts):
+    overflow: bool = False  # more than ``DISTINCT_LIMIT`` distinct values: given up
+
+    def update(self, values: np.ndarray) -> None:
+        if not self.overflow:
+            merged = self.merge(ValueCounts(*np.unique(values, return_counts=True)))
+            self.categories, self.counts, self.overflow = merged.categories, merged.counts, merged.overflow
+
+    def merge(self, other: CategoryCounts) -> ValueCounts:
+        merged = super().merge(other)
+        if self.overflow or getattr(other, "overflow", False) or merged.categories.size > DISTINCT_LIMIT:
+            return ValueCounts(merged.categories[:0], merged.counts[:0], overflow=True)
+        return ValueCounts(merged.categories, merged.counts)
+
+    def jensenshannon(self, reference_sorted: np.ndarray) -> DriftResult:
+        """As ``JensenShannon.compare`` on the window whose values these are."""
+        return jensenshannon_of_counts(*histogram_counts(reference_sorted, self.categories, BINS, self.counts))

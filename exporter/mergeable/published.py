@@ -7,15 +7,16 @@ for each calculator whose inputs merge by addition:
   95 % intervals) and the summed log loss terms; for regression every figure, from the error sums;
 - ``labels``: the labelled share (labels came with the batch, so the delay is 0);
 - ``output``: the mean confidence and the share predicted as each class, or the mean prediction;
-- ``feature_drift``: every feature whose method has a mergeable form (``exporter.mergeable.drift``),
-  exact except Wasserstein, which is within its bound;
+- ``feature_drift``: every feature, from its state in ``exporter.mergeable.drift``, exact except
+  Wasserstein, which is within its bound (and numeric Jensen–Shannon past its distinct-value limit,
+  left out);
 - ``output_drift``: the prediction, label and residual drift, the same way;
 - ``multivariate_drift``: the mean of the rows' reconstruction errors, from their sum;
+- ``estimation``: the CBPE estimates and their errors, from the sums they are made of;
 - ``quality``: the missing, out-of-range and unseen-category ratios of every arrived row.
 
-Left out, with no series for the batch: ROC AUC, which ranks every row's score against every other;
-and estimated performance (CBPE), whose sums could merge but are not merged yet. Each published
-calculator reports its success and duration as in a window evaluated whole.
+Left out, with no series for the batch: ROC AUC, which ranks every row's score against every other.
+Each published calculator reports its success and duration as in a window evaluated whole.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from exporter.history.record import WindowCounts
 from exporter.mergeable.batch import BatchMonitor, BatchState
 from exporter.monitors import Output, monitors_for
 from exporter.monitors.drift import FeatureOutcome, drift_output, judge
+from exporter.monitors.estimation import estimate_figures
 from exporter.monitors.multivariate import multivariate_figures
 from exporter.monitors.output import class_shares
 from exporter.monitors.performance import FAMILIES
@@ -143,6 +145,12 @@ def _multivariate_drift(monitor: BatchMonitor, state: BatchState) -> Output:
     return multivariate_figures(state.reconstruction / state.rows, monitor.multivariate)
 
 
+def _estimation(monitor: BatchMonitor, state: BatchState) -> Output:
+    if not monitor.estimation or not state.outputs.probabilities or monitor.loaded.classes is None:
+        return []
+    return estimate_figures(*state.estimation.estimates(monitor.model.task == "binary_classification"))
+
+
 def _quality(monitor: BatchMonitor, state: BatchState) -> Output:
     return quality_figures(state.quality.ratios(), monitor.model)
 
@@ -154,6 +162,7 @@ MERGED: dict[str, Merged] = {
     "feature_drift": _feature_drift,
     "output_drift": _output_drift,
     "multivariate_drift": _multivariate_drift,
+    "estimation": _estimation,
     "quality": _quality,
 }
 

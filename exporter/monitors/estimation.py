@@ -56,7 +56,7 @@ class Estimation(Monitor):
             positive = positive_index(classes, model.positive_class)
             return fit_calibrator(probabilities[:, positive], true[usable] == positive)
         predictions = reference.predictions[usable] if reference.predictions is not None else None
-        predicted = _predicted(predictions, probabilities, classes)
+        predicted = predicted_indices(predictions, probabilities, classes)
         confidence = probabilities[np.arange(len(predicted)), predicted]
         return fit_calibrator(confidence, predicted == true[usable])
 
@@ -67,17 +67,19 @@ class Estimation(Monitor):
             return []
         classes = np.asarray(window.classes)
         probabilities = np.asarray(window.probabilities, dtype=np.float64)
-        predicted = _predicted(window.predictions, probabilities, classes)
+        predicted = predicted_indices(window.predictions, probabilities, classes)
         if model.task == "binary_classification":
             positive = positive_index(classes, model.positive_class)
             calibrated, called = calibrate(probabilities[:, positive], fitted), predicted == positive
-            return _figures(estimate(calibrated, called), estimate_errors(calibrated, called))
+            return estimate_figures(estimate(calibrated, called), estimate_errors(calibrated, called))
         confidence = calibrate(probabilities[np.arange(len(predicted)), predicted], fitted)
         accuracy, error = estimate_accuracy(confidence), accuracy_error(confidence)
-        return [] if accuracy is None or error is None else _figures({"accuracy": accuracy}, {"accuracy": error})
+        if accuracy is None or error is None:
+            return []
+        return estimate_figures({"accuracy": accuracy}, {"accuracy": error})
 
 
-def _figures(expected: dict[str, float], errors: dict[str, float]) -> Output:
+def estimate_figures(expected: dict[str, float], errors: dict[str, float]) -> Output:
     """Each estimate, its standard error, and its 95 % interval (estimate -/+ 1.96 errors, within [0, 1])."""
     figures: Output = []
     for name, value in expected.items():
@@ -90,7 +92,7 @@ def _figures(expected: dict[str, float], errors: dict[str, float]) -> Output:
     return figures
 
 
-def _predicted(predictions: np.ndarray | None, probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def predicted_indices(predictions: np.ndarray | None, probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """The predicted class index of each row: the model's prediction, else the most probable class."""
     if predictions is None:
         return probabilities.argmax(axis=1)
