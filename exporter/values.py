@@ -39,6 +39,9 @@ _FACTORIZABLE = frozenset({"string", "empty", "boolean", "integer", "floating", 
 def canonical_texts(values: pd.Series | np.ndarray) -> np.ndarray:
     """``canonical`` of every value, as an object array, converting each distinct value once."""
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object), dtype=object)
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu":
+        # whole numbers are their decimal digits: numpy writes them all at once (ids are mostly distinct)
+        return series.to_numpy().astype(str).astype(object)
     if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in _FACTORIZABLE:
         return np.array([canonical(v) for v in series.to_numpy()], dtype=object)
     codes, uniques = pd.factorize(series)
