@@ -31,15 +31,24 @@ def canonical(value: object) -> str | None:
     return text or None
 
 
-# kinds of column whose distinct values ``pd.factorize`` tells apart exactly as ``canonical`` does;
-# in any other mix (True beside 1, which Python holds equal) every value is converted on its own
-_FACTORIZABLE = frozenset({"string", "empty", "boolean", "integer", "floating", "mixed-integer-float"})
+# Kinds of object column whose distinct values ``pd.factorize`` tells apart exactly as ``canonical``
+# does. Any other mix may hold values Python hashes as equal while their texts differ (True == 1,
+# Decimal("1") == Decimal("1.0")): such a column is converted value by value.
+_HASHED_SAFELY = frozenset({"string", "empty", "boolean", "integer", "floating", "mixed-integer-float", "bytes"})
+
+
+def distinct_values_safe(series: pd.Series) -> bool:
+    """Whether converting each distinct value of ``series`` once gives every row's ``canonical`` text."""
+    return series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) in _HASHED_SAFELY
 
 
 def canonical_texts(values: pd.Series | np.ndarray) -> np.ndarray:
     """``canonical`` of every value, as an object array, converting each distinct value once."""
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object), dtype=object)
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in _FACTORIZABLE:
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu":
+        # whole numbers are their decimal digits: numpy writes them all at once (ids are mostly distinct)
+        return series.to_numpy().astype(str).astype(object)
+    if not distinct_values_safe(series):
         return np.array([canonical(v) for v in series.to_numpy()], dtype=object)
     codes, uniques = pd.factorize(series)
     # factorize codes a missing value as -1, which picks the trailing None

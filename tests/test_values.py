@@ -58,3 +58,11 @@ def test_values_python_holds_equal_keep_their_own_text(values: list[object]) -> 
 )
 def test_typed_columns_match_the_value_by_value_form(series: pd.Series) -> None:
     assert list(canonical_texts(series)) == [canonical(None if pd.isna(v) else v) for v in series]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint64", "uint8"])
+def test_whole_number_columns_are_their_digits(dtype: str) -> None:
+    series = pd.Series([0, 7, 42, 255], dtype=dtype)
+    assert list(canonical_texts(series)) == [canonical(v) for v in series]
+    big = pd.Series([-(2**63), 2**62, -1], dtype="int64")
+    assert list(canonical_texts(big)) == [canonical(v) for v in big]

@@ -20,7 +20,7 @@ from exporter.config import ModelConfig
 from exporter.model import LoadedModel
 from exporter.performance import UNMATCHED, class_indices
 from exporter.prediction_log import check_outputs, output_columns, required_columns
-from exporter.values import canonical
+from exporter.values import canonical_texts
 
 BATCH_FAILURE_REASONS = ("unreadable", "schema", "empty", "scoring")
 INVALID_ROW_REASONS = ("missing_value", "bad_type", "unknown_label", "duplicate_id")
@@ -231,19 +231,19 @@ def check_ids(
     ``is_known_id`` answers, for ids already stored, whether their label is in (True) or awaited
     (False). ``bad`` marks rows already invalid for another reason: they are not judged again.
     """
-    texts = raw.map(canonical)
+    texts = pd.Series(canonical_texts(raw), index=raw.index, dtype=object)
     no_id = texts.isna().to_numpy() & ~bad
     bad = bad | no_id
     ids = texts.fillna("")
     within = ids.duplicated().to_numpy() & ~no_id
-    seen = is_known_id([i for i, b in zip(ids, bad | within) if not b])
+    seen = is_known_id(ids[~(bad | within)].tolist())
     earlier = ids.isin(seen.keys()).to_numpy() & ~bad & ~within
-    awaiting = ids.map(lambda i: seen.get(i) is False).to_numpy(dtype=bool)
+    awaiting = ids.isin([i for i, labelled_before in seen.items() if labelled_before is False]).to_numpy()
     # a row scored before, still waiting for its label, that now carries one is a label delivery
     # (the label column was filled in later), not a duplicate
     late = earlier & awaiting & labelled
     duplicate = (within | (earlier & ~late)) & ~bad
-    return IdCheck([str(i) for i in ids], no_id, duplicate, late)
+    return IdCheck(ids.tolist(), no_id, duplicate, late)
 
 
 class PositionalIds(Sequence[str]):

@@ -16,8 +16,9 @@ Models whose reference has fewer than two usable numeric features get no figures
 
 A window is scored in chunks of ``CHUNK_ROWS`` rows, so its working memory stays a few megabytes
 whatever its size, and no full-size copy of the window's features is made: float columns are read
-in place and copied once into one reused chunk buffer, standardised there, and the residual of every
-row comes from a single product with the small matrix I - CᵀC (C the kept components).
+in place and copied once into one reused chunk buffer, standardised there, and every row's distance
+to its projection is the length of its coordinates along the directions the components leave out
+(``left_out``): one product with a few directions instead of rebuilding every row.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class MultivariateDrift(Monitor):
 def error_sum(features: pd.DataFrame, fitted: Fitted) -> float:
     """The sum over the rows of ``features`` of their reconstruction error (the score is its mean)."""
     rows = len(features)
-    mean, std, components = fitted["mean"], fitted["std"], fitted["components"]
+    mean, std, directions = fitted["mean"], fitted["std"], left_out(fitted["components"])
     columns = [_column(features, name) for name in fitted["columns"]]
     # one chunk's buffers, reused: each column is copied in once and worked on in place
     chunk = np.empty((min(CHUNK_ROWS, rows), len(columns)), order="F")
@@ -100,7 +101,7 @@ def error_sum(features: pd.DataFrame, fitted: Fitted) -> float:
         for index, column in enumerate(columns):
             standardised[:, index] = np.nan if column is None else column[start:stop]
         _standardise_in_place(standardised, mean, std)
-        total += _error_sum(standardised, components)
+        total += _error_sum(standardised, directions)
     return total
 
 
@@ -116,14 +117,22 @@ def multivariate_figures(score: float, fitted: Fitted) -> Output:
 
 def reconstruction_error(standardised: np.ndarray, components: np.ndarray) -> float:
     """Mean Euclidean distance between the rows and their projection onto the components."""
-    return _error_sum(standardised, components) / standardised.shape[0]
+    return _error_sum(standardised, left_out(components)) / standardised.shape[0]
 
 
-def _error_sum(standardised: np.ndarray, components: np.ndarray) -> float:
-    # A row minus its projection onto the components is the row times I - CᵀC: one product with a
-    # small square matrix instead of two products and a subtraction (equal up to rounding, ~1e-15).
-    leftover = np.eye(components.shape[1]) - components.T @ components
-    residual = standardised @ leftover
+def left_out(components: np.ndarray) -> np.ndarray:
+    """Orthonormal directions completing the (orthonormal) components to the whole space.
+
+    A row minus its projection onto the components is its part along these directions, so its
+    distance to the projection is the length of its coordinates along them: one product with the
+    few left-out directions instead of rebuilding the row and subtracting (equal up to rounding).
+    """
+    _, _, directions = np.linalg.svd(components, full_matrices=True)
+    return directions[components.shape[0] :]
+
+
+def _error_sum(standardised: np.ndarray, left_out_directions: np.ndarray) -> float:
+    residual = standardised @ left_out_directions.T
     return float(np.sum(np.sqrt(np.einsum("ij,ij->i", residual, residual))))
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from exporter.reference.profile import FeatureKind, FeatureProfile, ReferenceProfile
 from exporter.reference.storage import plain
-from exporter.values import canonical
+from exporter.values import canonical, distinct_values_safe
 
 # Row-aligned reference values of the numeric features, kept under this reserved `fitted` key because
 # the per-feature profiles hold sorted values only, and multivariate drift needs whole rows.
@@ -46,10 +46,6 @@ def observed_values(series: pd.Series, kind: FeatureKind) -> np.ndarray:
 # the code of a row with no category in ``category_codes``
 MISSING = -1
 
-# Object columns whose values pandas may hash as equal while their texts differ (True == 1 in Python,
-# Decimal("1") == Decimal("1.0")) are converted value by value; these kinds cannot hold such a pair.
-_HASHED_SAFELY = frozenset({"integer", "floating", "mixed-integer-float", "string", "boolean", "bytes", "empty"})
-
 
 def category_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Each row's index into the sorted distinct category texts (``MISSING`` where it has none), and the texts.
@@ -58,7 +54,7 @@ def category_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     row, so a million-row column of a few classes costs one hashing pass.
     """
     values = series
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in _HASHED_SAFELY:
+    if not distinct_values_safe(series):
         values = series.map(canonical)
     codes, uniques = pd.factorize(values)
     texts = _category_texts(pd.Series(uniques, dtype=values.dtype))

@@ -329,3 +329,17 @@ def test_a_window_larger_than_the_reference_sums_only_where_asked(shape: str) ->
     score = wasserstein.compare(reference, wasserstein.fit(reference), current).score
     scale = np.std(reference) if reference[0] != reference[-1] else 1.0
     assert score == pytest.approx(wasserstein_distance(reference, current) / scale, abs=1e-9)
+
+
+@pytest.mark.parametrize("kept", [1, 4, 6])
+def test_left_out_directions_complete_the_components(kept: int) -> None:
+    from exporter.monitors.multivariate import left_out, reconstruction_error
+
+    components = np.linalg.qr(RNG.normal(size=(7, 7)))[0][:kept]
+    directions = left_out(components)
+    assert directions.shape == (7 - kept, 7)
+    np.testing.assert_allclose(directions @ directions.T, np.eye(7 - kept), atol=1e-12)
+    np.testing.assert_allclose(directions @ components.T, 0.0, atol=1e-12)
+    rows = RNG.normal(size=(50, 7))
+    residual = rows - rows @ components.T @ components
+    assert reconstruction_error(rows, components) == pytest.approx(np.mean(np.linalg.norm(residual, axis=1)), abs=1e-12)
