@@ -1,17 +1,18 @@
 """Keeping freed memory for the next run instead of handing it back to the system after each one.
 
 A run over a large batch allocates the same large arrays every time: the batch's columns as Arrow
-reads them, the frame they become, sorted copies, chunks. By default Arrow's allocator (mimalloc)
-returns freed pages to the system soon after, and the C allocator (glibc) maps every block over 32 MB
-afresh and unmaps it when it is freed, so each run touches new memory page by page again, which the
-kernel must fault in and zero. On a 2-core virtual machine a 1,000,000-row run spent 2 to 6 s of
-system time so, against about 2 s of its own work; with the settings below, about 0.4 s.
+reads them, the matrix the model scores, sorted copies, chunks. By default Arrow's allocator
+(mimalloc) returns freed pages to the system soon after, glibc maps every block over 32 MB afresh
+and unmaps it when it is freed, and numpy asks the kernel for transparent huge pages for large
+arrays, which on a machine whose memory is fragmented makes the kernel compact memory on the spot
+for every 2 MB page. On a 2-core virtual machine a 1,000,000-row run spent 2 to 6 s of system time
+so, against under 2 s of its own work; with the settings below, about 0.5 s.
 
-``keep_freed_memory`` points Arrow at the C allocator and tells glibc to serve every block from its
-heap and to keep what is freed there, so the next run reuses pages already mapped. The process's
-resident memory then stays near its peak between runs, which is what a memory limit has to allow for
-anyway. Only glibc has these settings; elsewhere (musl, macOS) Arrow's pool is still set and the rest
-does nothing. ``MLMON_KEEP_FREED_MEMORY=0`` turns all of it off.
+``keep_freed_memory`` points Arrow at the C allocator, stops numpy asking for huge pages, and tells
+glibc to serve every block from its heap and to keep what is freed there, so the next run reuses
+pages already mapped. The process's resident memory then stays near its peak between runs, which is
+what a memory limit has to allow for anyway. Only glibc has the last settings; elsewhere (musl,
+macOS) the rest still applies. ``MLMON_KEEP_FREED_MEMORY=0`` turns all of it off.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def keep_freed_memory(environ: Mapping[str, str] | None = None) -> bool:
     if environ.get("MLMON_KEEP_FREED_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
     pa.set_memory_pool(pa.system_memory_pool())
+    _no_huge_pages()
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -51,3 +53,12 @@ def keep_freed_memory(environ: Mapping[str, str] | None = None) -> bool:
     taken = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO) == 1
     log.debug("allocator keeps freed memory: %s", taken)
     return taken
+
+
+def _no_huge_pages() -> None:
+    """numpy's switch for asking huge pages for large arrays (``NUMPY_MADVISE_HUGEPAGE=0`` at import)."""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # an older or newer numpy without the switch: nothing to turn off
+        return
+    _set_madvise_hugepage(False)

@@ -23,22 +23,24 @@ for _ in range(3):
     block = np.ones(64 * 2**20 // 8)
     counts.append(faults() - before)
     del block
-print(taken, pa.default_memory_pool().backend_name, *counts)
+from numpy._core.multiarray import _set_madvise_hugepage
+huge = _set_madvise_hugepage(True)  # returns the setting it replaces
+print(taken, pa.default_memory_pool().backend_name, huge, *counts)
 """
 
 
-def _probe(setting: str) -> tuple[str, str, list[int]]:
+def _probe(setting: str) -> tuple[str, str, str, list[int]]:
     result = subprocess.run(
         [sys.executable, "-c", PROBE, setting], capture_output=True, text=True, cwd=ROOT, check=True, timeout=60
     )
-    taken, pool, *counts = result.stdout.split()
-    return taken, pool, [int(c) for c in counts]
+    taken, pool, huge, *counts = result.stdout.split()
+    return taken, pool, huge, [int(c) for c in counts]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings")
 def test_a_block_allocated_again_reuses_the_pages_of_the_freed_one() -> None:
-    taken, pool, counts = _probe("1")
-    assert (taken, pool) == ("True", "system")
+    taken, pool, huge, counts = _probe("1")
+    assert (taken, pool, huge) == ("True", "system", "False")
     first, *again = counts
     assert first > 100, counts  # 64 MB are faulted in once
     assert all(n < first / 10 for n in again), counts
@@ -46,7 +48,7 @@ def test_a_block_allocated_again_reuses_the_pages_of_the_freed_one() -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings")
 def test_turned_off_every_block_is_faulted_in_afresh() -> None:
-    taken, pool, counts = _probe("0")
-    assert taken == "False"
+    taken, _pool, huge, counts = _probe("0")
+    assert (taken, huge) == ("False", "True")
     first, *again = counts
     assert all(n > first / 2 for n in again), counts

@@ -1,0 +1,29 @@
+"""Scoring a batch read column by column: one matrix, the same outputs as the frame itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from exporter.ingest.scoring import one_block
+
+
+def test_an_all_float_frame_becomes_one_matrix_with_the_same_scores() -> None:
+    rng = np.random.default_rng(2)
+    columns = {f"f{i}": rng.normal(size=300) for i in range(5)}
+    frame = pd.concat([pd.DataFrame({name: values}) for name, values in columns.items()], axis=1)
+    model = LogisticRegression().fit(frame, rng.integers(0, 2, 300))
+    joined = one_block(frame)
+    # one array behind it: each conversion is a view of it, not a new copy as from separate columns
+    assert np.shares_memory(np.asarray(joined), np.asarray(joined))
+    assert not np.shares_memory(np.asarray(frame), np.asarray(frame))
+    assert list(joined.columns) == list(frame.columns) and joined.index.equals(frame.index)
+    np.testing.assert_array_equal(model.predict_proba(joined), model.predict_proba(frame))
+
+
+def test_a_frame_of_other_types_is_left_as_it_is() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0], "k": ["a", "b"]})
+    assert one_block(frame) is frame
+    ints = pd.DataFrame({"x": [1.0, 2.0], "n": [1, 2]})
+    assert one_block(ints) is ints
