@@ -7,8 +7,9 @@ shifted a little from the reference. Each case runs in a fresh process (``cycle_
 - **mlmon**: ``ModelJob.run`` on a dropped Parquet batch — read, validate, predict, store, evaluate
   every calculator on the window (the latest batch), publish — plus rendering ``/metrics``. The
   reference profile is fitted before timing, as a running exporter has it. ``calculators`` is the
-  sum of the calculators' own durations inside that run; ``stored B/row`` is what the state store
-  and window files grew by per scored row.
+  wall time of evaluating the window (every calculator; they may run side by side); the state store
+  and window files are given in bytes per scored row; "one cycle's peak" is the peak memory of the
+  first timed run, the peak column that of all of them in one process.
 - **plain**: pandas reads the batch, scikit-learn predicts and computes accuracy, precision, recall,
   F1 and ROC AUC.
 - **scipy loop**: ``scipy.stats.wasserstein_distance`` per column over the reference standard
@@ -21,7 +22,7 @@ shifted a little from the reference. Each case runs in a fresh process (``cycle_
 NannyML and Evidently run in their own environment (``PEERS_PYTHON``, made by ``make bench``), since
 Evidently 0.7.23 needs pandas < 3; a peer that is not installed there is skipped with a note.
 
-Columns: the best of ``--repeats`` wall-clock times (one from 1M rows), the ratio of the case's time
+Columns: the best of ``--repeats`` wall-clock times, the ratio of the case's time
 to mlmon's (above 1, mlmon is faster), the peak resident memory above the process's own baseline,
 and the largest absolute difference between the case's figures and mlmon's where both computed the
 same one (performance metrics, per-feature normed Wasserstein, CBPE estimated accuracy).
@@ -52,7 +53,7 @@ SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (2_000, 10_000)
 SHIFT = 0.05
 REPEATS = 3
-SINGLE_RUN_ROWS = 1_000_000
+SINGLE_RUN_ROWS = 1_000_000  # the size the issue's absolute targets are set at
 PEERS = ("nannyml", "evidently")
 EVIDENTLY_MAX_ROWS = 100_000
 PIPELINE = "pipeline"  # the issue's plain pipeline: the plain case and NannyML's drift and CBPE, one after the other
@@ -87,9 +88,10 @@ def targets(results: dict[int, dict[str, dict[str, object] | str]]) -> list[str]
             )
             # below a million rows the process's fixed allocations, not the batch, set the peak
             batch = rows * (FEATURES + 1) * 8
-            peak = int(ours["peak_bytes"])  # type: ignore[call-overload]
+            peak = int(ours.get("cycle_peak_bytes", ours["peak_bytes"]))  # type: ignore[call-overload]
             judge(
-                f"{rows:,} rows: peak memory {peak / 2**20:.0f} MB <= {MEMORY_TARGET:g} x the batch's numeric size "
+                f"{rows:,} rows: one cycle's peak memory {peak / 2**20:.0f} MB <= {MEMORY_TARGET:g} x the batch's "
+                "numeric size "
                 f"({MEMORY_TARGET * batch / 2**20:.0f} MB)",
                 peak <= MEMORY_TARGET * batch,
             )
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"reference {REFERENCE_ROWS:,} rows x {FEATURES} numeric features, binary logistic regression, seed {SEED}; "
-        f"best of {args.repeats} runs (1 from {SINGLE_RUN_ROWS:,} rows)"
+        f"best of {args.repeats} runs"
     )
     for case, reason in skipped.items():
         if reason:
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(folder)
         prepare(data, sizes)
         for rows in sizes:
-            repeats = 1 if rows >= SINGLE_RUN_ROWS else args.repeats
+            repeats = args.repeats
             results: dict[str, dict[str, object] | str] = {}
             for case in args.cases:
                 if case in PEERS:
@@ -238,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                     note = (
                         f"calculators {float(outcome['calculator_seconds']):.3f} s; "  # type: ignore[arg-type]
                         f"state store +{float(outcome['state_bytes_per_row']):.1f} B/row, "  # type: ignore[arg-type]
-                        f"window file {float(outcome['window_bytes_per_row']):.0f} B/row"  # type: ignore[arg-type]
+                        f"window file {float(outcome['window_bytes_per_row']):.0f} B/row; "  # type: ignore[arg-type]
+                        f"one cycle's peak {int(outcome['cycle_peak_bytes']) / 2**20:.0f} MB"  # type: ignore[call-overload]
                     )
                 rows_out.append(
                     (

@@ -210,7 +210,7 @@ class ModelJob:
         # a time window moves with the clock, so it is evaluated on every run
         if report.scored or report.labels or not self._window_figures or self.model.window.seconds is not None:
             if arrived:
-                self._arrived = pd.concat(arrived, ignore_index=True)
+                self._arrived = arrived[0] if len(arrived) == 1 else pd.concat(arrived, ignore_index=True)
             keys = window_batches(self.model, self.state, self.key, now)
             latest_only = self.model.window.rows is None and self.model.window.seconds is None
             latest = self._latest
@@ -222,3 +222,7 @@ class ModelJob:
             self.windows.prune(self.key, set(keys))
             self._window_counts = window_counts(window, self.model.task) if window is not None else None
             self._window_figures = evaluate(self.model, self.key, window, self.profile)
+            if latest_only and self.model.id_column is None:
+                # Only a new batch changes this window, and it brings its own rows: the batch just
+                # evaluated is not kept in memory until the next run reads another beside it.
+                self._arrived, self._latest = None, None

@@ -132,7 +132,8 @@ def _measured(seconds: float, calculators: float, peak_mb: float, state_per_row:
     return {
         "seconds": seconds,
         "calculator_seconds": calculators,
-        "peak_bytes": int(peak_mb * 2**20),
+        "cycle_peak_bytes": int(peak_mb * 2**20),
+        "peak_bytes": int(4 * peak_mb * 2**20),  # over every timed run: not what the target judges
         "state_bytes_per_row": state_per_row,
         "values": {},
     }
@@ -153,7 +154,7 @@ def test_the_cycle_targets_say_met_or_missed_by_the_figures() -> None:
     slow = {1_000_000: {"mlmon": _measured(1.6, 0.7, 600, 3.0), "pipeline": combined}}
     missed = [line for line in bench.targets(slow) if line.startswith("MISSED")]  # type: ignore[attr-defined]
     # every figure past its target: 0.7 s, 1.6 s, 600 MB over 2 x 248 MB, 3.0 / 1.6 = 1.9 < 2, 3 B/row
-    assert [m.split(":")[1].split()[0] for m in missed] == ["every", "full", "peak", "plain", "state"], missed
+    assert [m.split(":")[1].split()[0] for m in missed] == ["every", "full", "one", "plain", "state"], missed
 
     # below a million rows only the speed-up and the state store are judged
     small = {10_000: {"mlmon": _measured(0.05, 0.03, 90, 0.0), "pipeline": {**combined, "seconds": 0.07}}}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,12 @@ def score_prepared(model: ModelConfig, loaded: LoadedModel, prepared: PreparedBa
     return Scored(logged.predictions, logged.probabilities, 0.0, logged.latencies)
 
 
+# Rows scored at a time. A model scores each row on its own (scikit-learn's contract, which chunked
+# batches rely on too), so a large batch is scored in pieces: the matrix the estimator makes of its
+# input is a piece's, never a second copy of the whole batch.
+SCORING_ROWS = 65_536
+
+
 def one_block(features: pd.DataFrame) -> pd.DataFrame:
     """``features`` over one two-dimensional array when every column is float64, else as it is.
 
@@ -49,20 +55,33 @@ def one_block(features: pd.DataFrame) -> pd.DataFrame:
     return features
 
 
-def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float] = time.perf_counter) -> Scored:
+def _pieces(features: pd.DataFrame, named: bool) -> Iterator[pd.DataFrame | np.ndarray]:
     # an estimator fitted on a bare array gets one: the column order was settled when preparing the batch
-    inputs = one_block(features) if loaded.feature_names is not None else features.to_numpy()
+    for begin in range(0, max(len(features), 1), SCORING_ROWS):
+        piece = features.iloc[begin : begin + SCORING_ROWS]
+        yield one_block(piece) if named else piece.to_numpy()
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float] = time.perf_counter) -> Scored:
     start = clock()
+    predicted: list[np.ndarray] = []
+    probable: list[np.ndarray] = []
     try:
         # Validation has dropped every row with a missing value, an infinity or a number too large to
         # compute with, so scikit-learn's own pass over every cell for them is skipped (two thirds of
         # a logistic regression's predict on a million rows). An estimator that makes a non-finite
         # value itself is still caught: non-finite outputs fail the batch below.
         with sklearn.config_context(assume_finite=True):
-            predictions = np.asarray(loaded.estimator.predict(inputs))
-            probabilities = (
-                np.asarray(loaded.estimator.predict_proba(inputs), dtype=float) if loaded.has_proba else None
-            )
+            for inputs in _pieces(features, loaded.feature_names is not None):
+                predicted.append(np.asarray(loaded.estimator.predict(inputs)))
+                if loaded.has_proba:
+                    probable.append(np.asarray(loaded.estimator.predict_proba(inputs), dtype=float))
+        predictions = _joined(predicted)
+        probabilities = _joined(probable) if loaded.has_proba else None
     except Exception as exc:  # noqa: BLE001  (the estimator's own error is the reason, whatever it is)
         raise BatchFailure("scoring", f"the model could not score the batch: {type(exc).__name__}: {exc}") from exc
     seconds = clock() - start

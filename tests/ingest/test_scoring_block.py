@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
+from exporter.ingest import scoring
 from exporter.ingest.scoring import one_block
+from exporter.model import LoadedModel
 
 
 def test_an_all_float_frame_becomes_one_matrix_with_the_same_scores() -> None:
@@ -27,3 +30,22 @@ def test_a_frame_of_other_types_is_left_as_it_is() -> None:
     assert one_block(frame) is frame
     ints = pd.DataFrame({"x": [1.0, 2.0], "n": [1, 2]})
     assert one_block(ints) is ints
+
+
+def test_a_batch_larger_than_a_scoring_piece_scores_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({f"f{i}": rng.normal(size=1000) for i in range(4)})
+    estimator = LogisticRegression().fit(frame, rng.integers(0, 3, 1000))
+    named = LoadedModel(estimator=estimator, classes=estimator.classes_, feature_names=list(frame.columns), digest="d")
+    bare = LoadedModel(
+        estimator=LogisticRegression().fit(frame.to_numpy(), rng.integers(0, 2, 1000)),
+        classes=np.array([0, 1]),
+        feature_names=None,
+        digest="d",
+    )
+    monkeypatch.setattr(scoring, "SCORING_ROWS", 300)  # four pieces, the last of 100 rows
+    for loaded in (named, bare):
+        scored = scoring.score(loaded, frame)
+        inputs = frame if loaded.feature_names is not None else frame.to_numpy()
+        np.testing.assert_array_equal(scored.predictions, loaded.estimator.predict(inputs))
+        np.testing.assert_array_equal(scored.probabilities, loaded.estimator.predict_proba(inputs))
