@@ -39,6 +39,7 @@ bench: $(VENV)/.installed $(PEERS_VENV)/.installed
 	$(PY) benchmarks/bench_scrape.py
 	$(PY) benchmarks/bench_reference.py
 	$(PY) benchmarks/bench_state.py
+	$(PY) benchmarks/bench_large_batch.py
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache
