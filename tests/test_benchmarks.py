@@ -14,20 +14,23 @@ BENCHMARK = ROOT / "benchmarks" / "bench_drift.py"
 HEADER = ["case", "rows", "mlmon s", "naive s", "ratio (naive/mlmon)", "mlmon rows/s", "naive rows/s", "max |diff|"]
 
 
-def test_quick_benchmark_prints_the_comparison_table() -> None:
+def _run(script: Path, *args: str, timeout: float = 300) -> tuple[str, list[list[str]]]:
+    """A benchmark's output and its lines split into cells (at least two spaces apart: names hold one)."""
     result = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+        [sys.executable, str(script), *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, check=False
     )
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    # cells are separated by at least two spaces; case names hold single ones
-    split = [re.split(r"\s{2,}", line.strip()) for line in lines]
-    assert HEADER in split, result.stdout
+    return result.stdout, [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+
+
+def test_quick_benchmark_prints_the_comparison_table() -> None:
+    stdout, split = _run(BENCHMARK, "--quick", timeout=120)
+    assert HEADER in split, stdout
     rows = split[split.index(HEADER) + 1 :]
     compared = {(cells[0], cells[1]): cells for cells in rows if cells[0] != "all monitors"}
     assert set(compared) == {
         (case, size) for case in ("wasserstein (auto)", "ks (forced)") for size in ("1,000", "10,000")
-    }, result.stdout
+    }, stdout
     ratio = HEADER.index("ratio (naive/mlmon)")
     for cells in compared.values():
         assert len(cells) == len(HEADER), cells
@@ -39,19 +42,10 @@ CYCLE_HEADER = ["rows", "case", "seconds", "ratio (case/mlmon)", "peak MB", "max
 
 
 def test_cycle_benchmark_runs_mlmon_beside_its_peers_and_they_agree() -> None:
-    result = subprocess.run(
-        [sys.executable, str(CYCLE), "--rows", "2000", "--repeats", "1", "--cases", "mlmon", "plain", "scipy"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
-    assert CYCLE_HEADER in split, result.stdout
+    stdout, split = _run(CYCLE, "--rows", "2000", "--repeats", "1", "--cases", "mlmon", "plain", "scipy")
+    assert CYCLE_HEADER in split, stdout
     rows = {cells[1]: cells for cells in split if cells and cells[0] == "2,000"}
-    assert set(rows) == {"mlmon", "plain", "scipy"}, result.stdout
+    assert set(rows) == {"mlmon", "plain", "scipy"}, stdout
     assert "B/row" in rows["mlmon"][-1]
     # the plain pipeline's sklearn metrics and the scipy loop's distances are mlmon's figures too
     for case in ("plain", "scipy"):
@@ -59,18 +53,9 @@ def test_cycle_benchmark_runs_mlmon_beside_its_peers_and_they_agree() -> None:
 
 
 def test_quick_scrape_benchmark_prints_both_servers_side_by_side() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_scrape.py"), "--quick", "--seconds", "1"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    stdout, split = _run(ROOT / "benchmarks" / "bench_scrape.py", "--quick", "--seconds", "1")
     header = ["size", "server", "series", "body KB", "sent KB", "scrapes", "errors", "p50 ms", "p99 ms", "max ms"]
-    assert header in split, result.stdout
+    assert header in split, stdout
     rows = {(cells[0], cells[1]): cells for cells in split[split.index(header) + 1 :] if len(cells) == len(header)}
     assert set(rows) == {(size, server) for size in ("demo", "10 x 30") for server in ("mlmon", "per-scrape render")}
     for (size, _server), cells in rows.items():
@@ -79,7 +64,7 @@ def test_quick_scrape_benchmark_prints_both_servers_side_by_side() -> None:
         assert cells[2] == rows[(size, "mlmon")][2]
     # mlmon sends gzip, which Prometheus asks for; the per-scrape server sends the body as it is
     assert float(rows[("10 x 30", "mlmon")][4].replace(",", "")) < float(rows[("10 x 30", "mlmon")][3].replace(",", ""))
-    assert "p99 ratio (per-scrape render / mlmon)" in result.stdout
+    assert "p99 ratio (per-scrape render / mlmon)" in stdout
 
 
 SOURCES = ROOT / "benchmarks" / "bench_sources.py"
@@ -87,15 +72,11 @@ SOURCES_HEADER = ["rows", "source", "seconds", "rows/s", "ratio (source/file)", 
 
 
 def test_sources_benchmark_reads_the_same_rows_through_every_source() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SOURCES), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=180, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
-    assert SOURCES_HEADER in split, result.stdout
+    stdout, split = _run(SOURCES, "--quick", timeout=180)
+    assert SOURCES_HEADER in split, stdout
     rows = split[split.index(SOURCES_HEADER) + 1 :]
-    assert {cells[1] for cells in rows} >= {"parquet file", "sqlite", "http jsonl", "http csv"}, result.stdout
-    assert all(cells[-1] == "0" for cells in rows), result.stdout  # every source read back the rows written
+    assert {cells[1] for cells in rows} >= {"parquet file", "sqlite", "http jsonl", "http csv"}, stdout
+    assert all(cells[-1] == "0" for cells in rows), stdout  # every source read back the rows written
 
 
 REFERENCE = ROOT / "benchmarks" / "bench_reference.py"
@@ -103,19 +84,15 @@ REFERENCE_HEADER = ["storage", "models", "stored MB", "load s", "resident MB", "
 
 
 def test_reference_benchmark_prints_format_1_beside_the_shared_store() -> None:
-    result = subprocess.run(
-        [sys.executable, str(REFERENCE), "--rows", "3000", "--models", "3"], capture_output=True, text=True, cwd=ROOT
-    )
-    assert result.returncode == 0, result.stderr
-    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
-    assert REFERENCE_HEADER in split, result.stdout
+    stdout, split = _run(REFERENCE, "--rows", "3000", "--models", "3")
+    assert REFERENCE_HEADER in split, stdout
     rows = {(cells[0], cells[1]): cells for cells in split[split.index(REFERENCE_HEADER) + 1 :] if len(cells) >= 5}
-    assert set(rows) == {("format 1", "1"), ("format 1", "3"), ("shared", "1"), ("shared", "3")}, result.stdout
+    assert set(rows) == {("format 1", "1"), ("format 1", "3"), ("shared", "1"), ("shared", "3")}, stdout
     stored = REFERENCE_HEADER.index("stored MB")
     # three models share one stored profile; format 1 keeps one copy each
     assert rows[("shared", "3")][stored] == rows[("shared", "1")][stored]
     assert float(rows[("format 1", "3")][stored]) == pytest.approx(3 * float(rows[("format 1", "1")][stored]), rel=0.05)
-    assert "ratio format 1 / shared" in result.stdout
+    assert "ratio format 1 / shared" in stdout
 
 
 def _bench_cycle() -> object:
@@ -166,18 +143,9 @@ STATE = ROOT / "benchmarks" / "bench_state.py"
 
 
 def test_state_benchmark_prints_bytes_per_row_of_both_stores_and_they_agree() -> None:
-    result = subprocess.run(
-        [sys.executable, str(STATE), "--rows", "5000"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr  # it fails when the stores disagree on a label
-    split = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
-    assert split[0][:4] == ["ids", "store", "rows", "bytes/row"], result.stdout
+    stdout, split = _run(STATE, "--rows", "5000")  # it exits 1 when the stores disagree on a label
+    assert split[0][:4] == ["ids", "store", "rows", "bytes/row"], stdout
     rows = {(cells[0], cells[1]): cells for cells in split[1:]}
     for ids in ("text", "integer"):
-        assert float(rows[(ids, "row store")][3]) <= 40 < float(rows[(ids, "sqlite rows")][3]), result.stdout
+        assert float(rows[(ids, "row store")][3]) <= 40 < float(rows[(ids, "sqlite rows")][3]), stdout
         assert rows[(ids, "row store")][-1] == rows[(ids, "sqlite rows")][-1] == "5,000"
