@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,15 +59,26 @@ def failure_counters(failure: BatchFailure) -> Counter[CounterKey]:
     return counters
 
 
-def validation_counters(prepared: PreparedBatch) -> Counter[CounterKey]:
+def row_counters(invalid: Mapping[str, int], violations: Mapping[str, int]) -> Counter[CounterKey]:
+    """Invalid rows by reason and schema violations by kind, as counter increments (zeros left out)."""
     counters: Counter[CounterKey] = Counter()
-    for reason, n in prepared.invalid.items():
+    for reason, n in invalid.items():
         if n:
             counters[counter_key("mlmon_invalid_rows", {"reason": reason})] += n
-    for kind, n in prepared.schema_violations.items():
+    for kind, n in violations.items():
         if n:
             counters[counter_key("mlmon_schema_violations", {"kind": kind})] += n
     return counters
+
+
+def validation_counters(prepared: PreparedBatch) -> Counter[CounterKey]:
+    return row_counters(prepared.invalid, prepared.schema_violations)
+
+
+def confidence_counters(probabilities: np.ndarray) -> dict[CounterKey, float]:
+    """The confidence histogram's increments: each row's highest class probability."""
+    confidence = probabilities.max(axis=1)
+    return histogram.increments("mlmon_prediction_confidence", confidence, histogram.CONFIDENCE_BUCKETS)
 
 
 def scoring_counters(rows: int, scored: Scored) -> Counter[CounterKey]:
@@ -78,8 +89,7 @@ def scoring_counters(rows: int, scored: Scored) -> Counter[CounterKey]:
         histogram.increments("mlmon_scoring_duration_seconds", scored.durations, histogram.DURATION_BUCKETS)
     )
     if scored.probabilities is not None:
-        confidence = scored.probabilities.max(axis=1)
-        counters.update(histogram.increments("mlmon_prediction_confidence", confidence, histogram.CONFIDENCE_BUCKETS))
+        counters.update(confidence_counters(scored.probabilities))
     return counters
 
 

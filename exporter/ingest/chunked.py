@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from exporter import histogram
 from exporter.evaluation import AnyFigure
 from exporter.history.record import WindowCounts
-from exporter.ingest.batches import BatchIngestor, BatchOutcome
+from exporter.ingest.batches import BatchIngestor, BatchOutcome, confidence_counters, row_counters
 from exporter.ingest.validation import BatchFailure
 from exporter.mergeable.batch import BatchMonitor, BatchState
 from exporter.mergeable.published import window_counts, window_figures
@@ -136,10 +136,7 @@ class ChunkedIngestor(BatchIngestor):
                 else:
                     tally.scoring_seconds += scored.seconds
                 if scored.probabilities is not None:
-                    confidence = scored.probabilities.max(axis=1)
-                    tally.counters.update(
-                        histogram.increments("mlmon_prediction_confidence", confidence, histogram.CONFIDENCE_BUCKETS)
-                    )
+                    tally.counters.update(confidence_counters(scored.probabilities))
                 monitor.add_scored(state, prepared, scored)
         except UnreadableBatch as exc:
             raise BatchFailure("unreadable", str(exc)) from exc
@@ -157,12 +154,9 @@ def _batch_counters(tally: _Tally, rows: int) -> None:
     ``scoring_counters``): schema violations count columns, once per batch; the scoring duration is
     one observation, the time of every chunk (or, logged per row, every row's latency)."""
     counters = tally.counters
-    for reason, n in tally.invalid.items():
-        if n:
-            counters[counter_key("mlmon_invalid_rows", {"reason": reason})] += n
-    for kind, n in (("extra_column", tally.extra_columns), ("wrong_dtype", len(tally.wrong_dtype))):
-        if n:
-            counters[counter_key("mlmon_schema_violations", {"kind": kind})] += n
+    counters.update(
+        row_counters(tally.invalid, {"extra_column": tally.extra_columns, "wrong_dtype": len(tally.wrong_dtype)})
+    )
     counters[counter_key("mlmon_predictions")] += rows
     counters[counter_key("mlmon_batches_processed")] += 1
     if not tally.latencies:
