@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from exporter.arrays import distinct
 from exporter.drift import METHODS
 from exporter.drift.registry import DriftResult, Fitted
 from exporter.drift.selection import resolve_method
@@ -39,7 +40,7 @@ def distinct_values(values: np.ndarray, kind: str) -> int:
     if kind == "numeric":
         # sorted values: the distinct ones are where consecutive values differ
         return 1 + int(np.count_nonzero(np.diff(values))) if values.size else 0
-    return int(np.unique(values).size)
+    return int(distinct(values).size)
 
 
 def fit_column(

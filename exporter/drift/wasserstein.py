@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from exporter.arrays import distinct
 from exporter.drift.registry import DriftMethod, DriftResult, Fitted, register
 
 
@@ -112,7 +113,7 @@ def _prefix_sums(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
     def sums_at(positions: np.ndarray) -> np.ndarray:
         # bounds[j] is the j-th distinct position; segment j runs from bounds[j] to bounds[j + 1]
-        bounds = np.unique(np.concatenate([[0, values.size], positions]))
+        bounds = distinct(np.concatenate([[0, values.size], positions]))
         segments = np.add.reduceat(values, bounds[:-1]) if values.size else np.zeros(0)
         running = np.concatenate([[0.0], np.cumsum(segments)])
         return running[np.searchsorted(bounds, positions)]

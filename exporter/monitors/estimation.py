@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from exporter.arrays import distinct
 from exporter.estimation.cbpe import (
     accuracy_error,
     calibrate,
@@ -49,7 +50,7 @@ class Estimation(Monitor):
         classes = np.asarray(reference.classes)
         true = class_indices(reference.labels, classes)
         usable = true != UNMATCHED
-        if np.count_nonzero(usable) < MIN_REFERENCE_ROWS or np.unique(true[usable]).size < 2:
+        if np.count_nonzero(usable) < MIN_REFERENCE_ROWS or distinct(true[usable]).size < 2:
             return {}
         probabilities = np.asarray(reference.probabilities, dtype=np.float64)[usable]
         if model.task == "binary_classification":

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from exporter.arrays import distinct as distinct_values_of
 from exporter.drift import METHODS
 from exporter.drift.fitting import FittedColumn, compare_column, fit_column, pack, unpack
 from exporter.drift.published import drift_figures
@@ -136,7 +137,7 @@ def _compare(
         reference_values = usable_values(reference(), kind)
         if kind == "numeric":
             reference_values = np.sort(reference_values)
-        distinct = np.unique(reference_values).size
+        distinct = distinct_values_of(reference_values).size
     current_values = usable_values(current, kind)
     if reference_values.size == 0 or current_values.size == 0:
         return []

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from exporter.arrays import distinct
 from exporter.figures import Figure
 from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.performance import UNMATCHED, class_indices, class_label, positive_index
@@ -86,7 +87,7 @@ class Performance(Monitor):
             return _figures(metrics) + interval_figures(metrics, rows_behind(true, predicted, [positive]))
         metrics = multiclass_metrics(true, predicted, indices, probabilities)
         # the macro averages run over the classes present among the true or predicted labels
-        present = np.unique(np.concatenate([true, predicted]))
+        present = distinct(np.concatenate([true, predicted]))
         figures = _figures(metrics) + interval_figures(metrics, rows_behind(true, predicted, present))
         support = np.bincount(true, minlength=len(classes))
         kept = classes_kept(indices, support, model.limits.max_classes)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from exporter.arrays import distinct
 from exporter.performance.binary import log_loss, positions, ratio, roc_auc
 
 
@@ -60,7 +61,7 @@ def multiclass_metrics(
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.size == 0:
         return {}
-    present = np.unique(np.concatenate([y_true, y_pred]))
+    present = distinct(np.concatenate([y_true, y_pred]))
     precision, recall, f1, support = [], [], [], []
     for cls in present:
         actual, predicted = y_true == cls, y_pred == cls
@@ -79,7 +80,7 @@ def multiclass_metrics(
     if probabilities is not None:
         true_index = positions(y_true, classes)
         out["log_loss"] = log_loss(true_index, probabilities)
-        if np.unique(true_index).size == len(classes):
+        if distinct(true_index).size == len(classes):
             areas = [roc_auc(true_index == k, probabilities[:, k]) for k in range(len(classes))]
             out["roc_auc"] = float(np.mean(areas))
     return out

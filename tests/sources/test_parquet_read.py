@@ -43,3 +43,32 @@ def test_a_wide_numeric_batch_keeps_its_values(tmp_path: Path) -> None:
     path = tmp_path / "wide.parquet"
     frame.to_parquet(path, index=False)
     pd.testing.assert_frame_equal(read_parquet(path), frame)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # a range index of its own (start, step and name are kept in the file's pandas metadata)
+        pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]}, index=pd.RangeIndex(10, 16, 2, name="row")),
+        # column names that are not text
+        pd.DataFrame({0: [1.0, 2.0], 1: [3, 4]}),
+        # columns under two levels of names: read whole
+        pd.DataFrame([[1.0, 2.0]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")])),
+        # no rows at all
+        pd.DataFrame({"a": pd.Series([], dtype="float64"), "b": pd.Series([], dtype="int64")}),
+    ],
+    ids=["range-index", "number-names", "multi-level-columns", "empty"],
+)
+def test_unusual_layouts_read_as_pandas_reads_them(tmp_path: Path, frame: pd.DataFrame) -> None:
+    path = tmp_path / "b.parquet"
+    frame.to_parquet(path)
+    pd.testing.assert_frame_equal(read_parquet(path), pd.read_parquet(path))
+
+
+def test_a_file_without_pandas_metadata_reads_as_pandas_reads_it(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"x": [1.5, None, 2.5], "s": ["a", "b", None], "n": pa.array([1, None, 3])}), path)
+    pd.testing.assert_frame_equal(read_parquet(path), pd.read_parquet(path))

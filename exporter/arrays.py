@@ -1,0 +1,25 @@
+"""Array helpers numpy has, made fast for the arrays mlmon hands them.
+
+numpy 2.3 and later find the distinct values of an integer array by hashing when no counts or inverse
+are asked for. With many distinct values that is tens of times slower than sorting: a million
+distinct integers take about 0.8 s to hash and 8 ms to sort. ``distinct`` sorts, whatever the version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a one-dimensional array, ascending: ``np.unique(values)``, by sorting."""
+    ordered = np.sort(np.asarray(values).ravel())
+    if ordered.size < 2:
+        return ordered
+    kept = np.empty(ordered.size, dtype=bool)
+    kept[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=kept[1:])
+    if ordered.dtype.kind in "fc" and np.isnan(ordered[-1]):
+        # NaN never equals itself; np.unique keeps one (NaNs sort last)
+        first_nan = int(np.searchsorted(ordered, np.nan))
+        kept[first_nan + 1 :] = False
+    return ordered[kept]
