@@ -20,7 +20,7 @@ from exporter.config import ModelConfig
 from exporter.deployment import Deployment
 from exporter.evaluation import AnyFigure, evaluate
 from exporter.history.record import WindowCounts, record_run, window_counts
-from exporter.ingest.batches import BatchIngestor
+from exporter.ingest.batches import BatchIngestor, BatchOutcome, PendingBatch
 from exporter.ingest.chunked import ChunkedIngestor, ChunkedOutcome
 from exporter.ingest.label_files import ingest_labels
 from exporter.ingest.position import RecordedPosition
@@ -28,7 +28,7 @@ from exporter.model import LoadedModel, ModelLoadError
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.reference.profile import ReferenceProfile
 from exporter.results import Results, Snapshot
-from exporter.sources import Source, SourceContext, SourceUnavailable, open_source
+from exporter.sources import BatchRef, Source, SourceContext, SourceUnavailable, open_source
 from exporter.sources.metering import MeteredSource, SourceMeter
 from exporter.state import StateStore
 from exporter.status import RunStatus, counter_figures, run_figures, source_counters, source_figures
@@ -181,26 +181,76 @@ class ModelJob:
                 )
         arrived: list[pd.DataFrame] = []
         self._latest = None
-        with _unless_unavailable(self.key, "batches"):
-            self._ingest_batches(loaded, now, report, arrived)
-        self._evaluate(loaded, now, report, arrived)
+        held: list[PendingBatch] = []
+        try:
+            with _unless_unavailable(self.key, "batches"):
+                self._ingest_batches(loaded, now, report, arrived, held)
+            if held and self._evaluate_held(held[-1], now, report, arrived):
+                return
+            self._evaluate(loaded, now, report, arrived)
+        finally:
+            for pending in held:
+                pending.abandon()  # never recorded: the next run scores it again
 
-    def _ingest_batches(self, loaded: LoadedModel, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> None:
+    def _ingest_batches(
+        self,
+        loaded: LoadedModel,
+        now: float,
+        report: RunReport,
+        arrived: list[pd.DataFrame],
+        held: list[PendingBatch],
+    ) -> None:
+        """Every new batch scored and recorded, in order, but the last one when the window is the
+        latest batch: that one is left in ``held``, evaluated in memory while its window file is
+        written, and recorded after (``_evaluate_held``)."""
         for ref in self.source.pending(RecordedPosition(self.state, self.key)):
-            ingestor = self.chunked if self.chunked.applies(self.source, ref) else self.batches
-            outcome = ingestor.ingest(self.source, ref, loaded, now)
-            report.labels += outcome.late_labels
-            if outcome.status == "failed":
-                report.failed += 1
-            elif outcome.status == "scored":
-                report.scored += 1
-                report.rows += outcome.rows
-                report.batch_names.append(ref.name)
-                self._last_batch_rows = float(outcome.rows)
-                if outcome.arrived is not None:
-                    arrived.append(outcome.arrived)
-                self._latest = (ref.key, outcome.window) if outcome.window is not None else None
-                self._chunked = outcome if isinstance(outcome, ChunkedOutcome) else None
+            if held:
+                self._account(held[-1].finish(), held.pop().ref, report, arrived)
+            if self.chunked.applies(self.source, ref):
+                self._account(self.chunked.ingest(self.source, ref, loaded, now), ref, report, arrived)
+                continue
+            begun = self.batches.begin(self.source, ref, loaded, now)
+            if not isinstance(begun, PendingBatch):
+                self._account(begun, ref, report, arrived)
+            elif begun.window is not None and self._latest_only():
+                held.append(begun)
+            else:
+                self._account(begun.finish(), ref, report, arrived)
+
+    def _account(self, outcome: BatchOutcome, ref: BatchRef, report: RunReport, arrived: list[pd.DataFrame]) -> None:
+        report.labels += outcome.late_labels
+        if outcome.status == "failed":
+            report.failed += 1
+        elif outcome.status == "scored":
+            report.scored += 1
+            report.rows += outcome.rows
+            report.batch_names.append(ref.name)
+            self._last_batch_rows = float(outcome.rows)
+            if outcome.arrived is not None:
+                arrived.append(outcome.arrived)
+            self._latest = (ref.key, outcome.window) if outcome.window is not None else None
+            self._chunked = outcome if isinstance(outcome, ChunkedOutcome) else None
+
+    def _latest_only(self) -> bool:
+        return self.model.window.rows is None and self.model.window.seconds is None
+
+    def _evaluate_held(self, pending: PendingBatch, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> bool:
+        """The window of ``pending``, the latest batch, evaluated while its file is written, then the
+        batch recorded. False when it was not recorded here (another process did), or the window
+        turns out to be other than this batch: the run then evaluates the window from the store."""
+        assert pending.window is not None
+        window = replace(pending.window, arrived=_concat([*arrived, pending.arrived]))
+        figures = evaluate(self.model, self.key, window, self.profile)
+        outcome = pending.finish()
+        self._account(outcome, pending.ref, report, arrived)
+        keys = window_batches(self.model, self.state, self.key, now)
+        if outcome.status != "scored" or keys != [pending.ref.key]:
+            return False
+        self.windows.prune(self.key, set(keys))
+        self._chunked, self._arrived, self._latest = None, None, None
+        self._window_counts = window_counts(window, self.model.task)
+        self._window_figures = figures
+        return True
 
     def _evaluate(self, loaded: LoadedModel, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> None:
         if self._chunked is not None:
@@ -210,9 +260,9 @@ class ModelJob:
         # a time window moves with the clock, so it is evaluated on every run
         if report.scored or report.labels or not self._window_figures or self.model.window.seconds is not None:
             if arrived:
-                self._arrived = arrived[0] if len(arrived) == 1 else pd.concat(arrived, ignore_index=True)
+                self._arrived = _concat(arrived)
             keys = window_batches(self.model, self.state, self.key, now)
-            latest_only = self.model.window.rows is None and self.model.window.seconds is None
+            latest_only = self._latest_only()
             latest = self._latest
             if latest_only and latest is not None and keys == [latest[0]]:
                 # the window is the batch just scored: built from it in memory, not read back
@@ -226,3 +276,7 @@ class ModelJob:
                 # Only a new batch changes this window, and it brings its own rows: the batch just
                 # evaluated is not kept in memory until the next run reads another beside it.
                 self._arrived, self._latest = None, None
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -9,9 +9,10 @@ in one piece is raised to the caller when its result is taken, as a plain loop w
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,3 +33,27 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int 
         return [function(item) for item in pending]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlmon-eval") as pool:
         return list(pool.map(function, pending))
+
+
+class Background(Generic[R]):
+    """``function()`` started on a thread of its own, for work that runs without the interpreter lock
+    (writing a file) while the caller goes on. ``result`` waits for it and gives its value, or raises
+    what it raised."""
+
+    def __init__(self, function: Callable[[], R], name: str) -> None:
+        self._outcome: tuple[R | None, BaseException | None] = (None, None)
+        self._thread = threading.Thread(target=self._run, args=(function,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[[], R]) -> None:
+        try:
+            self._outcome = (function(), None)
+        except BaseException as error:  # noqa: BLE001  (handed to whoever waits for the result)
+            self._outcome = (None, error)
+
+    def result(self) -> R:
+        self._thread.join()
+        value, error = self._outcome
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]

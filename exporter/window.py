@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 
 from exporter.config import ModelConfig
+from exporter.direct_io import write_file
 from exporter.performance import class_label
 from exporter.rows.keys import row_keys
 from exporter.state import StateStore
@@ -91,21 +92,19 @@ class WindowStore:
         labels: Sequence[str | None] | np.ndarray | None = None,
         scored_at: float | None = None,
     ) -> None:
-        texts = {str(c): canonical_texts(features[c]) for c in features.columns if features[c].dtype == object}
-        # straight to Arrow: no second pandas frame of the whole batch is built to write it
-        table = pa.Table.from_pandas(features.assign(**texts) if texts else features, preserve_index=False)
-        extra: dict[str, object] = {PREDICTION: np.asarray(predictions)}
-        if row_ids is not None:
-            extra[ROW_ID] = pa.array(list(row_ids), type=pa.string())
-        if probabilities is not None:
-            for i in range(probabilities.shape[1]):
-                extra[f"{PROBA}{i}"] = np.ascontiguousarray(probabilities[:, i])
-        if labels is not None:
-            extra[LABEL] = pa.array(np.asarray(labels, dtype=object), type=pa.string())
-        if scored_at is not None:
-            extra[SCORED_AT] = np.full(len(predictions), scored_at)
-        for name, values in extra.items():
-            table = table.append_column(name, pa.array(values) if isinstance(values, np.ndarray) else values)
+        self.write(
+            model_key,
+            batch_key,
+            window_table(features, row_ids, predictions, probabilities, labels=labels, scored_at=scored_at),
+        )
+
+    def write(self, model_key: str, batch_key: str, table: pa.Table, *, direct: bool = False) -> None:
+        """``table`` (``window_table``) as the batch's file, in whole or not at all; with ``direct``, past
+        the page cache (``exporter.direct_io``), for a file read back only after a restart.
+
+        It runs mostly without the interpreter lock, so the caller may go on meanwhile
+        (``BatchIngestor.begin``).
+        """
         folder = self._dir(model_key)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / _file_name(batch_key)
@@ -113,7 +112,7 @@ class WindowStore:
         # An Arrow IPC file, uncompressed: it lives only as long as the window needs it, numbers barely
         # compress, and it is written at the speed of the disk (a million rows of 30 features in about
         # half the time of an uncompressed Parquet file, a quarter of a compressed one).
-        feather.write_feather(table, partial, compression="uncompressed")
+        write_file(partial, lambda sink: feather.write_feather(table, sink, compression="uncompressed"), direct=direct)
         os.replace(partial, final)
 
     def load(self, model_key: str, batch_key: str) -> pd.DataFrame | None:
@@ -132,6 +131,33 @@ class WindowStore:
         for path in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{EARLIER_SUFFIX}")]:
             if path.name not in wanted:
                 path.unlink(missing_ok=True)
+
+
+def window_table(
+    features: pd.DataFrame,
+    row_ids: Sequence[str] | None,
+    predictions: np.ndarray,
+    probabilities: np.ndarray | None,
+    labels: Sequence[str | None] | np.ndarray | None = None,
+    scored_at: float | None = None,
+) -> pa.Table:
+    """A scored batch as the Arrow table of its window file; numeric columns are shared, not copied."""
+    texts = {str(c): canonical_texts(features[c]) for c in features.columns if features[c].dtype == object}
+    # straight to Arrow: no second pandas frame of the whole batch is built to write it
+    table = pa.Table.from_pandas(features.assign(**texts) if texts else features, preserve_index=False)
+    extra: dict[str, object] = {PREDICTION: np.asarray(predictions)}
+    if row_ids is not None:
+        extra[ROW_ID] = pa.array(list(row_ids), type=pa.string())
+    if probabilities is not None:
+        for i in range(probabilities.shape[1]):
+            extra[f"{PROBA}{i}"] = np.ascontiguousarray(probabilities[:, i])
+    if labels is not None:
+        extra[LABEL] = pa.array(np.asarray(labels, dtype=object), type=pa.string())
+    if scored_at is not None:
+        extra[SCORED_AT] = np.full(len(predictions), scored_at)
+    for name, values in extra.items():
+        table = table.append_column(name, pa.array(values) if isinstance(values, np.ndarray) else values)
+    return table
 
 
 def window_batches(model: ModelConfig, state: StateStore, model_key: str, now: float) -> list[str]:

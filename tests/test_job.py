@@ -450,7 +450,7 @@ def test_a_failing_state_store_is_reported_and_the_batch_is_retried(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(job.windows, "save", disk_full)
+    monkeypatch.setattr(job.windows, "write", disk_full)
     report = job.run()
     assert value(report.figures, "mlmon_model_up") == 0
     assert value(report.figures, "mlmon_predictions") == 0
@@ -667,3 +667,47 @@ def test_last_run_duration_is_the_last_run_that_did_work_and_an_empty_run_says_s
     os.utime(tmp_path / "model.joblib", ns=(1, 1))
     down = job.run().figures
     assert value(down, "mlmon_model_up") == 0 and value(down, "mlmon_last_run_empty") == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "direct"),
+    [({"id_column": None}, True), ({"id_column": None, "window": {"rows": 500}}, False), ({}, False)],
+    ids=["latest-batch", "rows-window", "with-ids"],
+)
+def test_a_latest_batch_window_is_evaluated_while_its_file_is_written_then_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, object], direct: bool
+) -> None:
+    import threading
+
+    import exporter.job
+
+    config = write_project(tmp_path, model_overrides=overrides)
+    x, y = binary_data(120, seed=33)
+    write_batch(tmp_path, "b.csv", x, y)
+    job = app_for(config).jobs[0]
+    evaluated = threading.Event()
+    seen: list[tuple[bool, bool, bool]] = []
+    evaluate, write = exporter.job.evaluate, job.windows.write
+
+    def watched_evaluate(*args, **kwargs):  # type: ignore[no-untyped-def]
+        evaluated.set()
+        return evaluate(*args, **kwargs)
+
+    def watched_write(model_key: str, batch_key: str, table, *, direct: bool = False) -> None:  # type: ignore[no-untyped-def]
+        # only a latest-batch window is evaluated before its file is done (the others read the store)
+        seen.append((direct, evaluated.wait(2 if direct else 0.2), job.state.has_batch(model_key, batch_key)))
+        write(model_key, batch_key, table, direct=direct)
+
+    monkeypatch.setattr(exporter.job, "evaluate", watched_evaluate)
+    monkeypatch.setattr(job.windows, "write", watched_write)
+    report = job.run()
+
+    # written past the page cache only when the file is read back after a restart alone; the batch
+    # is never recorded before its file is written
+    assert seen == [(direct, direct, False)]
+    assert (report.scored, value(report.figures, "mlmon_model_up")) == (1, 1)
+    assert value(report.figures, "mlmon_window_rows") == 120
+    assert value(report.figures, "mlmon_accuracy_ratio") == pytest.approx(
+        metrics.accuracy_score(y, joblib.load(tmp_path / "model.joblib").predict(x))
+    )
+    assert job.state.has_batch(job.key, "sha256:")

@@ -22,11 +22,12 @@ from exporter.config import ModelConfig
 from exporter.ingest.scoring import Scored, score, score_prepared
 from exporter.ingest.validation import BatchFailure, PreparedBatch, prepare_batch
 from exporter.model import LoadedModel
+from exporter.parallel import Background
 from exporter.performance import class_label
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.sources import BatchGone, BatchRef, Source, SourceUnavailable, UnreadableBatch
 from exporter.state import CounterKey, StateStore, counter_key
-from exporter.window import Window, WindowStore, batch_window
+from exporter.window import Window, WindowStore, batch_window, window_table
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,35 @@ class BatchOutcome:
     late_labels: int = 0  # stored predictions that received their label from this batch
     arrived: pd.DataFrame | None = None  # its feature columns as they arrived, for data quality
     window: Window | None = None  # its scored rows as a window, when it is complete without the state store
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    """A batch read and scored whose window file is being written (``writing``): ``finish`` waits for
+    the file, then records the batch (its mark, counters and stored rows in one transaction) and
+    gives its outcome.
+
+    Until then the batch is not recorded: a crash meanwhile only means it is scored again.
+    ``window`` (models without an ``id_column``) is its scored rows as a window, to evaluate meanwhile.
+    """
+
+    ref: BatchRef
+    rows: int
+    window: Window | None
+    arrived: pd.DataFrame
+    writing: Background[None]
+    record: Callable[[], BatchOutcome]
+
+    def finish(self) -> BatchOutcome:
+        self.writing.result()  # the rows are on disk before their batch's mark commits
+        return self.record()
+
+    def abandon(self) -> None:
+        """Left unrecorded (the run failed): only waits until nothing writes its file any more."""
+        try:
+            self.writing.result()
+        except Exception:  # noqa: BLE001  (the run's own failure is the one reported)
+            log.debug("batch %s: its window file was not written either", self.ref.name, exc_info=True)
 
 
 def failure_counters(failure: BatchFailure) -> Counter[CounterKey]:
@@ -121,6 +151,14 @@ class BatchIngestor:
         self.scorer = scorer
 
     def ingest(self, source: Source, ref: BatchRef, loaded: LoadedModel, now: float) -> BatchOutcome:
+        """The batch read, scored and recorded."""
+        begun = self.begin(source, ref, loaded, now)
+        return begun.finish() if isinstance(begun, PendingBatch) else begun
+
+    def begin(self, source: Source, ref: BatchRef, loaded: LoadedModel, now: float) -> BatchOutcome | PendingBatch:
+        """The batch read and scored, its window file being written in the background; it is recorded
+        when the caller finishes it (``PendingBatch.finish``). A batch that needs no recording of
+        scored rows (it failed, or only carried late labels) comes back as its outcome."""
         try:
             prepared = self._prepare(source, ref, loaded)
             scored = self._score(loaded, prepared) if len(prepared.features) else None
@@ -140,38 +178,23 @@ class BatchIngestor:
             return BatchOutcome("labels", late_labels=late)
         rows = len(prepared.features)
         counters.update(scoring_counters(rows, scored))
-        texts = label_texts(prepared)
         # Without an id no label can ever join these rows later, so nothing is kept per row in the
         # state store, and the window file needs no row ids: it holds their labels.
         joinable = self.model.id_column is not None
-        self.windows.save(
-            self.key,
-            ref.key,
+        table = window_table(
             prepared.features,
             prepared.row_ids if joinable else None,
             scored.predictions,
             scored.probabilities,
-            labels=texts,
+            labels=label_texts(prepared),
             scored_at=now,
         )
-        if joinable:
-            # the rows first, counted once the mark commits: a kill in between only rewrites them
-            self.state.rows.write_batch(
-                self.key, ref.key, prepared.row_ids, now, prepared.labels, prepared.labelled, numeric=numeric
-            )
-        recorded = self.state.record_batch(
-            self.key,
-            ref.key,
-            status="ok",
-            rows=rows,
-            processed_at=now,
-            counters=counters,
-            stored_rows=joinable,
+        # A window that is only ever the latest batch reads its file back only after a restart: it is
+        # written past the page cache.
+        direct = not joinable and self.model.window.rows is None and self.model.window.seconds is None
+        writing = Background(
+            lambda: self.windows.write(self.key, ref.key, table, direct=direct), name="mlmon-window-file"
         )
-        if not recorded:
-            log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
-            return BatchOutcome("skipped", late_labels=late)
-        source.accept(ref)
         window = None
         if not joinable:
             window = batch_window(
@@ -183,7 +206,29 @@ class BatchIngestor:
                 prepared.labelled,
                 now,
             )
-        return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived, window=window)
+
+        def record() -> BatchOutcome:
+            if joinable:
+                # the rows first, counted once the mark commits: a kill in between only rewrites them
+                self.state.rows.write_batch(
+                    self.key, ref.key, prepared.row_ids, now, prepared.labels, prepared.labelled, numeric=numeric
+                )
+            recorded = self.state.record_batch(
+                self.key,
+                ref.key,
+                status="ok",
+                rows=rows,
+                processed_at=now,
+                counters=counters,
+                stored_rows=joinable,
+            )
+            if not recorded:
+                log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
+                return BatchOutcome("skipped", late_labels=late)
+            source.accept(ref)
+            return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived, window=window)
+
+        return PendingBatch(ref, rows, window, prepared.arrived, writing, record)
 
     def _score(self, loaded: LoadedModel, prepared: PreparedBatch) -> Scored:
         if prepared.outputs is not None:

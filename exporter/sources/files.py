@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 _read_csv = functools.partial(pd.read_csv, encoding_errors="replace")
 
 
+# below this much data (uncompressed) a Parquet file is read whole: holding it twice costs little, and
+# reading it column by column costs a read per column
+WHOLE_READ_BYTES = 32 << 20
+
+
 def read_parquet(path: Path) -> pd.DataFrame:
     """A Parquet file as ``pd.read_parquet`` gives it, read one column at a time.
 
@@ -54,14 +59,16 @@ def read_parquet(path: Path) -> pd.DataFrame:
     next is read, so the read holds little more than the batch itself. The columns are kept in blocks
     of their own, as gathering them into one two-dimensional block would copy the batch again.
 
-    A file whose pandas index is stored as columns (or whose columns are a multi-level index, or
-    repeat a name) is read whole, as pandas reads it.
+    A small file (under ``WHOLE_READ_BYTES`` of data) is read whole, which is faster; so is a file whose
+    pandas index is stored as columns, or whose columns are a multi-level index or repeat a name.
     """
     parquet = pq.ParquetFile(path, pre_buffer=False)
     names = parquet.schema_arrow.names
     metadata = parquet.schema_arrow.pandas_metadata or {}
     stored_index = any(not isinstance(index, dict) for index in metadata.get("index_columns", []))
-    if not names or stored_index or len(metadata.get("column_indexes", [])) > 1 or len(set(names)) < len(names):
+    size = sum(parquet.metadata.row_group(i).total_byte_size for i in range(parquet.metadata.num_row_groups))
+    unusual = stored_index or len(metadata.get("column_indexes", [])) > 1 or len(set(names)) < len(names)
+    if size < WHOLE_READ_BYTES or not names or unusual:
         return parquet.read().to_pandas(split_blocks=True, self_destruct=True)
     parts = [
         parquet.read(columns=[name], use_pandas_metadata=True).to_pandas(split_blocks=True, self_destruct=True)

@@ -1,4 +1,4 @@
-"""A Parquet batch reads as ``pd.read_parquet`` reads it, whatever its column types."""
+"""A Parquet batch reads as ``pd.read_parquet`` reads it, whatever its column types and size."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from exporter.sources import files
 from exporter.sources.files import read_parquet
+
+
+@pytest.fixture(autouse=True, params=["by-column", "whole"])
+def read_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every case read both ways: column by column (what a large file gets) and whole (a small one)."""
+    if request.param == "by-column":
+        monkeypatch.setattr(files, "WHOLE_READ_BYTES", 0)
+    return str(request.param)
 
 
 @pytest.mark.parametrize("index", [False, True])
