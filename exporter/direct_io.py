@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 
 log = logging.getLogger(__name__)
@@ -44,22 +45,24 @@ class DirectFile:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
         self._buffer = mmap.mmap(-1, BUFFER_BYTES)  # anonymous mappings start on a page
         self._view = memoryview(self._buffer)
+        self._staging = np.frombuffer(self._buffer, dtype=np.uint8)
         self._used = 0
         self._length = 0
         self.closed = False
 
     def write(self, data: bytes | memoryview) -> int:
-        source = memoryview(data).cast("B")
+        # numpy copies without the interpreter lock, so evaluation threads run on meanwhile
+        source = np.frombuffer(data, dtype=np.uint8)
         done = 0
-        while done < len(source):
-            take = min(BUFFER_BYTES - self._used, len(source) - done)
-            self._view[self._used : self._used + take] = source[done : done + take]
+        while done < source.size:
+            take = min(BUFFER_BYTES - self._used, source.size - done)
+            self._staging[self._used : self._used + take] = source[done : done + take]
             self._used += take
             done += take
             if self._used == BUFFER_BYTES:
                 self._drain(BUFFER_BYTES)
-        self._length += len(source)
-        return len(source)
+        self._length += source.size
+        return source.size
 
     def _drain(self, size: int) -> None:
         written = 0
@@ -83,11 +86,12 @@ class DirectFile:
         try:
             if self._used:
                 padded = -(-self._used // ALIGNMENT) * ALIGNMENT
-                self._view[self._used : padded] = bytes(padded - self._used)
+                self._staging[self._used : padded] = 0
                 self._drain(padded)
             os.ftruncate(self._fd, self._length)
         finally:
             os.close(self._fd)
+            del self._staging
             self._view.release()
             self._buffer.close()
 

@@ -15,8 +15,9 @@ searching, so a comparison reads the larger side at about 2m evenly spaced place
 searches' worth of scattered ones: the cost follows the smaller side, whatever the larger one's size.
 
 Fitting keeps the reference's running sums. A window larger than the reference takes its role: it is
-sorted once, and the sums it is asked for (about 2 per reference value) are added up segment by
-segment in one pass, without a running sum of every value. Sums are taken about the larger side's
+sorted once, and the sums it is asked for (one per reference value, and one more per split run) are
+added up stretch by stretch in one pass, without a running sum of every value. When both sides hold
+as many values, each value is simply paired with the other side's value of the same rank. Sums are taken about the larger side's
 median, so they stay small and exact to rounding.
 """
 
@@ -26,7 +27,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from exporter.arrays import distinct
 from exporter.drift.registry import DriftMethod, DriftResult, Fitted, register
 
 
@@ -48,10 +48,11 @@ class Wasserstein(DriftMethod):
             shifted = np.sort(current)
             centre = float(shifted[shifted.size // 2])
             shifted -= centre
-            distance = wasserstein_to_larger(shifted, _prefix_sums(shifted), 0.0, reference - centre)
+            distance = wasserstein_to_larger(shifted, _segment_sums(shifted), 0.0, reference - centre)
         else:
-            cumulative = fitted["cumulative"]
-            distance = wasserstein_to_larger(reference, cumulative.take, float(fitted["centre"][0]), current)
+            distance = wasserstein_to_larger(
+                reference, _running_sums(fitted["cumulative"]), float(fitted["centre"][0]), current
+            )
         return DriftResult(distance / float(fitted["scale"][0]))
 
 
@@ -66,14 +67,18 @@ def centred_sums(values_sorted: np.ndarray) -> tuple[np.ndarray, float]:
 
 def wasserstein_to_larger(
     larger_sorted: np.ndarray,
-    sums_at: Callable[[np.ndarray], np.ndarray],
+    between: Callable[[np.ndarray, np.ndarray], np.ndarray],
     centre: float,
     smaller: np.ndarray,
 ) -> float:
     """W1 between ``larger_sorted`` (n values) and ``smaller`` (m <= n values, any order);
-    ``sums_at(k)`` is the sum of the k smallest of the larger side's values minus ``centre`` each."""
+    ``between(starts, ends)`` sums the larger side's values minus ``centre`` over each stretch of
+    positions [start, end), the stretches in ascending order and not overlapping."""
     n, m = larger_sorted.size, smaller.size
     value = np.sort(smaller) - centre
+    if n == m:
+        # each value is paired with the larger side's value of the same rank
+        return float(np.abs(larger_sorted - centre - value).sum() / n)
     # In units of 1 / (n m), the smaller side's i-th value spans (i n, (i + 1) n] and the larger
     # side's j-th spans (j m, (j + 1) m]: the run under value i goes from `first` to `last`.
     start = np.arange(m, dtype=np.int64) * n
@@ -84,7 +89,7 @@ def wasserstein_to_larger(
     total = np.abs(larger_sorted[first] - centre - value)
     total *= np.where(single, n, np.minimum((first + 1) * m, end) - start)
     total += np.where(single, 0.0, np.abs(larger_sorted[last] - centre - value) * (end - last * m))
-    # the values strictly inside the run, [inside, upto), each spanning m
+    # the values strictly inside the run, [inside, upto), each spanning m; the runs follow each other
     inside = first + 1
     count = np.maximum(last - inside, 0)
     upto = inside + count
@@ -93,29 +98,46 @@ def wasserstein_to_larger(
     lowest = larger_sorted[np.minimum(inside, n - 1)] - centre
     highest = larger_sorted[np.maximum(upto - 1, 0)] - centre
     straddles = np.flatnonzero((count > 0) & (lowest < value) & (value < highest))
-    at = value[straddles]
-    split = np.clip(np.searchsorted(larger_sorted, at + centre, side="right"), inside[straddles], upto[straddles])
-    sums = sums_at(np.concatenate([inside, upto, split]))
-    sum_inside, sum_upto, sum_split = sums[:m], sums[m : 2 * m], sums[2 * m :]
-    inner = np.abs(count * value - (sum_upto - sum_inside))
+    run_sums = between(inside, upto)
+    inner = np.abs(count * value - run_sums)
     if straddles.size:
-        below = (split - inside[straddles]) * at - (sum_split - sum_inside[straddles])
-        above = (sum_upto[straddles] - sum_split) - (upto[straddles] - split) * at
+        at = value[straddles]
+        split = np.clip(np.searchsorted(larger_sorted, at + centre, side="right"), inside[straddles], upto[straddles])
+        below_sums = between(inside[straddles], split)
+        below = (split - inside[straddles]) * at - below_sums
+        above = (run_sums[straddles] - below_sums) - (upto[straddles] - split) * at
         inner[straddles] = below + above
     inner *= m
     total += inner
     return float(total.sum() / n / m)
 
 
-def _prefix_sums(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """``sums_at`` for ``values`` without a running sum of every value: the sums of the segments
-    between the positions asked for are added up in one pass, then accumulated."""
+def _running_sums(cumulative: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``between`` from running sums (``centred_sums``): the difference of two of them."""
 
-    def sums_at(positions: np.ndarray) -> np.ndarray:
-        # bounds[j] is the j-th distinct position; segment j runs from bounds[j] to bounds[j + 1]
-        bounds = distinct(np.concatenate([[0, values.size], positions]))
-        segments = np.add.reduceat(values, bounds[:-1]) if values.size else np.zeros(0)
-        running = np.concatenate([[0.0], np.cumsum(segments)])
-        return running[np.searchsorted(bounds, positions)]
+    def between(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        return cumulative.take(ends) - cumulative.take(starts)
 
-    return sums_at
+    return between
+
+
+def _segment_sums(values: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``between`` for ``values`` without a running sum of every value: each stretch is added up on
+    its own, all of them in one pass."""
+
+    def between(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        sums = np.zeros(starts.size)
+        kept = np.flatnonzero(ends > starts)
+        if kept.size == 0:
+            return sums
+        # reduceat adds up values[bounds[k]:bounds[k + 1]]: the stretches are the even k, the gaps
+        # between them the odd ones; the last stretch may run to the end
+        bounds = np.empty(2 * kept.size, dtype=np.int64)
+        bounds[0::2] = starts[kept]
+        bounds[1::2] = ends[kept]
+        if bounds[-1] >= values.size:
+            bounds = bounds[:-1]
+        sums[kept] = np.add.reduceat(values, bounds)[0::2]
+        return sums
+
+    return between

@@ -41,9 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NAMES_LOGGED = 20
-# Features are compared side by side (see ``exporter.parallel``) once the columns to place hold this
-# many values in all; below it, starting threads would cost more than it saves.
-PARALLEL_VALUES = 200_000
+# Features are compared side by side (see ``exporter.parallel``) once the window's columns hold this
+# many values in all: a comparison's cost follows the window (the reference is fitted), and below this
+# its many small array operations spend more time waiting for the interpreter lock than they save.
+PARALLEL_VALUES = 1_000_000
 
 
 @dataclass
@@ -136,7 +137,7 @@ def compare_features(
         distinct = column.distinct if column is not None else _distinct(profile)
         method, threshold = resolve_method(name, profile.kind, profile.values.size, distinct, model.drift)
         comparisons.append((name, method, threshold, column, profile.values, current))
-    values = sum(reference.size + current.size for *_, reference, current in comparisons)
+    values = sum(current.size for *_, current in comparisons)
     results = ordered_map(_compare, comparisons, workers=None if values >= PARALLEL_VALUES else 1)
     outcomes = [
         FeatureOutcome(name, method, threshold, result.score, result.pvalue)

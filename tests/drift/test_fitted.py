@@ -307,12 +307,13 @@ def test_straddling_runs_are_split_by_search() -> None:
     cumulative, centre = centred_sums(reference)
     asked: list[int] = []
 
-    def sums_at(positions: np.ndarray) -> np.ndarray:
-        asked.append(positions.size)
-        return cumulative[positions]
+    def between(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        asked.append(starts.size)
+        return cumulative[ends] - cumulative[starts]
 
-    distance = wasserstein_to_larger(reference, sums_at, centre, current)
-    assert asked[0] - 2 * current.size > 900  # nearly every run holds its window value and is split
+    distance = wasserstein_to_larger(reference, between, centre, current)
+    # every run is summed, then nearly every run holds its window value and is split
+    assert asked[0] == current.size and asked[1] > 900
     assert distance == pytest.approx(wasserstein_distance(reference, current), abs=1e-9)
 
 
@@ -325,6 +326,18 @@ def test_a_window_larger_than_the_reference_sums_only_where_asked(shape: str) ->
         reference, current = np.sort(quantiles), RNG.permutation(window)
     else:
         reference, current = _samples(shape, 3_000, 250_000)
+    wasserstein = METHODS["wasserstein"]
+    score = wasserstein.compare(reference, wasserstein.fit(reference), current).score
+    scale = np.std(reference) if reference[0] != reference[-1] else 1.0
+    assert score == pytest.approx(wasserstein_distance(reference, current) / scale, abs=1e-9)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("fitted_side", ["reference", "window"])
+def test_equal_sizes_pair_values_of_the_same_rank(shape: str, fitted_side: str) -> None:
+    reference, current = _samples(shape, 4_000, 4_000)
+    if fitted_side == "window":
+        reference, current = np.sort(current), reference
     wasserstein = METHODS["wasserstein"]
     score = wasserstein.compare(reference, wasserstein.fit(reference), current).score
     scale = np.std(reference) if reference[0] != reference[-1] else 1.0
