@@ -79,7 +79,11 @@ class ModelJob:
         self.results = results
         self.retention_seconds = retention_seconds
         self.clock = clock
-        context = SourceContext(reject_dir=Path(quarantine_dir) / model.name / model.version, clock=clock)
+        context = SourceContext(
+            reject_dir=Path(quarantine_dir) / model.name / model.version,
+            clock=clock,
+            read_ahead_rows=model.limits.max_batch_rows,
+        )
         self.meter = SourceMeter()
         self.source = MeteredSource(source or open_source(model.source, context), "batches", self.meter)
         labels = label_source or (open_source(model.labels.source, context) if model.labels else None)

@@ -109,3 +109,90 @@ def test_a_file_recorded_under_the_old_name_size_and_time_key_is_not_read_again(
     refs = source.pending(Position({f"old.csv|{stat.st_size}|{stat.st_mtime_ns}"}))
     assert [ref.name for ref in refs] == ["new.csv"]
     assert refs[0].key.startswith("sha256:") and refs[0].key.endswith("|new.csv")
+
+
+@pytest.fixture
+def recorded_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    from exporter.sources import files
+
+    reads: list[Path] = []
+    read_parquet = files.read_parquet
+
+    def recorded(path: Path) -> pd.DataFrame:
+        reads.append(Path(path))
+        return read_parquet(path)
+
+    monkeypatch.setattr(files, "read_parquet", recorded)
+    monkeypatch.setitem(files.READERS, ".parquet", recorded)
+    return reads
+
+
+def _ahead_source(tmp_path: Path, read_ahead_rows: int | None = 1_000) -> Source:
+    return open_source(
+        FilesConfig(path=tmp_path / "in"),
+        SourceContext(reject_dir=tmp_path / "q", wall_clock=lambda: 4e9, read_ahead_rows=read_ahead_rows),
+    )
+
+
+def _drop(tmp_path: Path, name: str, rows: int, mtime: int = 1_000) -> pd.DataFrame:
+    (tmp_path / "in").mkdir(exist_ok=True)
+    frame = pd.DataFrame({"x": [float(i) for i in range(rows)], "s": [f"r{i}" for i in range(rows)]})
+    frame.to_parquet(tmp_path / "in" / name, index=False)
+    os.utime(tmp_path / "in" / name, (mtime, mtime))
+    return frame
+
+
+def test_a_new_batch_is_read_once_while_it_is_hashed(tmp_path: Path, recorded_reads: list[Path]) -> None:
+    frame = _drop(tmp_path, "a.parquet", 50)
+    _drop(tmp_path, "b.parquet", 20, mtime=2_000)
+    source = _ahead_source(tmp_path)
+    first, second = source.pending(Position())
+    assert recorded_reads == [tmp_path / "in" / "a.parquet"]  # only the first is read ahead
+    pd.testing.assert_frame_equal(source.read(first), frame)
+    assert len(recorded_reads) == 1  # the read-ahead is what ``read`` gave
+    source.read(second)
+    assert recorded_reads[1:] == [tmp_path / "in" / "b.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("case", "read_ahead_rows"),
+    [("too many rows", 10), ("name seen before", 1_000), ("no read-ahead configured", None)],
+)
+def test_a_batch_that_may_not_be_read_next_is_not_read_ahead(
+    tmp_path: Path, recorded_reads: list[Path], case: str, read_ahead_rows: int | None
+) -> None:
+    _drop(tmp_path, "a.parquet", 50)
+    seen = {"sha256:0123|a.parquet"} if case == "name seen before" else set()
+    source = _ahead_source(tmp_path, read_ahead_rows)
+    (ref,) = source.pending(Position(seen))
+    assert recorded_reads == []
+    source.read(ref)
+    assert recorded_reads == [tmp_path / "in" / "a.parquet"]
+
+
+def test_a_batch_changed_after_its_read_ahead_is_left_for_later(tmp_path: Path, recorded_reads: list[Path]) -> None:
+    from exporter.sources import BatchGone
+
+    _drop(tmp_path, "a.parquet", 50)
+    source = _ahead_source(tmp_path)
+    (ref,) = source.pending(Position())
+    _drop(tmp_path, "a.parquet", 60, mtime=1_500)  # rewritten in place after the listing
+    with pytest.raises(BatchGone, match="changed"):
+        source.read(ref)
+    (again,) = source.pending(Position())
+    assert len(source.read(again)) == 60
+
+
+def test_a_read_ahead_that_fails_makes_the_batch_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.sources import files
+
+    _drop(tmp_path, "a.parquet", 50)
+
+    def broken(path: Path) -> pd.DataFrame:
+        raise ValueError("a column chunk is corrupt")
+
+    monkeypatch.setattr(files, "read_parquet", broken)
+    source = _ahead_source(tmp_path)
+    (ref,) = source.pending(Position())
+    with pytest.raises(UnreadableBatch, match="a.parquet: ValueError: a column chunk is corrupt"):
+        source.read(ref)

@@ -17,8 +17,8 @@ searches' worth of scattered ones: the cost follows the smaller side, whatever t
 Fitting keeps the reference's running sums. A window larger than the reference takes its role: it is
 sorted once, and the sums it is asked for (one per reference value, and one more per split run) are
 added up stretch by stretch in one pass, without a running sum of every value. When both sides hold
-as many values, each value is simply paired with the other side's value of the same rank. Sums are taken about the larger side's
-median, so they stay small and exact to rounding.
+as many values, each value is simply paired with the other side's value of the same rank. Sums are
+taken about the larger side's median, so they stay small and exact to rounding.
 """
 
 from __future__ import annotations

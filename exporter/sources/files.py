@@ -20,6 +20,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +28,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from exporter.mergeable.chunks import more_rows_than, read_chunks
+from exporter.mergeable.chunks import is_parquet, more_rows_than, read_chunks
+from exporter.parallel import Background
 from exporter.sources.registry import (
     BatchGone,
     BatchRef,
@@ -147,20 +149,49 @@ def _move_aside(source: Path, folder: Path, name: str, stamp: float) -> Path:
     return target
 
 
-@contextmanager
-def _read_once(path: Path, name: str) -> Iterator[None]:
-    """Reading the file at ``path`` as one batch: gone when it vanishes or changes meanwhile (it is read
-    again once it settles), unreadable on any parser error."""
+Signature = tuple[int, int, int]
+
+
+def _signature(stat: os.stat_result) -> Signature:
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+def _signature_now(path: Path) -> Signature | None:
     try:
-        before = path.stat()
+        return _signature(path.stat())
+    except OSError:
+        return None
+
+
+@contextmanager
+def _read_once(path: Path, name: str, before: Signature | None = None) -> Iterator[None]:
+    """Reading the file at ``path`` as one batch: gone when it vanishes or changes meanwhile (it is read
+    again once it settles), unreadable on any parser error. ``before``: the file as it was when its
+    reading started, if that was earlier."""
+    changed = BatchGone(f"{name} changed while it was read; it is read again once it settles")
+    try:
+        if before is None:
+            before = _signature(path.stat())
         yield
-        after = path.stat()
+        after = _signature(path.stat())
     except FileNotFoundError as exc:
         raise BatchGone(f"{name} vanished while it was read") from exc
     except Exception as exc:  # noqa: BLE001  (any parser error means the same: unreadable)
+        # a file rewritten while it was read may fail to parse: it is not broken, only not settled
+        if before is not None and _signature_now(path) != before:
+            raise changed from exc
         raise UnreadableBatch(f"{name}: {type(exc).__name__}: {exc}") from exc
-    if (before.st_size, before.st_mtime_ns, before.st_ino) != (after.st_size, after.st_mtime_ns, after.st_ino):
-        raise BatchGone(f"{name} changed while it was read; it is read again once it settles")
+    if before != after:
+        raise changed
+
+
+@dataclass(frozen=True)
+class _ReadAhead:
+    """A new batch's file being read while ``pending`` hashes it."""
+
+    path: Path
+    signature: Signature
+    reading: Background[pd.DataFrame]
 
 
 @register
@@ -173,7 +204,8 @@ class FolderSource(Source):
         assert isinstance(config, FilesConfig)
         self.files: FilesConfig = config
         # content keys by path, valid while the file's size, modification time and inode stay the same
-        self._keys: dict[Path, tuple[tuple[int, int, int], str]] = {}
+        self._keys: dict[Path, tuple[Signature, str]] = {}
+        self._ahead: _ReadAhead | None = None
 
     @property
     def path(self) -> Path:
@@ -196,7 +228,7 @@ class FolderSource(Source):
         return now - stat.st_mtime >= self.files.settle_seconds
 
     def _key(self, path: Path, stat: os.stat_result) -> str:
-        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        signature = _signature(stat)
         cached = self._keys.get(path)
         if cached is None or cached[0] != signature:
             cached = (signature, content_key(path))
@@ -206,16 +238,19 @@ class FolderSource(Source):
     def pending(self, position: ReadPosition) -> list[BatchRef]:
         seen = position.seen()
         now = self.context.wall_clock()
+        self._ahead = None  # a batch read ahead and then not asked for is read again when it is
         listed = []
         for path in self._candidates():
             try:
                 listed.append((path.stat(), str(path.relative_to(self.path)), path))
             except FileNotFoundError:
                 continue  # gone since the listing
-        refs = []
+        refs: list[BatchRef] = []
         for stat, name, path in sorted(listed, key=lambda item: (item[0].st_mtime, item[1])):
             if not self._complete(stat, now) or _legacy_key(name, stat) in seen:
                 continue
+            if not refs:
+                self._read_ahead(path, name, stat, seen)
             try:
                 key = self._key(path, stat)
             except FileNotFoundError:
@@ -226,8 +261,31 @@ class FolderSource(Source):
         self._keys = {path: entry for path, entry in self._keys.items() if path in present}
         return refs
 
+    def _read_ahead(self, path: Path, name: str, stat: os.stat_result, seen: set[str]) -> None:
+        """Start reading the first pending file while it is hashed, when it will be read next: its
+        name is new (so is its batch, whatever its content) and it is a Parquet file small enough to
+        be read whole. Both run without the interpreter lock, side by side."""
+        limit = self.context.read_ahead_rows
+        cached = self._keys.get(path)
+        if limit is None or not is_parquet(path) or (cached is not None and cached[0] == _signature(stat)):
+            return
+        if any(key.startswith(KEY_PREFIX) and key.endswith(f"|{name}") for key in seen):
+            return
+        try:
+            if more_rows_than(path, limit):
+                return
+        except Exception:  # noqa: BLE001  (a file that cannot be sized is read when it is asked for)
+            return
+        reading = Background(lambda: read_parquet(path), name="mlmon-read-ahead")
+        self._ahead = _ReadAhead(path, _signature(stat), reading)
+
     def read(self, ref: BatchRef) -> pd.DataFrame:
         path = self.path / ref.name
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.path == path:
+            with _read_once(path, ref.name, before=ahead.signature):
+                frame = ahead.reading.result()
+            return frame
         with _read_once(path, ref.name):
             frame = READERS[path.suffix.lower()](path)
         if not isinstance(frame, pd.DataFrame):

@@ -102,6 +102,9 @@ class SourceContext:
     clock: Callable[[], float] = field(default=time.time)
     # the real time, for comparing with the times the outside world stamps (file modification times)
     wall_clock: Callable[[], float] = field(default=time.time)
+    # a new batch of at most this many rows may be read while its identity is worked out, since it is
+    # read whole next anyway (None: never); larger ones are read in chunks (``limits.max_batch_rows``)
+    read_ahead_rows: int | None = None
 
 
 class Source(ABC):
