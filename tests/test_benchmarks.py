@@ -139,6 +139,18 @@ def test_the_cycle_targets_say_met_or_missed_by_the_figures() -> None:
     assert [line.split()[0] for line in small_lines] == ["MISSED", "met"], small_lines
 
 
+def test_rounds_keep_each_case_s_fastest_time_and_largest_peak() -> None:
+    bench = _bench_cycle()
+    first, second = _measured(1.4, 0.5, 300, 0.0), _measured(1.2, 0.6, 250, 0.0)
+    best = bench.best_of(first, second)  # type: ignore[attr-defined]
+    assert (best["seconds"], best["calculator_seconds"]) == (1.2, 0.6)  # the faster round, whole
+    assert best["cycle_peak_bytes"] == first["cycle_peak_bytes"]  # the larger peak of the two
+    assert best["peak_bytes"] == first["peak_bytes"]
+    assert bench.best_of(None, "not installed") == "not installed"  # type: ignore[attr-defined]
+    assert bench.best_of("failed", second) == second  # type: ignore[attr-defined]
+    assert bench.best_of(first, "failed") == first  # type: ignore[attr-defined]
+
+
 STATE = ROOT / "benchmarks" / "bench_state.py"
 
 
