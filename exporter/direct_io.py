@@ -10,7 +10,7 @@ the disk's speed, with almost no processor time, which runs beside the window's 
 Direct writes need the buffer's address, the length and the file offset aligned to the device's
 block; the bytes are gathered in a page-aligned buffer and written a whole number of blocks at a
 time; the end is padded, and the file cut back to its length. A file system without direct writes
-(tmpfs, some network and FUSE ones) refuses them, and the file is then written the usual way.
+(some network and FUSE ones, older tmpfs) refuses them, and the file is then written the usual way.
 ``MLMON_DIRECT_IO=0`` always writes the usual way.
 """
 
