@@ -142,9 +142,7 @@ def window_table(
     scored_at: float | None = None,
 ) -> pa.Table:
     """A scored batch as the Arrow table of its window file; numeric columns are shared, not copied."""
-    texts = {str(c): canonical_texts(features[c]) for c in features.columns if features[c].dtype == object}
-    # straight to Arrow: no second pandas frame of the whole batch is built to write it
-    table = pa.Table.from_pandas(features.assign(**texts) if texts else features, preserve_index=False)
+    table = _feature_table(features)
     extra: dict[str, object] = {PREDICTION: np.asarray(predictions)}
     if row_ids is not None:
         extra[ROW_ID] = pa.array(list(row_ids), type=pa.string())
@@ -158,6 +156,22 @@ def window_table(
     for name, values in extra.items():
         table = table.append_column(name, pa.array(values) if isinstance(values, np.ndarray) else values)
     return table
+
+
+def _feature_table(features: pd.DataFrame) -> pa.Table:
+    """The feature columns as Arrow columns, straight from the batch's arrays: no second pandas frame
+    of the whole batch is built to write it."""
+    plain = all(isinstance(name, str) for name in features.columns) and all(
+        isinstance(dtype, np.dtype) and dtype.kind in "biuf" for dtype in features.dtypes
+    )
+    if plain:
+        # numbers and booleans read back as they are without pandas' metadata, which costs more to
+        # build than the columns themselves (each is shared with the batch, not copied)
+        return pa.Table.from_arrays(
+            [pa.array(features[name].to_numpy()) for name in features.columns], names=list(features.columns)
+        )
+    texts = {str(c): canonical_texts(features[c]) for c in features.columns if features[c].dtype == object}
+    return pa.Table.from_pandas(features.assign(**texts) if texts else features, preserve_index=False)
 
 
 def window_batches(model: ModelConfig, state: StateStore, model_key: str, now: float) -> list[str]:

@@ -52,6 +52,26 @@ def test_a_saved_batch_reads_back_with_its_outputs_labels_and_canonical_texts(tm
     assert store.load(KEY, "b2") is None
 
 
+def test_numbers_and_booleans_read_back_with_their_types(tmp_path: Path) -> None:
+    store = WindowStore(tmp_path)
+    rng = np.random.default_rng(4)
+    features = pd.DataFrame(
+        {
+            "x": np.where(rng.random(40) < 0.2, np.nan, rng.normal(size=40)),
+            "n": rng.integers(-5, 5, 40),
+            "small": rng.integers(0, 3, 40).astype(np.int8),
+            "u": rng.integers(0, 9, 40).astype(np.uint32),
+            "f32": rng.normal(size=40).astype(np.float32),
+            "flag": rng.random(40) < 0.5,
+        }
+    )
+    predictions = rng.integers(0, 2, 40)
+    store.save(KEY, "b1", features, None, predictions, None, None, scored_at=1.0)
+    frame = store.load(KEY, "b1")
+    assert frame is not None
+    pd.testing.assert_frame_equal(frame[list(features.columns)], features)
+
+
 def test_a_window_file_of_the_earlier_parquet_format_is_read_and_pruned(tmp_path: Path) -> None:
     store = WindowStore(tmp_path)
     features, predictions, probabilities = _batch()
