@@ -91,9 +91,8 @@ class DirectFile:
             os.ftruncate(self._fd, self._length)
         finally:
             os.close(self._fd)
-            del self._staging
-            self._view.release()
-            self._buffer.close()
+            # the buffer is unmapped once nothing refers to it (after a failed write, the traceback may)
+            del self._staging, self._view, self._buffer
 
 
 def write_file(path: Path, write: Callable[[pa.NativeFile | BinaryIO | str], None], *, direct: bool) -> None:

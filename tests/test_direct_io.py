@@ -79,3 +79,22 @@ def test_direct_writes_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, value:
     else:
         monkeypatch.setenv("MLMON_DIRECT_IO", value)
     assert direct_io.enabled() is expected
+
+
+def test_a_device_that_refuses_a_direct_write_midway_gets_the_usual_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    refused: list[int] = []
+
+    def refusing(fd: int, data: bytes) -> int:
+        if os.fstat(fd).st_size == 0 and not refused and len(data) % ALIGNMENT == 0:
+            refused.append(len(data))  # the first direct write, say of a block size the device does not take
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(direct_io.os, "write", refusing)
+    table = _table(BUFFER_BYTES // 8)  # more than one buffer: the refusal comes before the end
+    _write(table, tmp_path / "w.arrow", direct=True)
+    assert refused
+    assert feather.read_table(tmp_path / "w.arrow").equals(table)
