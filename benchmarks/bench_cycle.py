@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mlmon-cycle-") as folder:
         data = Path(folder)
         prepare(data, sizes)
+        os.sync()  # the data's writes reach the disk before anything is timed
         for rows in sizes:
             repeats = args.repeats
             results: dict[str, dict[str, object] | str] = {}

@@ -150,6 +150,7 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
     for attempt in range(repeats):
         batch.assign(attempt=attempt).to_parquet(staging / f"batch-{attempt}.parquet", index=False)
     del batch
+    os.sync()  # the set-up's writes reach the disk now, not while a timed run writes its window file
 
     def prepare(attempt: int) -> None:
         name = f"batch-{attempt}.parquet"

@@ -23,7 +23,9 @@ taken about the larger side's median, so they stay small and exact to rounding.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,6 +67,58 @@ def centred_sums(values_sorted: np.ndarray) -> tuple[np.ndarray, float]:
     return cumulative, centre
 
 
+@dataclass(frozen=True)
+class _Runs:
+    """Where the runs of the larger side (n values) under each of the smaller side's m values lie:
+    they depend only on n and m, so every feature of a window compared with one reference shares them.
+
+    In units of 1 / (n m), the smaller side's i-th value spans (i n, (i + 1) n] and the larger side's
+    j-th spans (j m, (j + 1) m]: the run under value i goes from ``first`` to ``last``, which cover
+    ``first_weight`` and ``last_weight`` of it (``last_weight`` is 0 when they are the same value);
+    the values strictly inside, [inside, upto), span m each.
+    """
+
+    first: np.ndarray
+    last: np.ndarray
+    first_weight: np.ndarray
+    last_weight: np.ndarray
+    inside: np.ndarray
+    upto: np.ndarray
+    count: np.ndarray
+    lowest: np.ndarray  # the first value inside the run (clipped to the larger side)
+    highest: np.ndarray  # the last value inside the run (clipped likewise)
+
+
+@functools.lru_cache(maxsize=4)
+def _runs(n: int, m: int) -> _Runs:
+    start = np.arange(m, dtype=np.int64) * n
+    end = start + n
+    first = start // m
+    last = -(-end // m) - 1
+    single = first == last
+    inside = first + 1
+    count = np.maximum(last - inside, 0)
+    upto = inside + count
+    runs = _Runs(
+        first=first,
+        last=last,
+        first_weight=np.where(single, n, np.minimum((first + 1) * m, end) - start).astype(np.float64),
+        last_weight=np.where(single, 0, end - last * m).astype(np.float64),
+        inside=inside,
+        upto=upto,
+        count=count,
+        lowest=np.minimum(inside, n - 1),
+        highest=np.maximum(upto - 1, 0),
+    )
+    for array in vars(runs).values():
+        array.flags.writeable = False  # shared between calls and threads
+    return runs
+
+
+# runs of smaller sides up to this many values are kept for the next comparison (at most four sizes)
+CACHED_RUNS = 1 << 17
+
+
 def wasserstein_to_larger(
     larger_sorted: np.ndarray,
     between: Callable[[np.ndarray, np.ndarray], np.ndarray],
@@ -75,37 +129,29 @@ def wasserstein_to_larger(
     ``between(starts, ends)`` sums the larger side's values minus ``centre`` over each stretch of
     positions [start, end), the stretches in ascending order and not overlapping."""
     n, m = larger_sorted.size, smaller.size
-    value = np.sort(smaller) - centre
+    ordered = np.sort(smaller)
     if n == m:
         # each value is paired with the larger side's value of the same rank
-        return float(np.abs(larger_sorted - centre - value).sum() / n)
-    # In units of 1 / (n m), the smaller side's i-th value spans (i n, (i + 1) n] and the larger
-    # side's j-th spans (j m, (j + 1) m]: the run under value i goes from `first` to `last`.
-    start = np.arange(m, dtype=np.int64) * n
-    end = start + n
-    first = start // m
-    last = -(-end // m) - 1
-    single = first == last
-    total = np.abs(larger_sorted[first] - centre - value)
-    total *= np.where(single, n, np.minimum((first + 1) * m, end) - start)
-    total += np.where(single, 0.0, np.abs(larger_sorted[last] - centre - value) * (end - last * m))
-    # the values strictly inside the run, [inside, upto), each spanning m; the runs follow each other
-    inside = first + 1
-    count = np.maximum(last - inside, 0)
-    upto = inside + count
+        return float(np.abs(larger_sorted - ordered).sum() / n)
+    runs = _runs(n, m) if m <= CACHED_RUNS else _runs.__wrapped__(n, m)
+    total = np.abs(larger_sorted[runs.first] - ordered)
+    total *= runs.first_weight
+    total += np.abs(larger_sorted[runs.last] - ordered) * runs.last_weight
     # sorted, so the run is on one side of the value when its first or its last value is; a run
     # holding values on both sides is split where the value falls
-    lowest = larger_sorted[np.minimum(inside, n - 1)] - centre
-    highest = larger_sorted[np.maximum(upto - 1, 0)] - centre
-    straddles = np.flatnonzero((count > 0) & (lowest < value) & (value < highest))
-    run_sums = between(inside, upto)
-    inner = np.abs(count * value - run_sums)
+    straddles = np.flatnonzero(
+        (runs.count > 0) & (larger_sorted[runs.lowest] < ordered) & (ordered < larger_sorted[runs.highest])
+    )
+    value = ordered - centre
+    run_sums = between(runs.inside, runs.upto)
+    inner = np.abs(runs.count * value - run_sums)
     if straddles.size:
         at = value[straddles]
-        split = np.clip(np.searchsorted(larger_sorted, at + centre, side="right"), inside[straddles], upto[straddles])
-        below_sums = between(inside[straddles], split)
-        below = (split - inside[straddles]) * at - below_sums
-        above = (run_sums[straddles] - below_sums) - (upto[straddles] - split) * at
+        inside, upto = runs.inside[straddles], runs.upto[straddles]
+        split = np.clip(np.searchsorted(larger_sorted, ordered[straddles], side="right"), inside, upto)
+        below_sums = between(inside, split)
+        below = (split - inside) * at - below_sums
+        above = (run_sums[straddles] - below_sums) - (upto - split) * at
         inner[straddles] = below + above
     inner *= m
     total += inner
