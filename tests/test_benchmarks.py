@@ -35,6 +35,17 @@ def test_quick_benchmark_prints_the_comparison_table() -> None:
     for cells in compared.values():
         assert len(cells) == len(HEADER), cells
         assert float(cells[ratio]) > 0, cells
+    # the reference-size line: the window against an equal, a one-row-larger and a large reference
+    scaling = re.search(
+        r"against a ([\d,]+)-row reference \(equal sizes\), ([\d.]+) s against a ([\d,]+)-row one, "
+        r"([\d.]+) s against a ([\d,]+)-row one; ratio ([\d.]+) to the first, ([\d.]+) to the second",
+        stdout,
+    )
+    assert scaling is not None, stdout
+    equal, larger, large = (int(scaling.group(i).replace(",", "")) for i in (1, 3, 5))
+    assert larger == equal + 1 < large, stdout
+    # the times are printed rounded: the ratio is checked against them loosely
+    assert float(scaling.group(7)) == pytest.approx(float(scaling.group(4)) / float(scaling.group(2)), rel=0.3)
 
 
 CYCLE = ROOT / "benchmarks" / "bench_cycle.py"
