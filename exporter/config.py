@@ -98,6 +98,11 @@ class WindowConfig(_Strict):
             raise ValueError("set at most one of rows or seconds")
         return self
 
+    @property
+    def latest_batch(self) -> bool:
+        """Whether the window is the latest batch alone (neither rows nor seconds set)."""
+        return self.rows is None and self.seconds is None
+
 
 class MultivariateConfig(_Strict):
     enabled: bool = True

@@ -91,7 +91,7 @@ class Deployment:
                 model.positive_class,
                 [c.item() if hasattr(c, "item") else c for c in classes],
             )
-        if model.labels is not None and model.window.rows is None and model.window.seconds is None:
+        if model.labels is not None and model.window.latest_batch:
             log.warning(
                 "model %s: late labels only update the window they fall in, and the window is the latest"
                 " batch; set window.rows or window.seconds to reach back as far as labels take to arrive",

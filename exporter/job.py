@@ -216,7 +216,7 @@ class ModelJob:
             begun = self.batches.begin(self.source, ref, loaded, now)
             if not isinstance(begun, PendingBatch):
                 self._account(begun, ref, report, arrived)
-            elif begun.window is not None and self._latest_only():
+            elif begun.window is not None and self.model.window.latest_batch:
                 held.append(begun)
             else:
                 self._account(begun.finish(), ref, report, arrived)
@@ -234,9 +234,6 @@ class ModelJob:
                 arrived.append(outcome.arrived)
             self._latest = (ref.key, outcome.window) if outcome.window is not None else None
             self._chunked = outcome if isinstance(outcome, ChunkedOutcome) else None
-
-    def _latest_only(self) -> bool:
-        return self.model.window.rows is None and self.model.window.seconds is None
 
     def _evaluate_held(self, pending: PendingBatch, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> bool:
         """The window of ``pending``, the latest batch, evaluated while its file is written, then the
@@ -266,7 +263,7 @@ class ModelJob:
             if arrived:
                 self._arrived = _concat(arrived)
             keys = window_batches(self.model, self.state, self.key, now)
-            latest_only = self._latest_only()
+            latest_only = self.model.window.latest_batch
             latest = self._latest
             if latest_only and latest is not None and keys == [latest[0]]:
                 # the window is the batch just scored: built from it in memory, not read back

@@ -81,23 +81,6 @@ class WindowStore:
     def _dir(self, model_key: str) -> Path:
         return self.root / hashlib.sha256(model_key.encode()).hexdigest()[:16]
 
-    def save(
-        self,
-        model_key: str,
-        batch_key: str,
-        features: pd.DataFrame,
-        row_ids: Sequence[str] | None,
-        predictions: np.ndarray,
-        probabilities: np.ndarray | None,
-        labels: Sequence[str | None] | np.ndarray | None = None,
-        scored_at: float | None = None,
-    ) -> None:
-        self.write(
-            model_key,
-            batch_key,
-            window_table(features, row_ids, predictions, probabilities, labels=labels, scored_at=scored_at),
-        )
-
     def write(self, model_key: str, batch_key: str, table: pa.Table, *, direct: bool = False) -> None:
         """``table`` (``window_table``) as the batch's file, in whole or not at all; with ``direct``, past
         the page cache (``exporter.direct_io``), for a file read back only after a restart.

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exporter.window import LABEL, PREDICTION, PROBA, ROW_ID, SCORED_AT, WindowStore, _file_name
+from exporter.window import LABEL, PREDICTION, PROBA, ROW_ID, SCORED_AT, WindowStore, _file_name, window_table
 
 KEY = "m:1"
 
@@ -35,7 +35,11 @@ def test_a_saved_batch_reads_back_with_its_outputs_labels_and_canonical_texts(tm
     store = WindowStore(tmp_path)
     features, predictions, probabilities = _batch()
     labels = np.array(["1" if i % 3 else None for i in range(len(features))], dtype=object)
-    store.save(KEY, "b1", features, [f"r{i}" for i in range(50)], predictions, probabilities, labels, scored_at=7.5)
+    store.write(
+        KEY,
+        "b1",
+        window_table(features, [f"r{i}" for i in range(50)], predictions, probabilities, labels, scored_at=7.5),
+    )
 
     frame = store.load(KEY, "b1")
 
@@ -66,7 +70,7 @@ def test_numbers_and_booleans_read_back_with_their_types(tmp_path: Path) -> None
         }
     )
     predictions = rng.integers(0, 2, 40)
-    store.save(KEY, "b1", features, None, predictions, None, None, scored_at=1.0)
+    store.write(KEY, "b1", window_table(features, None, predictions, None, None, scored_at=1.0))
     frame = store.load(KEY, "b1")
     assert frame is not None
     pd.testing.assert_frame_equal(frame[list(features.columns)], features)
@@ -75,7 +79,7 @@ def test_numbers_and_booleans_read_back_with_their_types(tmp_path: Path) -> None
 def test_a_window_file_of_the_earlier_parquet_format_is_read_and_pruned(tmp_path: Path) -> None:
     store = WindowStore(tmp_path)
     features, predictions, probabilities = _batch()
-    store.save(KEY, "new", features, None, predictions, probabilities)
+    store.write(KEY, "new", window_table(features, None, predictions, probabilities))
     folder = next(tmp_path.iterdir())
     earlier = pd.DataFrame({"x": [1.0, 2.0], PREDICTION: [0, 1]})
     pq.write_table(pa.Table.from_pandas(earlier, preserve_index=False), folder / _file_name("old", ".parquet"))

@@ -62,7 +62,6 @@ class PendingBatch:
     """
 
     ref: BatchRef
-    rows: int
     window: Window | None
     arrived: pd.DataFrame
     writing: Background[None]
@@ -191,7 +190,7 @@ class BatchIngestor:
         )
         # A window that is only ever the latest batch reads its file back only after a restart: it is
         # written past the page cache.
-        direct = not joinable and self.model.window.rows is None and self.model.window.seconds is None
+        direct = not joinable and self.model.window.latest_batch
         writing = Background(
             lambda: self.windows.write(self.key, ref.key, table, direct=direct), name="mlmon-window-file"
         )
@@ -228,7 +227,7 @@ class BatchIngestor:
             source.accept(ref)
             return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived, window=window)
 
-        return PendingBatch(ref, rows, window, prepared.arrived, writing, record)
+        return PendingBatch(ref, window, prepared.arrived, writing, record)
 
     def _score(self, loaded: LoadedModel, prepared: PreparedBatch) -> Scored:
         if prepared.outputs is not None:
