@@ -16,6 +16,7 @@ time; the end is padded, and the file cut back to its length. A file system with
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import mmap
@@ -112,7 +113,8 @@ def write_file(path: Path, write: Callable[[pa.NativeFile | BinaryIO | str], Non
                 handle.close()
                 return
             except OSError as exc:
-                handle.close()
+                with contextlib.suppress(OSError):
+                    handle.close()  # its end may be refused too: the file is written again below
                 if exc.errno != errno.EINVAL:
                     raise
                 log.debug("%s: direct write refused (%s); written through the page cache", path, exc)

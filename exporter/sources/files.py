@@ -246,11 +246,14 @@ class FolderSource(Source):
             except FileNotFoundError:
                 continue  # gone since the listing
         refs: list[BatchRef] = []
+        seen_names: set[str] | None = None  # names of the batches recorded, once a read-ahead asks
         for stat, name, path in sorted(listed, key=lambda item: (item[0].st_mtime, item[1])):
             if not self._complete(stat, now) or _legacy_key(name, stat) in seen:
                 continue
-            if not refs:
-                self._read_ahead(path, name, stat, seen)
+            if not refs and self._ahead is None:
+                if seen_names is None:
+                    seen_names = {key.split("|", 1)[1] for key in seen if key.startswith(KEY_PREFIX)}
+                self._read_ahead(path, name, stat, seen_names)
             try:
                 key = self._key(path, stat)
             except FileNotFoundError:
@@ -261,7 +264,7 @@ class FolderSource(Source):
         self._keys = {path: entry for path, entry in self._keys.items() if path in present}
         return refs
 
-    def _read_ahead(self, path: Path, name: str, stat: os.stat_result, seen: set[str]) -> None:
+    def _read_ahead(self, path: Path, name: str, stat: os.stat_result, seen_names: set[str]) -> None:
         """Start reading the first pending file while it is hashed, when it will be read next: its
         name is new (so is its batch, whatever its content) and it is a Parquet file small enough to
         be read whole. Both run without the interpreter lock, side by side."""
@@ -269,7 +272,7 @@ class FolderSource(Source):
         cached = self._keys.get(path)
         if limit is None or not is_parquet(path) or (cached is not None and cached[0] == _signature(stat)):
             return
-        if any(key.startswith(KEY_PREFIX) and key.endswith(f"|{name}") for key in seen):
+        if name in seen_names:
             return
         try:
             if more_rows_than(path, limit):
