@@ -12,7 +12,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from exporter.config import ModelConfig
 from exporter.drift import METHODS
@@ -94,7 +94,9 @@ def test_chunks_give_the_whole_batchs_figures(parquet_batch: tuple[BatchMonitor,
     assert figures.rows == ROWS
     predicted = monitor.loaded.estimator.predict(batch[NUMERIC + ["colour"]])
     truth = batch["target"].to_numpy()
-    assert figures.performance == pytest.approx(
+    performance = dict(figures.performance)
+    area = performance.pop("roc_auc")
+    assert performance == pytest.approx(
         {
             "accuracy": accuracy_score(truth, predicted),
             "precision": precision_score(truth, predicted),
@@ -103,6 +105,9 @@ def test_chunks_give_the_whole_batchs_figures(parquet_batch: tuple[BatchMonitor,
         },
         abs=1e-12,
     )
+    # from score counts in bins: within the bound they give, and published only up to 0.001
+    scores = monitor.loaded.estimator.predict_proba(batch[NUMERIC + ["colour"]])[:, 1]
+    assert abs(area - roc_auc_score(truth, scores)) <= 1e-3
     assert {name: f.method for name, f in figures.drift.items()} == {
         "x0": "wasserstein",
         "x1": "wasserstein",
@@ -210,3 +215,58 @@ def test_numeric_jensenshannon_keeps_the_values_exactly_and_gives_up_past_its_li
     state = ValueCounts.empty(reference)
     state.update(window)
     assert state.overflow and state.rows == 0
+
+
+@pytest.mark.parametrize("shape", ["spread", "bunched", "ties", "two classes only"])
+def test_roc_auc_from_score_counts_is_within_its_bound_of_sklearn(shape: str) -> None:
+    from exporter.mergeable.ranking import BINS, ScoreRanks
+
+    rng = np.random.default_rng(17)
+    rows = 20_000
+    true = rng.integers(0, 3, rows)
+    if shape == "two classes only":
+        true = np.where(true == 2, 1, true)
+    logits = rng.normal(size=(rows, 3)) + np.eye(3)[true] * 1.5
+    if shape == "bunched":
+        logits *= 40  # most scores within a hair of 0 or 1: the bins hold many pairs each
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    if shape == "ties":
+        probabilities = np.round(probabilities, 2)  # equal scores: ties count one half both ways
+    pieces = np.array_split(np.arange(rows), 7)
+    merged = None
+    for piece in pieces:
+        ranks = ScoreRanks.empty([0, 1, 2])
+        ranks.update(true[piece], probabilities[piece])
+        merged = ranks if merged is None else merged.merge(ranks)
+    assert merged is not None
+    whole = ScoreRanks.empty([0, 1, 2])
+    whole.update(true, probabilities)
+    np.testing.assert_array_equal(merged.counts, whole.counts)  # pieces merge to the whole
+
+    for k in range(3):
+        result = merged.area(k)
+        if shape == "two classes only" and k == 2:
+            assert result is None  # no row of that class
+            continue
+        assert result is not None
+        area, bound = result
+        exact = roc_auc_score(true == k, probabilities[:, k])
+        assert abs(area - exact) <= bound + 1e-12, (k, area, exact, bound)
+        if shape == "spread":
+            assert bound < 1e-3  # fine bins: a small bound
+        if shape == "ties":
+            # scores 0.01 apart never share a bin: only equal scores do, counted one half as exactly
+            assert 0.01 * BINS > 1 and area == pytest.approx(exact, abs=1e-12)
+    if shape == "bunched":
+        assert merged.roc_auc() is not None and merged.roc_auc()[1] > 1e-3  # type: ignore[index]  # so left out
+    if shape == "two classes only":
+        assert merged.roc_auc() is None  # a class with no row: no macro area, as the whole window gives
+
+
+def test_roc_auc_of_scores_that_are_not_numbers_is_nan() -> None:
+    from exporter.mergeable.ranking import ScoreRanks
+
+    ranks = ScoreRanks.empty([1])
+    ranks.update(np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [np.nan, np.nan]]))
+    result = ranks.roc_auc()
+    assert result is not None and np.isnan(result[0])

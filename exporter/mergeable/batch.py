@@ -29,6 +29,7 @@ from exporter.mergeable.errors import ErrorSums
 from exporter.mergeable.estimation import EstimationSums
 from exporter.mergeable.outputs import OutputSums
 from exporter.mergeable.quality import QualityCounts
+from exporter.mergeable.ranking import MAX_CLASSES, PUBLISHED_BOUND, ScoreRanks
 from exporter.model import LoadedModel
 from exporter.monitors.multivariate import error_sum
 from exporter.monitors.output_drift import residuals, usable_values
@@ -57,9 +58,11 @@ class BatchState:
     errors: ErrorSums = field(default_factory=ErrorSums)  # regression: over the labelled rows
     reconstruction: float = 0.0  # the sum of the rows' multivariate reconstruction errors
     estimation: EstimationSums = field(default_factory=EstimationSums)
+    ranks: ScoreRanks | None = None  # classification with probabilities: ROC AUC's score counts
 
     def merge(self, other: BatchState) -> BatchState:
         confusion = self.confusion.merge(other.confusion) if self.confusion and other.confusion else self.confusion
+        ranks = self.ranks.merge(other.ranks) if self.ranks and other.ranks else self.ranks
         return BatchState(
             self.rows + other.rows,
             self.labelled + other.labelled,
@@ -71,6 +74,7 @@ class BatchState:
             self.errors.merge(other.errors),
             self.reconstruction + other.reconstruction,
             self.estimation.merge(other.estimation),
+            ranks,
         )
 
 
@@ -116,7 +120,30 @@ class BatchMonitor:
         confusion = ConfusionCounts.empty(len(classes)) if classes is not None else None
         features = self._states({name: (column, self._reference(name).values) for name, column in self.columns.items()})
         outputs = self._states({family: (column, column.values) for family, column in self.output_columns.items()})
-        return BatchState(0, 0, confusion, OutputSums.empty(classes), features, QualityCounts(), outputs, ErrorSums())
+        return BatchState(
+            0,
+            0,
+            confusion,
+            OutputSums.empty(classes),
+            features,
+            QualityCounts(),
+            outputs,
+            ErrorSums(),
+            ranks=self._ranks(),
+        )
+
+    def _ranks(self) -> ScoreRanks | None:
+        """Score counts for ROC AUC: the positive class's column for a binary model, every class's for
+        a multiclass one (up to ``ranking.MAX_CLASSES``)."""
+        classes = self.loaded.classes
+        if classes is None or self.model.task == "regression":
+            return None
+        if self.model.task == "binary_classification":
+            return ScoreRanks.empty([positive_index(classes, self.model.positive_class)])
+        if len(classes) > MAX_CLASSES:
+            log.info("model %s: no ROC AUC for batches read in chunks above %d classes", self.model.name, MAX_CLASSES)
+            return None
+        return ScoreRanks.empty(list(range(len(classes))))
 
     def _states(self, columns: dict[str, tuple[FittedColumn, np.ndarray | None]]) -> dict[str, FeatureState]:
         states: dict[str, FeatureState] = {}
@@ -158,6 +185,9 @@ class BatchMonitor:
                 predicted = class_indices(scored.predictions[labelled], classes)
                 usable = (true != UNMATCHED) & (predicted != UNMATCHED)
                 state.confusion.update(true[usable], predicted[usable])
+                if state.ranks is not None and scored.probabilities is not None:
+                    known = true != UNMATCHED
+                    state.ranks.update(true[known], scored.probabilities[labelled][known])
             if self.model.task == "regression":
                 state.errors.update(prepared.labels[labelled], scored.predictions[labelled])
         state.outputs.update(scored.predictions, scored.probabilities, classes, true, labelled)
@@ -205,6 +235,9 @@ class BatchMonitor:
         binary = self.model.task == "binary_classification"
         if state.confusion is not None and self.loaded.classes is not None and binary:
             performance = state.confusion.binary(positive_index(self.loaded.classes, self.model.positive_class))
+            area = state.ranks.roc_auc() if state.ranks is not None else None
+            if area is not None and area[1] <= PUBLISHED_BOUND:
+                performance["roc_auc"] = area[0]
         for name, feature in state.features.items():
             if isinstance(feature, ValueCounts) and feature.overflow:
                 log.warning(

@@ -3,8 +3,10 @@
 Such a batch is a window of its own. Its figures are those the calculators give on the whole batch,
 for each calculator whose inputs merge by addition:
 
-- ``performance``: for classification every figure but ROC AUC, from the confusion counts (with the
-  95 % intervals) and the summed log loss terms; for regression every figure, from the error sums;
+- ``performance``: for classification every figure from the confusion counts (with the 95 %
+  intervals), the summed log loss terms, and ROC AUC from score counts in fine bins, within the bound
+  those counts give (``exporter.mergeable.ranking``; left out past 0.001); for regression every
+  figure, from the error sums;
 - ``labels``: the labelled share (labels came with the batch, so the delay is 0);
 - ``output``: the mean confidence and the share predicted as each class, or the mean prediction;
 - ``feature_drift``: every feature, from its state in ``exporter.mergeable.drift``, exact except
@@ -15,7 +17,6 @@ for each calculator whose inputs merge by addition:
 - ``estimation``: the CBPE estimates and their errors, from the sums they are made of;
 - ``quality``: the missing, out-of-range and unseen-category ratios of every arrived row.
 
-Left out, with no series for the batch: ROC AUC, which ranks every row's score against every other.
 Each published calculator reports its success and duration as in a window evaluated whole.
 """
 
@@ -34,6 +35,7 @@ from exporter.evaluation import AnyFigure
 from exporter.figures import Figure
 from exporter.history.record import WindowCounts
 from exporter.mergeable.batch import BatchMonitor, BatchState
+from exporter.mergeable.ranking import PUBLISHED_BOUND
 from exporter.monitors import Output, monitors_for
 from exporter.monitors.drift import FeatureOutcome, drift_output, judge
 from exporter.monitors.estimation import estimate_figures
@@ -68,6 +70,9 @@ def _performance(monitor: BatchMonitor, state: BatchState) -> Output | None:
         metrics, rows = confusion.multiclass()
     if state.outputs.probabilities:
         metrics["log_loss"] = state.outputs.log_loss / state.labelled
+    area = state.ranks.roc_auc() if state.ranks is not None and state.outputs.probabilities else None
+    if area is not None and area[1] <= PUBLISHED_BOUND:
+        metrics["roc_auc"] = area[0]
     figures: Output = [Figure(FAMILIES[name], value) for name, value in metrics.items()]
     figures += interval_figures(metrics, rows)
     if model.task == "binary_classification":
