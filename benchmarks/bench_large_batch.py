@@ -114,7 +114,8 @@ def _through_the_job(
 
     distances = [v for (name, _), v in figures.items() if name == "mlmon_feature_drift_distance" and v is not None]
     performance = ", ".join(
-        f"{metric} {one(f'mlmon_{metric}_ratio'):.4f}" for metric in ("accuracy", "precision", "recall", "f1")
+        f"{metric} {one(f'mlmon_{metric}_ratio'):.4f}"
+        for metric in ("accuracy", "precision", "recall", "f1", "roc_auc")
     )
     return (
         f"scored {report.scored} batch(es), {report.rows:,} rows; window rows {one('mlmon_window_rows'):,.0f};"
