@@ -695,7 +695,7 @@ def test_a_latest_batch_window_is_evaluated_while_its_file_is_written_then_recor
 
     def watched_write(model_key: str, batch_key: str, table, *, direct: bool = False) -> None:  # type: ignore[no-untyped-def]
         # only a latest-batch window is evaluated before its file is done (the others read the store)
-        seen.append((direct, evaluated.wait(2 if direct else 0.2), job.state.has_batch(model_key, batch_key)))
+        seen.append((direct, evaluated.wait(10 if direct else 0.2), job.state.has_batch(model_key, batch_key)))
         write(model_key, batch_key, table, direct=direct)
 
     monkeypatch.setattr(exporter.job, "evaluate", watched_evaluate)
