@@ -258,7 +258,10 @@ def test_roc_auc_from_score_counts_is_within_its_bound_of_sklearn(shape: str) ->
             # scores 0.01 apart never share a bin: only equal scores do, counted one half as exactly
             assert 0.01 * BINS > 1 and area == pytest.approx(exact, abs=1e-12)
     if shape == "bunched":
-        assert merged.roc_auc() is not None and merged.roc_auc()[1] > 1e-3  # type: ignore[index]  # so left out
+        assert merged.roc_auc() is not None and merged.roc_auc()[1] > 1e-3  # type: ignore[index]
+        assert merged.published() is None  # so left out
+    if shape == "spread":
+        assert merged.published() == merged.roc_auc()[0]  # type: ignore[index]
     if shape == "two classes only":
         assert merged.roc_auc() is None  # a class with no row: no macro area, as the whole window gives
 

@@ -29,7 +29,7 @@ from exporter.mergeable.errors import ErrorSums
 from exporter.mergeable.estimation import EstimationSums
 from exporter.mergeable.outputs import OutputSums
 from exporter.mergeable.quality import QualityCounts
-from exporter.mergeable.ranking import MAX_CLASSES, PUBLISHED_BOUND, ScoreRanks
+from exporter.mergeable.ranking import MAX_CLASSES, ScoreRanks
 from exporter.model import LoadedModel
 from exporter.monitors.multivariate import error_sum
 from exporter.monitors.output_drift import residuals, usable_values
@@ -235,9 +235,9 @@ class BatchMonitor:
         binary = self.model.task == "binary_classification"
         if state.confusion is not None and self.loaded.classes is not None and binary:
             performance = state.confusion.binary(positive_index(self.loaded.classes, self.model.positive_class))
-            area = state.ranks.roc_auc() if state.ranks is not None else None
-            if area is not None and area[1] <= PUBLISHED_BOUND:
-                performance["roc_auc"] = area[0]
+            area = state.ranks.published() if state.ranks is not None else None
+            if area is not None:
+                performance["roc_auc"] = area
         for name, feature in state.features.items():
             if isinstance(feature, ValueCounts) and feature.overflow:
                 log.warning(

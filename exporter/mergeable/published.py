@@ -35,7 +35,6 @@ from exporter.evaluation import AnyFigure
 from exporter.figures import Figure
 from exporter.history.record import WindowCounts
 from exporter.mergeable.batch import BatchMonitor, BatchState
-from exporter.mergeable.ranking import PUBLISHED_BOUND
 from exporter.monitors import Output, monitors_for
 from exporter.monitors.drift import FeatureOutcome, drift_output, judge
 from exporter.monitors.estimation import estimate_figures
@@ -70,9 +69,9 @@ def _performance(monitor: BatchMonitor, state: BatchState) -> Output | None:
         metrics, rows = confusion.multiclass()
     if state.outputs.probabilities:
         metrics["log_loss"] = state.outputs.log_loss / state.labelled
-    area = state.ranks.roc_auc() if state.ranks is not None and state.outputs.probabilities else None
-    if area is not None and area[1] <= PUBLISHED_BOUND:
-        metrics["roc_auc"] = area[0]
+    area = state.ranks.published() if state.ranks is not None and state.outputs.probabilities else None
+    if area is not None:
+        metrics["roc_auc"] = area
     figures: Output = [Figure(FAMILIES[name], value) for name, value in metrics.items()]
     figures += interval_figures(metrics, rows)
     if model.task == "binary_classification":

@@ -76,3 +76,8 @@ class ScoreRanks:
         if not areas or any(a is None for a in areas):
             return None
         return float(np.mean([a[0] for a in areas])), float(np.mean([a[1] for a in areas]))  # type: ignore[index]
+
+    def published(self) -> float | None:
+        """The area as a chunked batch publishes it: only when its bound is at most ``PUBLISHED_BOUND``."""
+        area = self.roc_auc()
+        return area[0] if area is not None and area[1] <= PUBLISHED_BOUND else None
