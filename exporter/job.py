@@ -32,7 +32,7 @@ from exporter.sources import BatchRef, Source, SourceContext, SourceUnavailable,
 from exporter.sources.metering import MeteredSource, SourceMeter
 from exporter.state import StateStore
 from exporter.status import RunStatus, counter_figures, run_figures, source_counters, source_figures
-from exporter.window import Window, WindowStore, assemble, window_batches
+from exporter.window import WindowStore, assemble, window_batches
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,6 @@ class ModelJob:
         self._last_batch_rows: float | None = None
         self._work_seconds: float | None = None  # duration of the latest run that did work
         self._arrived: pd.DataFrame | None = None
-        # the last batch scored in this run, as a window in memory (models without ids only)
-        self._latest: tuple[str, Window] | None = None
         self._counters: list[AnyFigure] = []
         self.listeners: list[Callable[[RunReport], None]] = []
 
@@ -184,7 +182,6 @@ class ModelJob:
                     self.model, loaded, self.label_source, position, self.state, self.key, now
                 )
         arrived: list[pd.DataFrame] = []
-        self._latest = None
         held: list[PendingBatch] = []
         try:
             with _unless_unavailable(self.key, "batches"):
@@ -216,8 +213,8 @@ class ModelJob:
             begun = self.batches.begin(self.source, ref, loaded, now)
             if not isinstance(begun, PendingBatch):
                 self._account(begun, ref, report, arrived)
-            elif begun.window is not None and self.model.window.latest_batch:
-                held.append(begun)
+            elif begun.window is not None:
+                held.append(begun)  # the window is this batch: evaluated from memory
             else:
                 self._account(begun.finish(), ref, report, arrived)
 
@@ -232,7 +229,6 @@ class ModelJob:
             self._last_batch_rows = float(outcome.rows)
             if outcome.arrived is not None:
                 arrived.append(outcome.arrived)
-            self._latest = (ref.key, outcome.window) if outcome.window is not None else None
             self._chunked = outcome if isinstance(outcome, ChunkedOutcome) else None
 
     def _evaluate_held(self, pending: PendingBatch, now: float, report: RunReport, arrived: list[pd.DataFrame]) -> bool:
@@ -248,7 +244,7 @@ class ModelJob:
         if outcome.status != "scored" or keys != [pending.ref.key]:
             return False
         self.windows.prune(self.key, set(keys))
-        self._chunked, self._arrived, self._latest = None, None, None
+        self._chunked, self._arrived = None, None
         self._window_counts = window_counts(window, self.model.task)
         self._window_figures = figures
         return True
@@ -263,20 +259,14 @@ class ModelJob:
             if arrived:
                 self._arrived = _concat(arrived)
             keys = window_batches(self.model, self.state, self.key, now)
-            latest_only = self.model.window.latest_batch
-            latest = self._latest
-            if latest_only and latest is not None and keys == [latest[0]]:
-                # the window is the batch just scored: built from it in memory, not read back
-                window = replace(latest[1], arrived=self._arrived if self._arrived is not None else latest[1].arrived)
-            else:
-                window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
+            window = assemble(self.model, self.state, self.windows, self.key, keys, loaded.classes, self._arrived)
             self.windows.prune(self.key, set(keys))
             self._window_counts = window_counts(window, self.model.task) if window is not None else None
             self._window_figures = evaluate(self.model, self.key, window, self.profile)
-            if latest_only and self.model.id_column is None:
+            if self.model.window.latest_batch and self.model.id_column is None:
                 # Only a new batch changes this window, and it brings its own rows: the batch just
                 # evaluated is not kept in memory until the next run reads another beside it.
-                self._arrived, self._latest = None, None
+                self._arrived = None
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -48,7 +48,6 @@ class BatchOutcome:
     rows: int = 0  # rows scored
     late_labels: int = 0  # stored predictions that received their label from this batch
     arrived: pd.DataFrame | None = None  # its feature columns as they arrived, for data quality
-    window: Window | None = None  # its scored rows as a window, when it is complete without the state store
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,8 @@ class PendingBatch:
     gives its outcome.
 
     Until then the batch is not recorded: a crash meanwhile only means it is scored again.
-    ``window`` (models without an ``id_column``) is its scored rows as a window, to evaluate meanwhile.
+    ``window``, when the model's window is its latest batch and it has no ``id_column``, is its scored
+    rows as that window, to evaluate meanwhile.
     """
 
     ref: BatchRef
@@ -188,14 +188,15 @@ class BatchIngestor:
             labels=label_texts(prepared),
             scored_at=now,
         )
-        # A window that is only ever the latest batch reads its file back only after a restart: it is
-        # written past the page cache.
-        direct = not joinable and self.model.window.latest_batch
+        # A window that is only ever the latest batch (without ids, so nothing joins it later) is this
+        # batch, evaluated from memory; its file is read back only after a restart, and is written past
+        # the page cache.
+        latest = not joinable and self.model.window.latest_batch
         writing = Background(
-            lambda: self.windows.write(self.key, ref.key, table, direct=direct), name="mlmon-window-file"
+            lambda: self.windows.write(self.key, ref.key, table, direct=latest), name="mlmon-window-file"
         )
         window = None
-        if not joinable:
+        if latest:
             window = batch_window(
                 prepared.features,
                 scored.predictions,
@@ -225,7 +226,7 @@ class BatchIngestor:
                 log.info("model %s: batch %s was recorded by another process; not counted again", self.key, ref.name)
                 return BatchOutcome("skipped", late_labels=late)
             source.accept(ref)
-            return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived, window=window)
+            return BatchOutcome("scored", rows=rows, late_labels=late, arrived=prepared.arrived)
 
         return PendingBatch(ref, window, prepared.arrived, writing, record)
 
