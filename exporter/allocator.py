@@ -20,11 +20,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
 import sys
 from collections.abc import Mapping
 
 import pyarrow as pa
+
+from exporter.switches import turned_off
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,7 @@ KEEP_UP_TO = 2**31 - 1  # free memory at the top of the heap is given back only 
 
 def keep_freed_memory(environ: Mapping[str, str] | None = None) -> bool:
     """Arrow on the C allocator, and glibc keeping freed memory for reuse; True when glibc took its settings."""
-    environ = os.environ if environ is None else environ
-    if environ.get("MLMON_KEEP_FREED_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
+    if turned_off("MLMON_KEEP_FREED_MEMORY", environ):
         return False
     pa.set_memory_pool(pa.system_memory_pool())
     _no_huge_pages()

@@ -28,6 +28,8 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
+from exporter.switches import turned_off
+
 log = logging.getLogger(__name__)
 
 ALIGNMENT = 4096  # a multiple of every common device's logical block size
@@ -35,8 +37,7 @@ BUFFER_BYTES = 8 << 20
 
 
 def enabled() -> bool:
-    flag = os.environ.get("MLMON_DIRECT_IO", "1").strip().lower()
-    return hasattr(os, "O_DIRECT") and flag not in ("0", "false", "no", "off")
+    return hasattr(os, "O_DIRECT") and not turned_off("MLMON_DIRECT_IO")
 
 
 class DirectFile:
