@@ -5,20 +5,24 @@ feature's own units, so any move of the current values away from the constant by
 more counts as drift.
 
 The distance is the area between the two quantile functions, W1 = ∫ |F⁻¹(u) - G⁻¹(u)| du over
-u in (0, 1]. With n sorted values on the larger side and m on the smaller, the i-th smallest value
-of the smaller side is its quantile over u in (i/m, (i+1)/m]; the larger side's values over that
-stretch are a run of consecutive ones whose bounds follow from i, n and m by integer arithmetic,
-each weighted by how much of the stretch it covers. Where the whole run lies on one side of the
-smaller side's value, the run adds |count x - sum| with the sum taken from running sums; only a run
-that straddles the value needs a binary search to split it. A run's bounds are known without
-searching, so a comparison reads the larger side at about 2m evenly spaced places, not at m binary
-searches' worth of scattered ones: the cost follows the smaller side, whatever the larger one's size.
+u in (0, 1]. With n sorted values on the larger side and m on the smaller, in units of 1 / (n m) the
+smaller side's i-th value spans (i n, (i + 1) n] and the larger side's j-th spans (j m, (j + 1) m].
+Each larger value lies under one smaller value, or under two consecutive ones when its stretch
+crosses a boundary, so W1 is a sum of n terms |x_j - y_i| weighted by how much of x_j's stretch lies
+under y_i. Which values pair, and with what weight, depends only on n and m.
 
-Fitting keeps the reference's running sums. A window larger than the reference takes its role: it is
-sorted once, and the sums it is asked for (one per reference value, and one more per split run) are
-added up stretch by stretch in one pass, without a running sum of every value. When both sides hold
-as many values, each value is simply paired with the other side's value of the same rank. Sums are
-taken about the larger side's median, so they stay small and exact to rounding.
+Two ways of adding it up, picked by size:
+
+- **Pairing** (``paired_distance``): every larger value against the smaller value over it, in a few
+  passes over the n values, with no running sum, so nothing cancels. It is used whenever the larger
+  side is not many times the smaller one, and always when the window is the larger side, since the
+  window has to be sorted anyway. Equal sizes pair values of the same rank.
+- **Runs** (``wasserstein_to_larger``), for a reference many times the window: each of the m window
+  values faces a run of consecutive reference values. Where the whole run lies on one side of the
+  window value, the run adds |count x - sum| with the sum taken from running sums kept at fit time;
+  only a run that straddles the value needs a binary search to split it. The reference is read at
+  about 2m places, so the cost follows the window, whatever the reference's size. Sums are taken about
+  the reference's median, so they stay small and exact to rounding.
 """
 
 from __future__ import annotations
@@ -46,16 +50,23 @@ class Wasserstein(DriftMethod):
         return {"cumulative": cumulative, "centre": np.array([centre]), "scale": np.array([scale])}
 
     def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
-        if current.size > reference.size:
-            shifted = np.sort(current)
-            centre = float(shifted[shifted.size // 2])
-            shifted -= centre
-            distance = wasserstein_to_larger(shifted, _segment_sums(shifted), 0.0, reference - centre)
-        else:
+        if reference.size > RUNS_RATIO * current.size:
             distance = wasserstein_to_larger(
                 reference, _running_sums(fitted["cumulative"]), float(fitted["centre"][0]), current
             )
+        elif current.size > reference.size:
+            distance = paired_distance(np.sort(current), reference)
+        else:
+            distance = paired_distance(reference, np.sort(current))
         return DriftResult(distance / float(fitted["scale"][0]))
+
+
+# a reference more than this many times the window's size is compared by runs: pairing would read
+# every reference value, runs read about two per window value
+RUNS_RATIO = 20
+# how values pair (or run) for smaller sides up to this many values is kept for the next comparisons
+# (at most four pairs of sizes each)
+CACHED_RUNS = 1 << 17
 
 
 def centred_sums(values_sorted: np.ndarray) -> tuple[np.ndarray, float]:
@@ -65,6 +76,63 @@ def centred_sums(values_sorted: np.ndarray) -> tuple[np.ndarray, float]:
     cumulative[0] = 0.0
     np.cumsum(np.subtract(values_sorted, centre), out=cumulative[1:])
     return cumulative, centre
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Which smaller value each larger value is paired with (n values against m <= n, see above).
+
+    Larger values ``[starts[i], starts[i + 1])`` begin under smaller value i. The last of them may
+    reach past i's stretch into i + 1's: ``crossing`` lists those i, ``crossing_at`` the larger value's
+    index and ``overhang`` how much of its stretch (in units of 1 / (n m), out of m) lies under i + 1.
+    """
+
+    starts: np.ndarray
+    crossing: np.ndarray
+    crossing_at: np.ndarray
+    overhang: np.ndarray
+
+
+@functools.lru_cache(maxsize=4)
+def _pairs(n: int, m: int) -> _Pairs:
+    boundary = np.arange(m + 1, dtype=np.int64) * n  # the smaller side's stretch ends, scaled
+    starts = -(-boundary // m)  # the first larger value whose stretch begins at or after each end
+    last = starts[1:-1] - 1  # the last larger value beginning under each smaller value but the last
+    overhang = (last + 1) * m - boundary[1:-1]
+    crossing = np.flatnonzero(overhang > 0)
+    pairs = _Pairs(starts=starts, crossing=crossing, crossing_at=last[crossing], overhang=overhang[crossing] * 1.0)
+    for array in vars(pairs).values():
+        array.flags.writeable = False  # shared between calls and threads
+    return pairs
+
+
+# larger values paired per pass: the smaller values spread over them stay in the processor's cache
+PAIRED_CHUNK = 1 << 16
+
+
+def paired_distance(larger_sorted: np.ndarray, smaller_sorted: np.ndarray) -> float:
+    """W1 between two sorted samples, the first at least as large as the second, by pairing every
+    larger value with the smaller value (or two) over its stretch."""
+    n, m = larger_sorted.size, smaller_sorted.size
+    if n == m:
+        return float(np.abs(larger_sorted - smaller_sorted).sum() / n)
+    pairs = _pairs(n, m) if m <= CACHED_RUNS else _pairs.__wrapped__(n, m)
+    total = 0.0
+    step = max(1, PAIRED_CHUNK * m // n)  # smaller values per pass
+    for first in range(0, m, step):
+        last = min(first + step, m)
+        lo, hi = int(pairs.starts[first]), int(pairs.starts[last])
+        gaps = np.repeat(smaller_sorted[first:last], np.diff(pairs.starts[first : last + 1]))
+        np.subtract(larger_sorted[lo:hi], gaps, out=gaps)
+        np.abs(gaps, out=gaps)
+        total += float(gaps.sum())
+    total *= m
+    if pairs.crossing.size:
+        # a crossing value was counted whole under i: move its overhang to i + 1
+        at = larger_sorted[pairs.crossing_at]
+        moved = np.abs(at - smaller_sorted[pairs.crossing + 1]) - np.abs(at - smaller_sorted[pairs.crossing])
+        total += float(np.dot(pairs.overhang, moved))
+    return total / n / m
 
 
 @dataclass(frozen=True)
@@ -115,10 +183,6 @@ def _runs(n: int, m: int) -> _Runs:
     return runs
 
 
-# runs of smaller sides up to this many values are kept for the next comparison (at most four sizes)
-CACHED_RUNS = 1 << 17
-
-
 def wasserstein_to_larger(
     larger_sorted: np.ndarray,
     between: Callable[[np.ndarray, np.ndarray], np.ndarray],
@@ -130,9 +194,6 @@ def wasserstein_to_larger(
     positions [start, end), the stretches in ascending order and not overlapping."""
     n, m = larger_sorted.size, smaller.size
     ordered = np.sort(smaller)
-    if n == m:
-        # each value is paired with the larger side's value of the same rank
-        return float(np.abs(larger_sorted - ordered).sum() / n)
     runs = _runs(n, m) if m <= CACHED_RUNS else _runs.__wrapped__(n, m)
     total = np.abs(larger_sorted[runs.first] - ordered)
     total *= runs.first_weight
@@ -163,27 +224,5 @@ def _running_sums(cumulative: np.ndarray) -> Callable[[np.ndarray, np.ndarray], 
 
     def between(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         return cumulative.take(ends) - cumulative.take(starts)
-
-    return between
-
-
-def _segment_sums(values: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``between`` for ``values`` without a running sum of every value: each stretch is added up on
-    its own, all of them in one pass."""
-
-    def between(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        sums = np.zeros(starts.size)
-        kept = np.flatnonzero(ends > starts)
-        if kept.size == 0:
-            return sums
-        # reduceat adds up values[bounds[k]:bounds[k + 1]]: the stretches are the even k, the gaps
-        # between them the odd ones; the last stretch may run to the end
-        bounds = np.empty(2 * kept.size, dtype=np.int64)
-        bounds[0::2] = starts[kept]
-        bounds[1::2] = ends[kept]
-        if bounds[-1] >= values.size:
-            bounds = bounds[:-1]
-        sums[kept] = np.add.reduceat(values, bounds)[0::2]
-        return sums
 
     return between

@@ -235,7 +235,7 @@ def test_multivariate_drift_in_chunks_equals_one_pass(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_wasserstein_of_a_window_far_larger_than_the_reference_equals_scipy(shape: str) -> None:
-    # the window takes the reference's role here: sorted once, with running sums of its own
+    # the window is sorted and paired with the reference, several passes of its values each
     reference, current = _samples(shape, 1_500, 400_000)
     wasserstein = METHODS["wasserstein"].compare(reference, METHODS["wasserstein"].fit(reference), current)
     assert wasserstein.score == pytest.approx(wasserstein_distance(reference, current) / np.std(reference), abs=1e-9)
@@ -286,10 +286,13 @@ def _straddling(reference_rows: int, current_rows: int) -> tuple[np.ndarray, np.
 
 @pytest.mark.parametrize(
     ("reference_rows", "current_rows"),
-    [(200_000, 10_000), (200_000, 7), (99_991, 1_013), (5_000, 5_000), (1_000, 1), (1, 1_000), (1, 1)],
+    [(250_000, 10_000), (200_000, 7), (99_991, 1_013), (1_000, 1), (21, 1)],
 )
 @pytest.mark.parametrize("shape", [*SHAPES, "straddling"])
 def test_wasserstein_by_quantile_runs_equals_scipy(shape: str, reference_rows: int, current_rows: int) -> None:
+    from exporter.drift.wasserstein import RUNS_RATIO
+
+    assert reference_rows > RUNS_RATIO * current_rows  # the reference is large enough to be read by runs
     if shape == "straddling":
         reference, current = _straddling(reference_rows, current_rows)
     else:
@@ -317,19 +320,49 @@ def test_straddling_runs_are_split_by_search() -> None:
     assert distance == pytest.approx(wasserstein_distance(reference, current), abs=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("reference_rows", "current_rows"),
+    # window larger, sizes within RUNS_RATIO of each other either way, one side of one value
+    [(3_000, 250_000), (10_001, 10_000), (10_000, 10_001), (20_000, 1_000), (99_991, 7_919), (1, 1_000), (3, 2)],
+)
 @pytest.mark.parametrize("shape", [*SHAPES, "straddling"])
-def test_a_window_larger_than_the_reference_sums_only_where_asked(shape: str) -> None:
-    # the window's sums come from segment sums between the positions asked for, not a running sum
-    if shape == "straddling":
+@pytest.mark.parametrize("chunk", ["whole", "chunked"])
+def test_wasserstein_by_pairing_equals_scipy(
+    shape: str, reference_rows: int, current_rows: int, chunk: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.drift import wasserstein as module
+
+    if chunk == "chunked":
+        # passes of a few values each, so chunk bounds fall everywhere, crossing values included
+        monkeypatch.setattr(module, "PAIRED_CHUNK", 13)
+    if shape == "straddling" and current_rows > reference_rows:
         # each reference value sits inside the run of window values under its quantile stretch
-        window, quantiles = _straddling(250_000, 3_000)
+        window, quantiles = _straddling(current_rows, reference_rows)
         reference, current = np.sort(quantiles), RNG.permutation(window)
+    elif shape == "straddling":
+        reference, current = _straddling(reference_rows, current_rows)
     else:
-        reference, current = _samples(shape, 3_000, 250_000)
+        reference, current = _samples(shape, reference_rows, current_rows)
+    assert reference.size <= module.RUNS_RATIO * current.size  # paired, not read by runs
     wasserstein = METHODS["wasserstein"]
     score = wasserstein.compare(reference, wasserstein.fit(reference), current).score
     scale = np.std(reference) if reference[0] != reference[-1] else 1.0
     assert score == pytest.approx(wasserstein_distance(reference, current) / scale, abs=1e-9)
+
+
+@pytest.mark.parametrize("rows", [(7, 3), (1_000, 999), (4_099, 1_000), (65_537, 1), (5, 5)])
+def test_paired_distance_weighs_each_pair_by_their_shared_stretch(rows: tuple[int, int]) -> None:
+    # the plain formula: every pair of values weighted by how long their quantile stretches overlap
+    from exporter.drift.wasserstein import paired_distance
+
+    n, m = rows
+    larger, smaller = np.sort(RNG.normal(0, 1, n)), np.sort(RNG.normal(0.3, 2, m))
+    steps = np.union1d(np.arange(n + 1) / n, np.arange(m + 1) / m)
+    middles = (steps[:-1] + steps[1:]) / 2
+    under_larger, under_smaller = np.minimum((middles * n).astype(int), n - 1), (middles * m).astype(int)
+    expected = np.sum(np.diff(steps) * np.abs(larger[under_larger] - smaller[under_smaller]))
+    assert paired_distance(larger, smaller) == pytest.approx(expected, rel=1e-12)
+    assert paired_distance(larger, smaller) == pytest.approx(wasserstein_distance(larger, smaller), rel=1e-12)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
