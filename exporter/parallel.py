@@ -40,9 +40,10 @@ class Background(Generic[R]):
     (writing a file) while the caller goes on. ``result`` waits for it and gives its value, or raises
     what it raised."""
 
-    def __init__(self, function: Callable[[], R], name: str) -> None:
+    def __init__(self, function: Callable[[], R], name: str, *, daemon: bool = True) -> None:
+        # a daemon thread is dropped when the interpreter exits; any other is waited for first
         self._outcome: tuple[R | None, BaseException | None] = (None, None)
-        self._thread = threading.Thread(target=self._run, args=(function,), name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(function,), name=name, daemon=daemon)
         self._thread.start()
 
     def _run(self, function: Callable[[], R]) -> None:

@@ -11,7 +11,9 @@ store, since no label could ever join its rows later; its labels are the ones in
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +25,13 @@ import pyarrow.feather as feather
 
 from exporter.config import ModelConfig
 from exporter.direct_io import write_file
+from exporter.parallel import Background
 from exporter.performance import class_label
 from exporter.rows.keys import row_keys
 from exporter.state import StateStore
 from exporter.values import canonical_texts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,8 +80,27 @@ def _file_name(batch_key: str, suffix: str = SUFFIX) -> str:
 
 
 class WindowStore:
+    """One file per batch of each model's window (``write``), read back after a restart (``load``) and
+    deleted once the batch has left the window (``prune``).
+
+    Deleting is left to a thread of its own: a file system frees a large file's blocks slowly (7 ms
+    for the 28 MB of 100,000 rows here, 70 ms for a million), and nothing waits for it. ``settle``
+    waits; every other call on the store settles first, so a file written again under a pruned
+    name is never deleted by the prune before it. The thread is not a daemon: a process that exits
+    finishes deleting first.
+    """
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._lock = threading.Lock()
+        self._deleting: Background[None] | None = None
+
+    def settle(self) -> None:
+        """Wait for the files the last ``prune`` left to delete."""
+        with self._lock:
+            deleting, self._deleting = self._deleting, None
+        if deleting is not None:
+            deleting.result()
 
     def _dir(self, model_key: str) -> Path:
         return self.root / hashlib.sha256(model_key.encode()).hexdigest()[:16]
@@ -88,6 +112,7 @@ class WindowStore:
         It runs mostly without the interpreter lock, so the caller may go on meanwhile
         (``BatchIngestor.begin``).
         """
+        self.settle()
         folder = self._dir(model_key)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / _file_name(batch_key)
@@ -99,6 +124,7 @@ class WindowStore:
         os.replace(partial, final)
 
     def load(self, model_key: str, batch_key: str) -> pd.DataFrame | None:
+        self.settle()
         folder = self._dir(model_key)
         path = folder / _file_name(batch_key)
         if path.exists():
@@ -107,13 +133,25 @@ class WindowStore:
         return pd.read_parquet(earlier) if earlier.exists() else None
 
     def prune(self, model_key: str, keep: set[str]) -> None:
+        """Delete the model's files of batches not in ``keep``, on a thread of its own (see above)."""
+        self.settle()
         folder = self._dir(model_key)
         if not folder.is_dir():
             return
         wanted = {_file_name(key, suffix) for key in keep for suffix in (SUFFIX, EARLIER_SUFFIX)}
-        for path in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{EARLIER_SUFFIX}")]:
-            if path.name not in wanted:
-                path.unlink(missing_ok=True)
+        stale = [p for p in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{EARLIER_SUFFIX}")] if p.name not in wanted]
+        if stale:
+            deleting = Background(lambda: _delete(stale), name="mlmon-window-prune", daemon=False)
+            with self._lock:
+                self._deleting = deleting
+
+
+def _delete(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:  # left for the next prune, which finds it again
+            log.warning("cannot delete the window file %s, left for the next run: %s", path, error)
 
 
 def window_table(

@@ -122,7 +122,7 @@ def test_a_failing_monitor_side_by_side_costs_only_itself(monkeypatch: pytest.Mo
 def test_the_linear_algebra_library_runs_one_thread_while_monitors_run_side_by_side(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     model = _model()
     profile, window = _reference(model), _window(500)
@@ -135,5 +135,8 @@ def test_the_linear_algebra_library_runs_one_thread_while_monitors_run_side_by_s
 
     monkeypatch.setattr(MONITORS["multivariate_drift"], "calculate", noting_blas_threads)
     monkeypatch.setattr(evaluation, "PARALLEL_ROWS", 0)
-    evaluation.run_monitors(model, "m", window, profile)
+    with threadpool_limits(limits=2, user_api="blas"):  # so the limit can be told from none
+        for _ in range(2):  # the limit is set, and lifted again, on every evaluation
+            evaluation.run_monitors(model, "m", window, profile)
+            assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {2}
     assert seen and set(seen) == {1}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from exporter.window import LABEL, PREDICTION, PROBA, ROW_ID, SCORED_AT, WindowStore, _file_name, window_table
 
@@ -89,6 +91,81 @@ def test_a_window_file_of_the_earlier_parquet_format_is_read_and_pruned(tmp_path
     assert loaded is not None and loaded.equals(earlier)
 
     store.prune(KEY, {"old", "new"})
+    store.settle()
     assert sorted(p.name for p in folder.iterdir()) == sorted([_file_name("new"), _file_name("old", ".parquet")])
     store.prune(KEY, {"new"})
+    store.settle()
     assert [p.name for p in folder.iterdir()] == [_file_name("new")]
+
+
+def _held_deletions(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Deleting waits until the returned event is set, so a test can look while a prune is underway."""
+    from exporter import window
+
+    release = threading.Event()
+    delete = window._delete
+
+    def held(paths: list[Path]) -> None:
+        assert release.wait(30)
+        delete(paths)
+
+    monkeypatch.setattr(window, "_delete", held)
+    return release
+
+
+def test_pruned_files_are_deleted_on_a_thread_that_settle_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = WindowStore(tmp_path)
+    features, predictions, probabilities = _batch()
+    for key in ("a", "b"):
+        store.write(KEY, key, window_table(features, None, predictions, probabilities))
+    folder = next(tmp_path.iterdir())
+    release = _held_deletions(monkeypatch)
+    store.prune(KEY, {"b"})  # returns at once: the deletion is held
+    assert (folder / _file_name("a")).exists()
+    release.set()
+    store.settle()
+    assert [p.name for p in folder.iterdir()] == [_file_name("b")]
+
+
+def test_a_file_written_again_under_a_pruned_name_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = WindowStore(tmp_path)
+    features, predictions, probabilities = _batch()
+    store.write(KEY, "a", window_table(features, None, predictions, probabilities))
+    release = _held_deletions(monkeypatch)
+    store.prune(KEY, set())
+    # the batch is scored again before the deletion ran: its new file waits for the deletion
+    writer = threading.Thread(
+        target=store.write, args=(KEY, "a", window_table(features, None, predictions, probabilities))
+    )
+    writer.start()
+    writer.join(0.2)
+    assert writer.is_alive()  # waiting for the prune
+    release.set()
+    writer.join(30)
+    loaded = store.load(KEY, "a")
+    assert loaded is not None and len(loaded) == len(features)
+
+
+def test_a_file_that_cannot_be_deleted_is_logged_and_deleted_by_the_next_prune(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = WindowStore(tmp_path)
+    features, predictions, probabilities = _batch()
+    store.write(KEY, "a", window_table(features, None, predictions, probabilities))
+    unlink = Path.unlink
+
+    def refused(path: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    store.prune(KEY, set())
+    store.settle()  # does not raise: the run that pruned is not failed by it
+    assert "cannot delete the window file" in caplog.text
+    folder = next(tmp_path.iterdir())
+    assert [p.name for p in folder.iterdir()] == [_file_name("a")]
+    monkeypatch.setattr(Path, "unlink", unlink)
+    store.prune(KEY, set())
+    store.settle()
+    assert list(folder.iterdir()) == []
