@@ -117,6 +117,43 @@ def test_every_run_is_kept_with_its_window_counts_and_every_sample_it_published(
     app.state.close()
 
 
+@pytest.mark.parametrize(
+    ("predictions", "labels"),
+    [
+        (np.array([0, 1, 2, 1, 250], dtype=np.int64), np.array([0, 2, 2, 1, 250], dtype=np.int16)),
+        (np.array([0, 1, 2, 1, 7], dtype=np.uint8), np.array([0, 1, 2, 2, 7], dtype=np.uint64)),
+        (np.array([0, 1, 2, 1, 3], dtype=np.int64), np.array([0, 1, 2, 1, 3], dtype=np.uint32)),
+        (np.array([0, 1, 1, 0, 1], dtype=np.int64), np.array([False, True, True, True, False])),
+        (np.array([0, 1, 2, 1, 3], dtype=np.int64), np.array([0, "1", 2.0, 1, None], dtype=object)),
+        (np.array(["a", "b", "b", "a", "c"], dtype=object), np.array(["a", "b", "a", "a", "c"], dtype=object)),
+    ],
+)
+def test_a_window_counts_rows_predicted_right_by_the_texts_they_are_published_under(
+    predictions: np.ndarray, labels: np.ndarray
+) -> None:
+    from exporter.history.record import window_counts
+    from exporter.performance import class_label
+    from exporter.window import Window
+
+    rows = len(predictions)
+    labelled = np.array([True, True, True, True, False]) if labels[-1] is None else np.ones(rows, dtype=bool)
+    window = Window(
+        features=pd.DataFrame({"x": np.zeros(rows)}),
+        predictions=predictions,
+        probabilities=None,
+        classes=None,
+        labels=labels,
+        labelled=labelled,
+        scored_at=np.arange(rows, dtype=float),
+        labelled_at=np.arange(rows, dtype=float),
+    )
+    counts = window_counts(window, "multiclass_classification")
+    expected = sum(class_label(p) == class_label(t) for p, t, kept in zip(predictions, labels, labelled) if kept)
+    assert counts.correct == expected
+    assert counts.labelled == int(labelled.sum())
+    assert (counts.rows, counts.start, counts.end) == (rows, 0.0, rows - 1.0)
+
+
 def test_runs_older_than_the_retention_are_deleted(tmp_path: Path) -> None:
     config = write_project(tmp_path, top={"prediction_retention_days": 1})
     clock = Clock(1_800_000_000.0)

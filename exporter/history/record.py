@@ -45,10 +45,15 @@ def window_counts(window: Window, task: str) -> WindowCounts:
     labelled = np.asarray(window.labelled, dtype=bool)
     correct: int | None = None
     if task != "regression":
-        codes_by_text: dict[str, int] = {}
-        predicted = _text_codes(np.asarray(window.predictions)[labelled], codes_by_text)
-        actual = _text_codes(np.asarray(window.labels)[labelled], codes_by_text)
-        correct = int((predicted == actual).sum())
+        predictions, labels = np.asarray(window.predictions)[labelled], np.asarray(window.labels)[labelled]
+        if predictions.dtype.kind == labels.dtype.kind and labels.dtype.kind in "iu":
+            # integers of one signedness are published as their decimal text: equal texts, equal numbers
+            correct = int(np.count_nonzero(predictions == labels))
+        else:
+            codes_by_text: dict[str, int] = {}
+            correct = int(
+                np.count_nonzero(_text_codes(predictions, codes_by_text) == _text_codes(labels, codes_by_text))
+            )
     scored_at = np.asarray(window.scored_at, dtype=float)
     scored_at = scored_at[np.isfinite(scored_at)]
     return WindowCounts(
