@@ -25,14 +25,30 @@ def processors() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+_place = threading.local()
+
+
 def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int | None = None) -> list[R]:
-    """``[function(item) for item in items]``, with up to ``workers`` (default: the processors) at once."""
+    """``[function(item) for item in items]``, with up to ``workers`` at once.
+
+    By default that is one per processor, or one alone inside a piece of another ``ordered_map``: the
+    processors are already shared out there, and more threads would only take turns with the
+    interpreter lock (the monitors of a window run side by side, and feature drift's features then
+    run one after another within theirs).
+    """
     pending = list(items)
-    workers = min(processors() if workers is None else workers, len(pending))
+    if workers is None:
+        workers = 1 if getattr(_place, "inside", False) else processors()
+    workers = min(workers, len(pending))
     if workers <= 1:
         return [function(item) for item in pending]
+
+    def piece(item: T) -> R:
+        _place.inside = True  # a thread of this pool, which ends with it
+        return function(item)
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlmon-eval") as pool:
-        return list(pool.map(function, pending))
+        return list(pool.map(piece, pending))
 
 
 class Background(Generic[R]):

@@ -29,6 +29,23 @@ def test_pieces_run_on_more_than_one_thread() -> None:
     assert len(set(names)) == 2
 
 
+def test_a_map_inside_a_piece_of_another_runs_in_that_piece_s_thread_by_default() -> None:
+    barrier = threading.Barrier(2, timeout=5)
+
+    def outer(_: int) -> tuple[int, list[int], list[int]]:
+        barrier.wait()  # the outer pieces run side by side
+        inner = ordered_map(lambda _: threading.get_ident(), range(4))
+        asked = ordered_map(lambda _: threading.get_ident(), range(4), workers=2)
+        return threading.get_ident(), inner, asked
+
+    for here, inner, asked in ordered_map(outer, range(2), workers=2):
+        assert inner == [here] * 4  # the processors are already shared out
+        assert here not in asked and len(set(asked)) >= 1  # workers asked for explicitly are still given
+    # outside any piece, the default is the processors again
+    idents = ordered_map(lambda _: threading.get_ident(), range(4))
+    assert (processors() == 1) == (set(idents) == {threading.get_ident()})
+
+
 def test_one_worker_runs_in_the_calling_thread() -> None:
     assert (
         ordered_map(lambda _: threading.current_thread().name, range(3), workers=1)

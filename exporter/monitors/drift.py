@@ -44,6 +44,7 @@ NAMES_LOGGED = 20
 # Features are compared side by side (see ``exporter.parallel``) once the window's columns hold this
 # many values in all: a comparison's cost follows the window (the reference is fitted), and below this
 # its many small array operations spend more time waiting for the interpreter lock than they save.
+# When the monitors themselves run side by side (large windows), the features go one after another.
 PARALLEL_VALUES = 1_000_000
 
 
