@@ -23,3 +23,18 @@ def distinct(values: np.ndarray) -> np.ndarray:
         first_nan = int(np.searchsorted(ordered, np.nan))
         kept[first_nan + 1 :] = False
     return ordered[kept]
+
+
+# up to this many columns a row's highest value is taken column by column
+FEW_COLUMNS = 16
+
+
+def row_maxima(matrix: np.ndarray) -> np.ndarray:
+    """Each row's highest value of a two-dimensional array: ``matrix.max(axis=1)``."""
+    matrix = np.asarray(matrix)
+    if matrix.shape[1] > FEW_COLUMNS or matrix.shape[1] == 0:
+        return matrix.max(axis=1)
+    highest = matrix[:, 0].copy()
+    for column in range(1, matrix.shape[1]):
+        np.maximum(highest, matrix[:, column], out=highest)
+    return highest

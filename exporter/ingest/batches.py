@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exporter import histogram
+from exporter.arrays import row_maxima
 from exporter.config import ModelConfig
 from exporter.ingest.scoring import Scored, score, score_prepared
 from exporter.ingest.validation import BatchFailure, PreparedBatch, prepare_batch
@@ -106,7 +107,7 @@ def validation_counters(prepared: PreparedBatch) -> Counter[CounterKey]:
 
 def confidence_counters(probabilities: np.ndarray) -> dict[CounterKey, float]:
     """The confidence histogram's increments: each row's highest class probability."""
-    confidence = probabilities.max(axis=1)
+    confidence = row_maxima(probabilities)
     return histogram.increments("mlmon_prediction_confidence", confidence, histogram.CONFIDENCE_BUCKETS)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exporter.arrays import row_maxima
 from exporter.performance import UNMATCHED, class_indices
 
 
@@ -48,7 +49,7 @@ class OutputSums:
         if probabilities is None:
             return
         self.probabilities = True
-        self.confidence += float(probabilities.max(axis=1).sum())
+        self.confidence += float(row_maxima(probabilities).sum())
         if true is not None and labelled is not None:
             eps = np.finfo(np.float64).eps
             given = probabilities[labelled][np.arange(true.size), true]

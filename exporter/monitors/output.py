@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from exporter.arrays import row_maxima
 from exporter.figures import Figure
 from exporter.monitors.registry import Fitted, Monitor, Output, register
 from exporter.performance import UNMATCHED, class_indices, class_label
 from exporter.performance.multiclass import classes_kept
 from exporter.window import Window
-
-# up to this many classes the highest probability of a row is found column by column
-FEW_CLASSES = 16
 
 if TYPE_CHECKING:
     from exporter.config import ModelConfig
@@ -41,7 +39,7 @@ class ModelOutput(Monitor):
             return [Figure("mlmon_mean_prediction", float(values.mean()))] if values.size else []
         figures: Output = []
         if window.probabilities is not None:
-            figures.append(Figure("mlmon_mean_confidence_ratio", float(_row_maxima(window.probabilities).mean())))
+            figures.append(Figure("mlmon_mean_confidence_ratio", float(row_maxima(window.probabilities).mean())))
         if window.classes is None:
             return figures
         classes = np.asarray(window.classes)
@@ -59,14 +57,3 @@ def class_shares(counts: np.ndarray, rows: int, classes: np.ndarray, model: Mode
         figures.append(Figure("mlmon_predicted_class_ratio", float(share), {"class": class_label(classes[index])}))
     figures.append(Figure("mlmon_series_dropped", float(len(classes) - len(kept)), {"kind": "class"}))
     return figures
-
-
-def _row_maxima(probabilities: np.ndarray) -> np.ndarray:
-    """Each row's highest value: ``max(axis=1)``, taken column by column, which for a few classes
-    is one pass over the rows instead of a short reduction per row."""
-    if probabilities.shape[1] > FEW_CLASSES:
-        return probabilities.max(axis=1)
-    highest = probabilities[:, 0].copy()
-    for column in range(1, probabilities.shape[1]):
-        np.maximum(highest, probabilities[:, column], out=highest)
-    return highest
