@@ -38,3 +38,17 @@ def row_maxima(matrix: np.ndarray) -> np.ndarray:
     for column in range(1, matrix.shape[1]):
         np.maximum(highest, matrix[:, column], out=highest)
     return highest
+
+
+def offsets(values: np.ndarray, span: int) -> tuple[np.ndarray, int] | None:
+    """For integers that lie within ``span`` of their smallest: each one's offset from it (``intp``)
+    and the smallest; None for other arrays (not integers, empty, or spread wider)."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu" or values.size == 0:
+        return None
+    low = int(values.min())
+    if int(values.max()) - low > span:
+        return None
+    # small integer types are widened first, so the offsets cannot wrap around
+    wide = values if values.itemsize == 8 else values.astype(np.int64)
+    return (wide - wide.dtype.type(low)).astype(np.intp, copy=False), low

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exporter.arrays import FEW_COLUMNS, distinct, row_maxima
+from exporter.arrays import FEW_COLUMNS, distinct, offsets, row_maxima
 
 rng = np.random.default_rng(7)
 
@@ -60,3 +60,32 @@ def test_row_maxima_equal_max_along_rows(columns: int, layout: str) -> None:
         matrix = np.repeat(matrix, 2, axis=1)[:, ::2]
     np.testing.assert_array_equal(row_maxima(matrix), matrix.max(axis=1))
     assert not np.shares_memory(row_maxima(matrix), matrix)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([-128, 127, 0, -128], dtype=np.int8),
+        np.array([2**64 - 1, 2**64 - 4, 2**64 - 2], dtype=np.uint64),
+        np.array([-(2**63), -(2**63) + 9, -(2**63) + 3], dtype=np.int64),
+        np.array([7], dtype=np.uint16),
+    ],
+)
+def test_offsets_of_integers_over_a_short_range_count_from_the_smallest(values: np.ndarray) -> None:
+    at, low = offsets(values, span=300)
+    assert low == min(int(v) for v in values)
+    assert at.tolist() == [int(v) - low for v in values]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([0, 301]),
+        np.array([], dtype=np.int64),
+        np.array([1.0, 2.0]),
+        np.array([True, False]),
+        np.array([1, 2], dtype=object),
+    ],
+)
+def test_offsets_are_left_to_other_means_for_other_arrays(values: np.ndarray) -> None:
+    assert offsets(values, span=300) is None

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from exporter import histogram
-from exporter.arrays import row_maxima
+from exporter.arrays import offsets, row_maxima
 from exporter.config import ModelConfig
 from exporter.ingest.scoring import Scored, score, score_prepared
 from exporter.ingest.validation import BatchFailure, PreparedBatch, prepare_batch
 from exporter.model import LoadedModel
 from exporter.parallel import Background
-from exporter.performance import class_label
+from exporter.performance import INTEGER_SPAN, class_label
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.sources import BatchGone, BatchRef, Source, SourceUnavailable, UnreadableBatch
 from exporter.state import CounterKey, StateStore, counter_key
@@ -131,7 +131,17 @@ def label_texts(prepared: PreparedBatch) -> np.ndarray:
     texts = np.full(len(prepared.labelled), None, dtype=object)
     if prepared.labels is None or not prepared.labelled.any():
         return texts
-    codes, uniques = pd.factorize(prepared.labels[prepared.labelled])
+    labels = prepared.labels[prepared.labelled]
+    coded = offsets(labels, INTEGER_SPAN)
+    if coded is not None:
+        at, low = coded
+        counts = np.bincount(at)
+        names = np.full(counts.size, None, dtype=object)
+        for offset in np.flatnonzero(counts):
+            names[offset] = class_label(low + int(offset))
+        texts[prepared.labelled] = names[at]
+        return texts
+    codes, uniques = pd.factorize(labels)
     names = np.array([class_label(value) for value in np.asarray(uniques, dtype=object)], dtype=object)
     texts[prepared.labelled] = names[codes]
     return texts

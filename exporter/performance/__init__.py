@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exporter.arrays import offsets
+
 UNMATCHED = -1
 # integer values spread over at most this many (or as many as the classes) are matched by offset
 INTEGER_SPAN = 65_536
@@ -61,17 +63,14 @@ def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
         return by_number[number] if number is not None and number in by_number else UNMATCHED
 
     values = np.asarray(values)
-    if values.dtype.kind in "iu" and values.size:
-        low = values.min()
-        span = int(values.max()) - int(low)
-        if span <= max(INTEGER_SPAN, len(classes)):
-            # small integer types are widened first, so the offsets cannot wrap around
-            wide = values if values.itemsize == 8 else values.astype(np.int64)
-            offsets = (wide - low).astype(np.intp, copy=False)
-            lookup = np.full(span + 1, UNMATCHED, dtype=np.int64)
-            for offset in np.flatnonzero(np.bincount(offsets, minlength=span + 1)):
-                lookup[offset] = match(int(low) + int(offset))
-            return lookup[offsets]
+    coded = offsets(values, max(INTEGER_SPAN, len(classes)))
+    if coded is not None:
+        at, low = coded
+        counts = np.bincount(at)
+        lookup = np.full(counts.size, UNMATCHED, dtype=np.int64)
+        for offset in np.flatnonzero(counts):
+            lookup[offset] = match(low + int(offset))
+        return lookup[at]
     codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object), dtype=object))
     lookup = np.full(len(uniques) + 1, UNMATCHED, dtype=np.int64)
     for code, value in enumerate(uniques):

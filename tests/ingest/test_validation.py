@@ -135,3 +135,23 @@ def test_counters_count_only_what_happened() -> None:
 def test_stored_labels_keep_the_label_text_of_labelled_rows_only() -> None:
     assert label_texts(_prepared(np.array([1, 0], dtype=object), [True, False])).tolist() == ["1", None]
     assert label_texts(_prepared(None, [False])).tolist() == [None]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([3, -2, 3, 0, 7, -2], dtype=np.int8),
+        np.array([2**64 - 1, 2**64 - 3, 2**64 - 1, 2**64 - 2, 2**64 - 3, 2**64 - 1], dtype=np.uint64),
+        np.array([2**63 - 1, 2**63 - 2, 2**63 - 1, 2**63 - 1, 2**63 - 5, 2**63 - 2], dtype=np.int64),
+        np.array([0, 1_000_000, 0, 5, 1_000_000, 9], dtype=np.int64),  # wider than matched by offset
+        np.array([1.0, 0.5, np.nan, 2.0, 0.5, 1.0]),  # a row without a label is not labelled
+        np.array(["yes", 1, None, "no", 2.5, "yes"], dtype=object),
+    ],
+    ids=["int8", "uint64-near-the-top", "int64-near-the-top", "wide-span", "floats", "mixed-objects"],
+)
+def test_each_labelled_row_is_stored_under_its_class_label_text(labels: np.ndarray) -> None:
+    from exporter.performance import class_label
+
+    labelled = [True, True, False, True, True, True]
+    expected = [class_label(value) if kept else None for value, kept in zip(labels, labelled)]
+    assert label_texts(_prepared(labels, labelled)).tolist() == expected
