@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 
 from exporter.config import ModelConfig
-from exporter.direct_io import write_file
+from exporter.direct_io import DIRECT_MIN_BYTES, write_file
 from exporter.parallel import Background
 from exporter.performance import class_label
 from exporter.rows.keys import row_keys
@@ -107,7 +107,8 @@ class WindowStore:
 
     def write(self, model_key: str, batch_key: str, table: pa.Table, *, direct: bool = False) -> None:
         """``table`` (``window_table``) as the batch's file, in whole or not at all; with ``direct``, past
-        the page cache (``exporter.direct_io``), for a file read back only after a restart.
+        the page cache (``exporter.direct_io``), for a file read back only after a restart, when it
+        holds ``DIRECT_MIN_BYTES`` or more.
 
         It runs mostly without the interpreter lock, so the caller may go on meanwhile
         (``BatchIngestor.begin``).
@@ -120,6 +121,7 @@ class WindowStore:
         # An Arrow IPC file, uncompressed: it lives only as long as the window needs it, numbers barely
         # compress, and it is written at the speed of the disk (a million rows of 30 features in about
         # half the time of an uncompressed Parquet file, a quarter of a compressed one).
+        direct = direct and table.nbytes >= DIRECT_MIN_BYTES
         write_file(partial, lambda sink: feather.write_feather(table, sink, compression="uncompressed"), direct=direct)
         os.replace(partial, final)
 

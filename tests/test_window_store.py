@@ -169,3 +169,29 @@ def test_a_file_that_cannot_be_deleted_is_logged_and_deleted_by_the_next_prune(
     store.prune(KEY, set())
     store.settle()
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("threshold", ["over", "under"])
+def test_only_a_large_file_is_written_past_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: str
+) -> None:
+    from exporter import direct_io, window
+
+    features, predictions, probabilities = _batch()
+    table = window_table(features, None, predictions, probabilities)
+    monkeypatch.setattr(window, "DIRECT_MIN_BYTES", table.nbytes + (1 if threshold == "over" else 0))
+    opened: list[Path] = []
+    direct_file = direct_io.DirectFile
+
+    def noted(path: Path) -> direct_io.DirectFile:
+        opened.append(path)
+        return direct_file(path)
+
+    monkeypatch.setattr(direct_io, "DirectFile", noted)
+    store = WindowStore(tmp_path)
+    store.write(KEY, "b", table, direct=True)
+    store.write(KEY, "c", table, direct=False)
+    assert len(opened) == (0 if threshold == "over" else 1)  # "b" only, and only from the threshold
+    for key in ("b", "c"):
+        loaded = store.load(KEY, key)
+        assert loaded is not None and len(loaded) == table.num_rows
