@@ -121,10 +121,11 @@ def check_cells(frame: pd.DataFrame, max_length: int) -> tuple[pd.DataFrame, np.
     """
     bad = np.zeros(len(frame), dtype=bool)
     cleaned = {}
-    for column in frame.columns:
-        series = frame[column]
-        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+    # the dtypes are looked at first: fetching every column of a wide frame costs more than checking it
+    for position, (column, dtype) in enumerate(frame.dtypes.items()):
+        if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
             continue
+        series = frame.iloc[:, position]
         text = series.where(series.map(lambda cell: isinstance(cell, str)))
         broken = (text.str.len() > max_length) | text.str.contains("\ufffd", regex=False)
         broken = broken.fillna(False).to_numpy(dtype=bool)
@@ -171,9 +172,7 @@ def _not_numbers(dtype: object) -> bool:
 
 def check_feature_dtypes(arrived: pd.DataFrame, categorical: Collection[str]) -> None:
     """A numeric feature (as the reference declares it) whose column holds no numbers fails the batch."""
-    wrong = [
-        f"{c} ({arrived[c].dtype})" for c in arrived.columns if c not in categorical and _not_numbers(arrived[c].dtype)
-    ]
+    wrong = [f"{c} ({dtype})" for c, dtype in arrived.dtypes.items() if c not in categorical and _not_numbers(dtype)]
     if wrong:
         raise BatchFailure(
             "schema",
@@ -193,10 +192,12 @@ def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> Featu
     bad_type = np.zeros(len(arrived), dtype=bool)
     wrong_columns: set[str] = set()
     coerced: dict[str, pd.Series] = {}
-    for column in arrived.columns:
+    for position, (column, dtype) in enumerate(arrived.dtypes.items()):
         if column in categorical:
             continue
-        values = arrived[column]
+        if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue  # numbers already, and none too large to compute with
+        values = arrived.iloc[:, position]
         if not pd.api.types.is_numeric_dtype(values):
             numbers = pd.to_numeric(values, errors="coerce")
             wrong = numbers.isna().to_numpy() & values.notna().to_numpy()
