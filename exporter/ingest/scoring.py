@@ -40,8 +40,16 @@ def score_prepared(model: ModelConfig, loaded: LoadedModel, prepared: PreparedBa
 
 # Rows scored at a time. A model scores each row on its own (scikit-learn's contract, which chunked
 # batches rely on too), so a large batch is scored in pieces: the matrix the estimator makes of its
-# input is a piece's, never a second copy of the whole batch.
-SCORING_ROWS = 65_536
+# input is a piece's, never a second copy of the whole batch. A piece holds about SCORING_BYTES of
+# features (280,000 rows of 30 features, 8,000 of 1,000), never fewer than SCORING_ROWS rows: fewer,
+# larger pieces spend less in the estimator's checks of its input, which cost the same for any size.
+SCORING_BYTES = 64 << 20
+SCORING_ROWS = 4_096
+
+
+def piece_rows(columns: int) -> int:
+    """Rows per scoring piece for a batch of ``columns`` features (8 bytes each)."""
+    return max(SCORING_ROWS, SCORING_BYTES // (8 * max(columns, 1)))
 
 
 def one_block(features: pd.DataFrame) -> pd.DataFrame:
@@ -57,8 +65,9 @@ def one_block(features: pd.DataFrame) -> pd.DataFrame:
 
 def _pieces(features: pd.DataFrame, named: bool) -> Iterator[pd.DataFrame | np.ndarray]:
     # an estimator fitted on a bare array gets one: the column order was settled when preparing the batch
-    for begin in range(0, max(len(features), 1), SCORING_ROWS):
-        piece = features.iloc[begin : begin + SCORING_ROWS]
+    rows = piece_rows(features.shape[1])
+    for begin in range(0, max(len(features), 1), rows):
+        piece = features.iloc[begin : begin + rows]
         yield one_block(piece) if named else piece.to_numpy()
 
 

@@ -43,9 +43,17 @@ def test_a_batch_larger_than_a_scoring_piece_scores_as_one(monkeypatch: pytest.M
         feature_names=None,
         digest="d",
     )
-    monkeypatch.setattr(scoring, "SCORING_ROWS", 300)  # four pieces, the last of 100 rows
+    monkeypatch.setattr(scoring, "SCORING_ROWS", 300)
+    monkeypatch.setattr(scoring, "SCORING_BYTES", 0)  # four pieces of 300 rows, the last of 100
     for loaded in (named, bare):
         scored = scoring.score(loaded, frame)
         inputs = frame if loaded.feature_names is not None else frame.to_numpy()
         np.testing.assert_array_equal(scored.predictions, loaded.estimator.predict(inputs))
         np.testing.assert_array_equal(scored.probabilities, loaded.estimator.predict_proba(inputs))
+
+
+def test_a_scoring_piece_holds_about_its_bytes_of_features_and_at_least_its_rows() -> None:
+    assert scoring.piece_rows(30) * 30 * 8 <= scoring.SCORING_BYTES < (scoring.piece_rows(30) + 1) * 30 * 8
+    assert scoring.piece_rows(1_000) < scoring.piece_rows(30)  # wider rows, fewer of them
+    assert scoring.piece_rows(10**9) == scoring.SCORING_ROWS
+    assert scoring.piece_rows(0) == scoring.SCORING_BYTES // 8
