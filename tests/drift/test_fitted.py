@@ -254,9 +254,14 @@ def test_features_compared_side_by_side_equal_one_by_one(monkeypatch: pytest.Mon
     assert side_by_side == FeatureDrift().calculate(window, reference, fitted, model)
 
 
-def test_multivariate_drift_with_missing_and_infinite_values_equals_the_plain_formula() -> None:
+@pytest.mark.parametrize("chunk_rows", [65_536, 64])
+@pytest.mark.parametrize("lacking", [False, True])
+def test_multivariate_drift_with_missing_and_infinite_values_equals_the_plain_formula(
+    chunk_rows: int, lacking: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from exporter.monitors import multivariate
 
+    monkeypatch.setattr(multivariate, "CHUNK_ROWS", chunk_rows)
     model = _model(drift={"multivariate": {"chunk_rows": 100}})
     base = RNG.normal(0, 1, 2_000)
     frame = pd.DataFrame({"x": base, "y": base + RNG.normal(0, 0.3, 2_000), "z": RNG.normal(0, 1, 2_000)})
@@ -267,9 +272,13 @@ def test_multivariate_drift_with_missing_and_infinite_values_equals_the_plain_fo
     window_frame.loc[::7, "y"] = np.nan
     window_frame["z"] = window_frame["z"].astype(object)  # not a float column: coerced, not read in place
     window_frame.loc[3, "z"] = "n/a"
+    if lacking:  # a window without a feature: missing in every row
+        window_frame = window_frame.drop(columns=["y"])
     window = _window(window_frame, predictions=np.zeros(700), labels=np.zeros(700))
     (score, *_) = multivariate.MultivariateDrift().calculate(window, reference, fitted, model)
-    numbers = np.array(window_frame.apply(pd.to_numeric, errors="coerce"), dtype=np.float64)
+    numbers = np.array(
+        window_frame.reindex(columns=["x", "y", "z"]).apply(pd.to_numeric, errors="coerce"), dtype=np.float64
+    )
     numbers[~np.isfinite(numbers)] = np.nan
     standardised = np.nan_to_num((numbers - fitted["mean"]) / fitted["std"], nan=0.0)
     components = fitted["components"]
