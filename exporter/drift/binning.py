@@ -23,13 +23,32 @@ def fit_categories(reference: np.ndarray) -> Fitted:
 
 def categories_against(fitted: Fitted, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Counts of every value seen in either sample, aligned over the sorted union of values."""
-    current_categories, current_counts = np.unique(current, return_counts=True)
+    current_categories, current_counts = _counted(current, fitted["categories"])
     categories = np.union1d(fitted["categories"], current_categories)
     reference_counts = np.zeros(categories.size, dtype=np.int64)
     reference_counts[np.searchsorted(categories, fitted["categories"])] = fitted["counts"]
     counts = np.zeros(categories.size, dtype=np.int64)
     counts[np.searchsorted(categories, current_categories)] = current_counts
     return reference_counts, counts
+
+
+def _counted(values: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_counts=True)``, placing each value among the few ``known`` ones (sorted
+    and distinct) by binary search rather than sorting every value; only values not among them are
+    sorted. The distinct values present come back sorted, with their counts."""
+    if known.size == 0 or values.size == 0:
+        return np.unique(values, return_counts=True)
+    at = np.searchsorted(known, values)
+    np.minimum(at, known.size - 1, out=at)
+    matched = known[at] == values
+    counts = np.bincount(at[matched], minlength=known.size)
+    present = counts > 0
+    if matched.all():
+        return known[present], counts[present]
+    others, other_counts = np.unique(values[~matched], return_counts=True)
+    distinct = np.concatenate([known[present], others])
+    order = np.argsort(distinct, kind="stable")
+    return distinct[order], np.concatenate([counts[present], other_counts])[order]
 
 
 def category_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

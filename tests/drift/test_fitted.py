@@ -398,3 +398,42 @@ def test_left_out_directions_complete_the_components(kept: int) -> None:
     rows = RNG.normal(size=(50, 7))
     residual = rows - rows @ components.T @ components
     assert reconstruction_error(rows, components) == pytest.approx(np.mean(np.linalg.norm(residual, axis=1)), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("known", "values"),
+    [
+        (["a", "bb", "c"], ["c", "a", "c", "bb", "a"]),  # every value known
+        (["a", "c"], ["zz", "c", "b", "a", "b", "0"]),  # values the reference never had, sorting before and after
+        (["b"], ["b", "b"]),
+        ([], ["x", "y", "x"]),
+        (["a", "b"], []),
+        ([1.0, 3.0, np.nan], [3.0, np.nan, 2.0, 1.0, np.nan, 7.0]),  # NaNs counted together, as np.unique does
+        ([-4, 0, 9], [9, -7, 0, 0, 12, 9]),
+    ],
+)
+def test_window_categories_are_counted_as_np_unique_counts_them(known: list, values: list) -> None:
+    from exporter.drift.binning import _counted
+
+    known_array, values_array = np.unique(np.array(known)), np.array(values)
+    if values_array.size == 0:
+        values_array = values_array.astype(known_array.dtype)
+    categories, counts = _counted(values_array, known_array)
+    expected_categories, expected_counts = np.unique(values_array, return_counts=True)
+    np.testing.assert_array_equal(categories, expected_categories)
+    np.testing.assert_array_equal(counts, expected_counts)
+
+
+def test_categorical_drift_of_a_window_with_new_categories_equals_scipy() -> None:
+    reference = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 20)
+    current = np.array(["a"] * 10 + ["c"] * 40 + ["d"] * 25 + ["0"] * 5)
+    union = ["0", "a", "b", "c", "d"]
+    expected_reference = np.array([np.count_nonzero(reference == u) for u in union], dtype=float)
+    expected_current = np.array([np.count_nonzero(current == u) for u in union], dtype=float)
+    js = METHODS["jensenshannon"].compare(reference, METHODS["jensenshannon"].fit(reference), current)
+    assert js.score == pytest.approx(
+        jensenshannon(expected_reference / expected_reference.sum(), expected_current / expected_current.sum(), base=2),
+        abs=1e-12,
+    )
+    chi = METHODS["chisquare"].compare(reference, METHODS["chisquare"].fit(reference), current)
+    assert chi.score == pytest.approx(chi2_contingency(np.vstack([expected_reference, expected_current]))[0], abs=1e-9)
