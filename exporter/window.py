@@ -93,14 +93,17 @@ class WindowStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._deleting: Background[None] | None = None
+        self._deleting: list[Background[None]] = []  # deletions started and not yet seen to end
 
     def settle(self) -> None:
-        """Wait for the files the last ``prune`` left to delete."""
+        """Wait for every deletion a ``prune`` started before this call, whichever model's (jobs of
+        several models may prune and write at once; each waits for all, which never takes long)."""
         with self._lock:
-            deleting, self._deleting = self._deleting, None
-        if deleting is not None:
+            started = list(self._deleting)
+        for deleting in started:
             deleting.result()
+        with self._lock:
+            self._deleting = [d for d in self._deleting if d not in started]
 
     def _dir(self, model_key: str) -> Path:
         return self.root / hashlib.sha256(model_key.encode()).hexdigest()[:16]
@@ -145,7 +148,7 @@ class WindowStore:
         if stale:
             deleting = Background(lambda: _delete(stale), name="mlmon-window-prune", daemon=False)
             with self._lock:
-                self._deleting = deleting
+                self._deleting.append(deleting)
 
 
 def _delete(paths: list[Path]) -> None:

@@ -195,3 +195,27 @@ def test_only_a_large_file_is_written_past_the_page_cache(
     for key in ("b", "c"):
         loaded = store.load(KEY, key)
         assert loaded is not None and len(loaded) == table.num_rows
+
+
+def test_a_write_waits_for_a_deletion_another_thread_is_already_waiting_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = WindowStore(tmp_path)
+    features, predictions, probabilities = _batch()
+    store.write(KEY, "a", window_table(features, None, predictions, probabilities))
+    release = _held_deletions(monkeypatch)
+    store.prune(KEY, set())
+    settling = threading.Thread(target=store.settle)  # another model's job, say, waiting first
+    settling.start()
+    settling.join(0.1)
+    writer = threading.Thread(
+        target=store.write, args=(KEY, "a", window_table(features, None, predictions, probabilities))
+    )
+    writer.start()
+    writer.join(0.2)
+    assert writer.is_alive() and settling.is_alive()  # both wait for the one deletion
+    release.set()
+    for thread in (settling, writer):
+        thread.join(30)
+    loaded = store.load(KEY, "a")
+    assert loaded is not None and len(loaded) == len(features)
