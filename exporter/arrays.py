@@ -7,6 +7,9 @@ distinct integers take about 0.8 s to hash and 8 ms to sort. ``distinct`` sorts,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 
@@ -52,3 +55,19 @@ def offsets(values: np.ndarray, span: int) -> tuple[np.ndarray, int] | None:
     # small integer types are widened first, so the offsets cannot wrap around
     wide = values if values.itemsize == 8 else values.astype(np.int64)
     return (wide - wide.dtype.type(low)).astype(np.intp, copy=False), low
+
+
+def per_integer(
+    values: np.ndarray, span: int, convert: Callable[[int], Any], *, fill: Any, dtype: Any
+) -> np.ndarray | None:
+    """``[convert(v) for v in values]`` as an array of ``dtype``, converting each distinct value once,
+    for integers within ``span`` of their smallest (``offsets``); None for other arrays."""
+    coded = offsets(values, span)
+    if coded is None:
+        return None
+    at, low = coded
+    counts = np.bincount(at)
+    lookup = np.full(counts.size, fill, dtype=dtype)
+    for offset in np.flatnonzero(counts):
+        lookup[offset] = convert(low + int(offset))
+    return lookup[at]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exporter.arrays import FEW_COLUMNS, distinct, offsets, row_maxima
+from exporter.arrays import FEW_COLUMNS, distinct, offsets, per_integer, row_maxima
 
 rng = np.random.default_rng(7)
 
@@ -89,3 +89,17 @@ def test_offsets_of_integers_over_a_short_range_count_from_the_smallest(values: 
 )
 def test_offsets_are_left_to_other_means_for_other_arrays(values: np.ndarray) -> None:
     assert offsets(values, span=300) is None
+
+
+def test_per_integer_converts_each_distinct_value_once() -> None:
+    values = np.array([7, -2, 7, 7, 3, -2], dtype=np.int16)
+    converted: list[int] = []
+
+    def text(value: int) -> str:
+        converted.append(value)
+        return f"<{value}>"
+
+    result = per_integer(values, 300, text, fill=None, dtype=object)
+    assert result is not None and result.tolist() == [f"<{v}>" for v in values.tolist()]
+    assert sorted(converted) == [-2, 3, 7]
+    assert per_integer(np.array([0, 301]), 300, text, fill=None, dtype=object) is None

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exporter import histogram
-from exporter.arrays import offsets, row_maxima
+from exporter.arrays import per_integer, row_maxima
 from exporter.config import ModelConfig
 from exporter.ingest.scoring import Scored, score, score_prepared
 from exporter.ingest.validation import BatchFailure, PreparedBatch, prepare_batch
@@ -132,14 +132,9 @@ def label_texts(prepared: PreparedBatch) -> np.ndarray:
     if prepared.labels is None or not prepared.labelled.any():
         return texts
     labels = prepared.labels[prepared.labelled]
-    coded = offsets(labels, INTEGER_SPAN)
-    if coded is not None:
-        at, low = coded
-        counts = np.bincount(at)
-        names = np.full(counts.size, None, dtype=object)
-        for offset in np.flatnonzero(counts):
-            names[offset] = class_label(low + int(offset))
-        texts[prepared.labelled] = names[at]
+    named = per_integer(labels, INTEGER_SPAN, class_label, fill=None, dtype=object)
+    if named is not None:
+        texts[prepared.labelled] = named
         return texts
     codes, uniques = pd.factorize(labels)
     names = np.array([class_label(value) for value in np.asarray(uniques, dtype=object)], dtype=object)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporter.arrays import offsets
+from exporter.arrays import per_integer
 
 UNMATCHED = -1
 # integer values spread over at most this many (or as many as the classes) are matched by offset
@@ -63,14 +63,9 @@ def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
         return by_number[number] if number is not None and number in by_number else UNMATCHED
 
     values = np.asarray(values)
-    coded = offsets(values, max(INTEGER_SPAN, len(classes)))
-    if coded is not None:
-        at, low = coded
-        counts = np.bincount(at)
-        lookup = np.full(counts.size, UNMATCHED, dtype=np.int64)
-        for offset in np.flatnonzero(counts):
-            lookup[offset] = match(low + int(offset))
-        return lookup[at]
+    matched = per_integer(values, max(INTEGER_SPAN, len(classes)), match, fill=UNMATCHED, dtype=np.int64)
+    if matched is not None:
+        return matched
     codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object), dtype=object))
     lookup = np.full(len(uniques) + 1, UNMATCHED, dtype=np.int64)
     for code, value in enumerate(uniques):
