@@ -77,6 +77,11 @@ class BatchState:
             ranks,
         )
 
+    def roc_auc(self) -> float | None:
+        """ROC AUC as a batch read in chunks publishes it (``ScoreRanks.published``); None without
+        scores of both classes among the labelled rows, or past the bound."""
+        return self.ranks.published() if self.ranks is not None else None
+
 
 def _merged(mine: dict[str, FeatureState], theirs: dict[str, FeatureState]) -> dict[str, FeatureState]:
     return {name: state.merge(theirs[name]) for name, state in mine.items()}  # type: ignore[arg-type]
@@ -235,7 +240,7 @@ class BatchMonitor:
         binary = self.model.task == "binary_classification"
         if state.confusion is not None and self.loaded.classes is not None and binary:
             performance = state.confusion.binary(positive_index(self.loaded.classes, self.model.positive_class))
-            area = state.ranks.published() if state.ranks is not None else None
+            area = state.roc_auc()
             if area is not None:
                 performance["roc_auc"] = area
         for name, feature in state.features.items():

@@ -69,7 +69,8 @@ def _performance(monitor: BatchMonitor, state: BatchState) -> Output | None:
         metrics, rows = confusion.multiclass()
     if state.outputs.probabilities:
         metrics["log_loss"] = state.outputs.log_loss / state.labelled
-    area = state.ranks.published() if state.ranks is not None and state.outputs.probabilities else None
+    # the score counts hold rows only when the model gave probabilities
+    area = state.roc_auc()
     if area is not None:
         metrics["roc_auc"] = area
     figures: Output = [Figure(FAMILIES[name], value) for name, value in metrics.items()]
