@@ -20,15 +20,15 @@ Two ways of adding it up, picked by size:
 - **Runs** (``wasserstein_to_larger``), for a reference many times the window: each of the m window
   values faces a run of consecutive reference values. Where the whole run lies on one side of the
   window value, the run adds |count x - sum| with the sum taken from running sums kept at fit time;
-  only a run that straddles the value needs a binary search to split it. The reference is read at
-  about 2m places, so the cost follows the window, whatever the reference's size. Sums are taken about
-  the reference's median, so they stay small and exact to rounding.
+  only a run that straddles the value needs a binary search to split it. Only the running sums are
+  read, at about m places (a run's end values are differences of neighbouring sums), so the cost
+  follows the window, whatever the reference's size. Sums are taken about the reference's median, so
+  they stay small and exact to rounding.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,9 +51,7 @@ class Wasserstein(DriftMethod):
 
     def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
         if reference.size > RUNS_RATIO * current.size:
-            distance = wasserstein_to_larger(
-                reference, _running_sums(fitted["cumulative"]), float(fitted["centre"][0]), current
-            )
+            distance = wasserstein_to_larger(reference, fitted["cumulative"], float(fitted["centre"][0]), current)
         elif current.size > reference.size:
             distance = paired_distance(np.sort(current), reference)
         else:
@@ -143,18 +141,16 @@ class _Runs:
     In units of 1 / (n m), the smaller side's i-th value spans (i n, (i + 1) n] and the larger side's
     j-th spans (j m, (j + 1) m]: the run under value i goes from ``first`` to ``last``, which cover
     ``first_weight`` and ``last_weight`` of it (``last_weight`` is 0 when they are the same value);
-    the values strictly inside, [inside, upto), span m each.
+    the values strictly inside, [inside, upto), span m each. ``ends`` holds the positions of the
+    running sums that give a run's end values and inner sum.
     """
 
-    first: np.ndarray
-    last: np.ndarray
-    first_weight: np.ndarray
-    last_weight: np.ndarray
+    end_weights: np.ndarray  # first_weight and last_weight of each run, one run after another
     inside: np.ndarray
     upto: np.ndarray
     count: np.ndarray
-    lowest: np.ndarray  # the first value inside the run (clipped to the larger side)
-    highest: np.ndarray  # the last value inside the run (clipped likewise)
+    inner: np.ndarray  # whether the run has values inside (count > 0)
+    ends: np.ndarray  # first, first + 1, upto, last + 1 of each run, one run after another
 
 
 @functools.lru_cache(maxsize=4)
@@ -168,15 +164,17 @@ def _runs(n: int, m: int) -> _Runs:
     count = np.maximum(last - inside, 0)
     upto = inside + count
     runs = _Runs(
-        first=first,
-        last=last,
-        first_weight=np.where(single, n, np.minimum((first + 1) * m, end) - start).astype(np.float64),
-        last_weight=np.where(single, 0, end - last * m).astype(np.float64),
+        end_weights=np.stack(
+            [np.where(single, n, np.minimum((first + 1) * m, end) - start), np.where(single, 0, end - last * m)],
+            axis=1,
+        )
+        .astype(np.float64)
+        .ravel(),
         inside=inside,
         upto=upto,
         count=count,
-        lowest=np.minimum(inside, n - 1),
-        highest=np.maximum(upto - 1, 0),
+        inner=count > 0,
+        ends=np.stack([first, first + 1, upto, last + 1], axis=1).ravel(),
     )
     for array in vars(runs).values():
         array.flags.writeable = False  # shared between calls and threads
@@ -184,45 +182,65 @@ def _runs(n: int, m: int) -> _Runs:
 
 
 def wasserstein_to_larger(
-    larger_sorted: np.ndarray,
-    between: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    centre: float,
-    smaller: np.ndarray,
+    larger_sorted: np.ndarray, cumulative: np.ndarray, centre: float, smaller: np.ndarray
 ) -> float:
-    """W1 between ``larger_sorted`` (n values) and ``smaller`` (m <= n values, any order);
-    ``between(starts, ends)`` sums the larger side's values minus ``centre`` over each stretch of
-    positions [start, end), the stretches in ascending order and not overlapping."""
+    """W1 between ``larger_sorted`` (n values) and ``smaller`` (m <= n values, any order), with
+    ``cumulative`` and ``centre`` the larger side's ``centred_sums``.
+
+    Only the running sums are read where the runs meet, at first, first + 1, upto (= last unless the
+    run is one or two values) and last + 1, most often in one cache line: a run's end values are
+    differences of neighbouring sums (the value minus the centre,
+    to within the rounding of a sum), so the values themselves are read only to split a run that holds
+    its window value. The reference is large and cold; reading one array at about m places instead of
+    two halves the cache misses, which are the cost here.
+    """
     n, m = larger_sorted.size, smaller.size
     ordered = np.sort(smaller)
     runs = _runs(n, m) if m <= CACHED_RUNS else _runs.__wrapped__(n, m)
-    total = np.abs(larger_sorted[runs.first] - ordered)
-    total *= runs.first_weight
-    total += np.abs(larger_sorted[runs.last] - ordered) * runs.last_weight
-    # sorted, so the run is on one side of the value when its first or its last value is; a run
-    # holding values on both sides is split where the value falls
-    straddles = np.flatnonzero(
-        (runs.count > 0) & (larger_sorted[runs.lowest] < ordered) & (ordered < larger_sorted[runs.highest])
-    )
     value = ordered - centre
-    run_sums = between(runs.inside, runs.upto)
-    inner = np.abs(runs.count * value - run_sums)
+    sums = cumulative.take(runs.ends).reshape(m, 4)  # at first, first + 1, upto, last + 1
+    # each run's first and last value, minus the value under it (the last is 0 for a single-value run,
+    # whose last weight is 0)
+    gaps = sums[:, 1::2] - sums[:, 0::2]
+    gaps -= value[:, None]
+    # sorted, so the run is on one side of the value when its first or its last value is; a run whose
+    # ends lie on both sides may hold values on both, and is split where the value falls (the split
+    # is right for a run that turns out to lie on one side too)
+    straddles = np.flatnonzero(runs.inner & (gaps[:, 0] < 0) & (gaps[:, 1] > 0))
+    np.abs(gaps, out=gaps)
+    total = float(np.dot(gaps.ravel(), runs.end_weights))
+    # the values strictly inside the run, [inside, upto): their sum (0 when there are none)
+    run_sums = sums[:, 2] - sums[:, 1]
+    inner = runs.count * value
+    inner -= run_sums
+    np.abs(inner, out=inner)
     if straddles.size:
-        at = value[straddles]
-        inside, upto = runs.inside[straddles], runs.upto[straddles]
-        split = np.clip(np.searchsorted(larger_sorted, ordered[straddles], side="right"), inside, upto)
-        below_sums = between(inside, split)
-        below = (split - inside) * at - below_sums
-        above = (run_sums[straddles] - below_sums) - (upto - split) * at
-        inner[straddles] = below + above
-    inner *= m
-    total += inner
-    return float(total.sum() / n / m)
+        inner[straddles] = _split_runs(
+            larger_sorted,
+            cumulative,
+            ordered[straddles],
+            value[straddles],
+            runs.inside[straddles],
+            runs.upto[straddles],
+            run_sums[straddles],
+        )
+    total += float(inner.sum()) * m
+    return total / n / m
 
 
-def _running_sums(cumulative: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``between`` from running sums (``centred_sums``): the difference of two of them."""
-
-    def between(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        return cumulative.take(ends) - cumulative.take(starts)
-
-    return between
+def _split_runs(
+    larger_sorted: np.ndarray,
+    cumulative: np.ndarray,
+    ordered: np.ndarray,
+    value: np.ndarray,
+    inside: np.ndarray,
+    upto: np.ndarray,
+    run_sums: np.ndarray,
+) -> np.ndarray:
+    """Sum of |x - value| over each run [inside, upto) of the larger side, split where its window
+    value (``ordered``, ``value`` the same minus the centre) falls."""
+    split = np.clip(np.searchsorted(larger_sorted, ordered, side="right"), inside, upto)
+    below_sums = cumulative.take(split) - cumulative.take(inside)
+    below = (split - inside) * value - below_sums
+    above = (run_sums - below_sums) - (upto - split) * value
+    return below + above

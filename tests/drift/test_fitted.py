@@ -312,21 +312,26 @@ def test_wasserstein_by_quantile_runs_equals_scipy(shape: str, reference_rows: i
     assert score == pytest.approx(wasserstein_distance(reference, current) / scale, abs=1e-9)
 
 
-def test_straddling_runs_are_split_by_search() -> None:
-    from exporter.drift.wasserstein import centred_sums, wasserstein_to_larger
+def test_straddling_runs_are_split_by_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.drift import wasserstein as module
 
     reference, current = _straddling(100_000, 1_000)
-    cumulative, centre = centred_sums(reference)
-    asked: list[int] = []
+    cumulative, centre = module.centred_sums(reference)
+    split: list[int] = []
+    real = module._split_runs
+    monkeypatch.setattr(module, "_split_runs", lambda *args: split.append(args[2].size) or real(*args))
 
-    def between(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        asked.append(starts.size)
-        return cumulative[ends] - cumulative[starts]
-
-    distance = wasserstein_to_larger(reference, between, centre, current)
-    # every run is summed, then nearly every run holds its window value and is split
-    assert asked[0] == current.size and asked[1] > 900
+    distance = module.wasserstein_to_larger(reference, cumulative, centre, current)
+    # nearly every run holds its window value and is split
+    assert split and split[0] > 900
     assert distance == pytest.approx(wasserstein_distance(reference, current), abs=1e-9)
+    # a window far from the reference splits none
+    split.clear()
+    far = current + 100.0
+    assert module.wasserstein_to_larger(reference, cumulative, centre, far) == pytest.approx(
+        wasserstein_distance(reference, far), abs=1e-9
+    )
+    assert not split
 
 
 @pytest.mark.parametrize(
