@@ -188,11 +188,11 @@ def wasserstein_to_larger(
     ``cumulative`` and ``centre`` the larger side's ``centred_sums``.
 
     Only the running sums are read where the runs meet, at first, first + 1, upto (= last unless the
-    run is one or two values) and last + 1, most often in one cache line: a run's end values are
-    differences of neighbouring sums (the value minus the centre,
-    to within the rounding of a sum), so the values themselves are read only to split a run that holds
-    its window value. The reference is large and cold; reading one array at about m places instead of
-    two halves the cache misses, which are the cost here.
+    run is one or two values) and last + 1, most often in one cache line. A run's end values are
+    differences of neighbouring sums (the value minus the centre, to within the rounding of a sum), so
+    the values themselves are read only to split a run that holds its window value. The reference is
+    large and cold: reading one array at about m places instead of two halves the cache misses, which
+    are the cost here.
     """
     n, m = larger_sorted.size, smaller.size
     ordered = np.sort(smaller)
