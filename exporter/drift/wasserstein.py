@@ -20,10 +20,13 @@ Two ways of adding it up, picked by size:
 - **Runs** (``wasserstein_to_larger``), for a reference many times the window: each of the m window
   values faces a run of consecutive reference values. Where the whole run lies on one side of the
   window value, the run adds |count x - sum| with the sum taken from running sums kept at fit time;
-  only a run that straddles the value needs a binary search to split it. Only the running sums are
-  read, at about m places (a run's end values are differences of neighbouring sums), so the cost
-  follows the window, whatever the reference's size. Sums are taken about the reference's median, so
-  they stay small and exact to rounding.
+  only a run that straddles the value needs a binary search to split it. A sketch kept at fit time
+  (every 32nd sorted value) bounds each run's values: a run it places wholly on one side needs no
+  read at all, since consecutive runs of one side add up to a difference of the running sums at the
+  ends of the stretch; only the runs near a crossing of the two quantile functions are read (at four
+  neighbouring running sums each). So the cost follows the window, whatever the reference's size,
+  and the large reference is hardly touched. Sums are taken about the reference's median, so they
+  stay small and exact to rounding.
 """
 
 from __future__ import annotations
@@ -47,11 +50,21 @@ class Wasserstein(DriftMethod):
         # trusting a rounding-prone standard deviation of zero.
         scale = 1.0 if reference[0] == reference[-1] else float(np.std(reference))
         cumulative, centre = centred_sums(reference)
-        return {"cumulative": cumulative, "centre": np.array([centre]), "scale": np.array([scale])}
+        return {
+            "cumulative": cumulative,
+            "centre": np.array([centre]),
+            "scale": np.array([scale]),
+            "sketch": sketch_of(reference, SKETCH_STEP),
+            "sketch_step": np.array([SKETCH_STEP]),
+        }
 
     def compare(self, reference: np.ndarray, fitted: Fitted, current: np.ndarray) -> DriftResult:
         if reference.size > RUNS_RATIO * current.size:
-            distance = wasserstein_to_larger(reference, fitted["cumulative"], float(fitted["centre"][0]), current)
+            # a profile stored before sketches were fitted has none, and reads every run
+            sketch = (fitted["sketch"], int(fitted["sketch_step"][0])) if "sketch" in fitted else None
+            distance = wasserstein_to_larger(
+                reference, fitted["cumulative"], float(fitted["centre"][0]), current, sketch
+            )
         elif current.size > reference.size:
             distance = paired_distance(np.sort(current), reference)
         else:
@@ -60,8 +73,11 @@ class Wasserstein(DriftMethod):
 
 
 # a reference more than this many times the window's size is compared by runs: pairing would read
-# every reference value, runs read about two per window value
+# every reference value, runs read a few sketch entries per window value
 RUNS_RATIO = 20
+# every this many sorted reference values one is kept at fit time (the sketch, with the last), to
+# bound the values of each run without reading them: 0.25 bytes a reference value
+SKETCH_STEP = 32
 # how values pair (or run) for smaller sides up to this many values is kept for the next comparisons
 # (at most four pairs of sizes each)
 CACHED_RUNS = 1 << 17
@@ -74,6 +90,14 @@ def centred_sums(values_sorted: np.ndarray) -> tuple[np.ndarray, float]:
     cumulative[0] = 0.0
     np.cumsum(np.subtract(values_sorted, centre), out=cumulative[1:])
     return cumulative, centre
+
+
+def sketch_of(values_sorted: np.ndarray, step: int) -> np.ndarray:
+    """Every ``step``-th of the sorted values from the first, and the last: sketch[k] is the value at
+    position min(k step, n - 1)."""
+    n = values_sorted.size
+    positions = np.minimum(np.arange(-(-(n - 1) // step) + 1, dtype=np.int64) * step, n - 1)
+    return values_sorted[positions]
 
 
 @dataclass(frozen=True)
@@ -145,12 +169,10 @@ class _Runs:
     running sums that give a run's end values and inner sum.
     """
 
-    end_weights: np.ndarray  # first_weight and last_weight of each run, one run after another
-    inside: np.ndarray
-    upto: np.ndarray
-    count: np.ndarray
-    inner: np.ndarray  # whether the run has values inside (count > 0)
-    ends: np.ndarray  # first, first + 1, upto, last + 1 of each run, one run after another
+    end_weights: np.ndarray  # (m, 2): first_weight and last_weight of each run
+    ends: np.ndarray  # (m, 4): first, first + 1 (= inside), upto and last + 1 of each run
+    first: np.ndarray
+    last: np.ndarray
 
 
 @functools.lru_cache(maxsize=4)
@@ -160,58 +182,135 @@ def _runs(n: int, m: int) -> _Runs:
     first = start // m
     last = -(-end // m) - 1
     single = first == last
-    inside = first + 1
-    count = np.maximum(last - inside, 0)
-    upto = inside + count
+    upto = np.maximum(last, first + 1)  # the end of the values strictly inside, [first + 1, upto)
     runs = _Runs(
         end_weights=np.stack(
             [np.where(single, n, np.minimum((first + 1) * m, end) - start), np.where(single, 0, end - last * m)],
             axis=1,
-        )
-        .astype(np.float64)
-        .ravel(),
-        inside=inside,
-        upto=upto,
-        count=count,
-        inner=count > 0,
-        ends=np.stack([first, first + 1, upto, last + 1], axis=1).ravel(),
+        ).astype(np.float64),
+        ends=np.stack([first, first + 1, upto, last + 1], axis=1),
+        first=first,
+        last=last,
     )
     for array in vars(runs).values():
         array.flags.writeable = False  # shared between calls and threads
     return runs
 
 
+@dataclass(frozen=True)
+class _Bounds:
+    """For runs of n values under m window values and a sketch every ``step`` values: the sketch
+    entries at or below each run's first value (``low``) and at or above its last (``high``); and
+    where each of the window's m + 1 stretch ends falls among the n values, at ``position`` plus
+    ``fraction`` of the next value (``value_at``, clipped to the last value, is that next value)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    position: np.ndarray
+    fraction: np.ndarray
+    value_at: np.ndarray
+
+
+@functools.lru_cache(maxsize=4)
+def _bounds(n: int, m: int, step: int) -> _Bounds:
+    runs = _runs(n, m) if m <= CACHED_RUNS else _runs.__wrapped__(n, m)
+    boundary = np.arange(m + 1, dtype=np.int64) * n
+    position = boundary // m
+    bounds = _Bounds(
+        low=runs.first // step,
+        high=-(-runs.last // step),
+        position=position,
+        fraction=(boundary - position * m) / m,
+        value_at=np.minimum(position, n - 1),
+    )
+    for array in vars(bounds).values():
+        array.flags.writeable = False
+    return bounds
+
+
 def wasserstein_to_larger(
-    larger_sorted: np.ndarray, cumulative: np.ndarray, centre: float, smaller: np.ndarray
+    larger_sorted: np.ndarray,
+    cumulative: np.ndarray,
+    centre: float,
+    smaller: np.ndarray,
+    sketch: tuple[np.ndarray, int] | None = None,
 ) -> float:
     """W1 between ``larger_sorted`` (n values) and ``smaller`` (m <= n values, any order), with
-    ``cumulative`` and ``centre`` the larger side's ``centred_sums``.
+    ``cumulative`` and ``centre`` the larger side's ``centred_sums`` and ``sketch`` its ``sketch_of``
+    and step.
 
-    Only the running sums are read where the runs meet, at first, first + 1, upto (= last unless the
-    run is one or two values) and last + 1, most often in one cache line. A run's end values are
-    differences of neighbouring sums (the value minus the centre, to within the rounding of a sum), so
-    the values themselves are read only to split a run that holds its window value. The reference is
-    large and cold: reading one array at about m places instead of two halves the cache misses, which
-    are the cost here.
+    With a sketch, most runs are never read. A run lies wholly at or below its window value x when
+    the sketch entry at or above its last value does, and wholly at or above x when the entry at or
+    below its first value does. Such a run adds s (n x - R) in units of 1 / (n m), with s = +1 below
+    and -1 above, and R its values weighted over the stretch (they weigh n in all). Let C(i) be the
+    sum of the reference values (minus the centre) before the i-th stretch end, the value that end
+    cuts counted by the fraction before it: run i's R is m (C(i + 1) - C(i)). So over every placed run
+    the sum is n sum(s x) + m sum(C(i) (s_i - s_(i-1))), with s = 0 for the runs not placed and at
+    both ends: C is read only where the sign changes. The runs the sketch cannot place (x between
+    their bounds) are added up exactly, as below.
+
+    Without one (or for those runs), the running sums are read where the runs meet, at first,
+    first + 1, upto (= last unless the run is one or two values) and last + 1, most often in one cache
+    line. A run's end values are differences of neighbouring sums (the value minus the centre, to
+    within the rounding of a sum), so the values themselves are read only to split a run that holds
+    its window value.
     """
     n, m = larger_sorted.size, smaller.size
     ordered = np.sort(smaller)
-    runs = _runs(n, m) if m <= CACHED_RUNS else _runs.__wrapped__(n, m)
     value = ordered - centre
-    sums = cumulative.take(runs.ends).reshape(m, 4)  # at first, first + 1, upto, last + 1
+    runs = _runs(n, m) if m <= CACHED_RUNS else _runs.__wrapped__(n, m)
+    if sketch is None:
+        return _exact_runs(larger_sorted, cumulative, ordered, value, runs, None) / n / m
+    entries, step = sketch
+    bounds = _bounds(n, m, step) if m <= CACHED_RUNS else _bounds.__wrapped__(n, m, step)
+    below = ordered >= entries.take(bounds.high)
+    above = ordered <= entries.take(bounds.low)
+    # 0 for a run the sketch cannot place, and for one it places on both sides (every value equal to
+    # x, adding nothing)
+    padded = np.zeros(m + 2)  # s_(-1) = s_m = 0 around the signs
+    sign = padded[1:-1]
+    np.subtract(below, above, out=sign, dtype=np.float64)
+    unplaced = np.flatnonzero(below == above)
+    total = n * float(np.dot(sign, value))
+    at = np.flatnonzero(padded[1:] != padded[:-1])  # where s_i - s_(i-1) is not 0, i in [0, m]
+    integral = cumulative.take(bounds.position[at])
+    integral += bounds.fraction[at] * (larger_sorted.take(bounds.value_at[at]) - centre)
+    total += m * float(np.dot(padded[at + 1] - padded[at], integral))
+    if unplaced.size:
+        total += _exact_runs(larger_sorted, cumulative, ordered, value, runs, unplaced)
+    return total / n / m
+
+
+def _exact_runs(
+    larger_sorted: np.ndarray,
+    cumulative: np.ndarray,
+    ordered: np.ndarray,
+    value: np.ndarray,
+    runs: _Runs,
+    subset: np.ndarray | None,
+) -> float:
+    """W1 over the runs in ``subset`` (all when None), in units of 1 / (n m), the values read from the
+    running sums; ``value`` is ``ordered`` minus the centre."""
+    if subset is None:
+        ends, end_weights = runs.ends, runs.end_weights
+    else:
+        ordered, value = ordered[subset], value[subset]
+        ends, end_weights = runs.ends[subset], runs.end_weights[subset]
+    sums = cumulative.take(ends)  # at first, first + 1, upto, last + 1
     # each run's first and last value, minus the value under it (the last is 0 for a single-value run,
     # whose last weight is 0)
     gaps = sums[:, 1::2] - sums[:, 0::2]
     gaps -= value[:, None]
     # sorted, so the run is on one side of the value when its first or its last value is; a run whose
     # ends lie on both sides may hold values on both, and is split where the value falls (the split
-    # is right for a run that turns out to lie on one side too)
-    straddles = np.flatnonzero(runs.inner & (gaps[:, 0] < 0) & (gaps[:, 1] > 0))
+    # is right for a run that turns out to lie on one side, or to hold no value inside, too)
+    straddles = np.flatnonzero((gaps[:, 0] < 0) & (gaps[:, 1] > 0))
     np.abs(gaps, out=gaps)
-    total = float(np.dot(gaps.ravel(), runs.end_weights))
-    # the values strictly inside the run, [inside, upto): their sum (0 when there are none)
+    total = float(np.dot(gaps.ravel(), end_weights.ravel()))
+    # the values strictly inside the run, [inside, upto) = [first + 1, upto): their count and sum
+    inside, upto = ends[:, 1], ends[:, 2]
     run_sums = sums[:, 2] - sums[:, 1]
-    inner = runs.count * value
+    inner = (upto - inside) * value
     inner -= run_sums
     np.abs(inner, out=inner)
     if straddles.size:
@@ -220,12 +319,11 @@ def wasserstein_to_larger(
             cumulative,
             ordered[straddles],
             value[straddles],
-            runs.inside[straddles],
-            runs.upto[straddles],
+            inside[straddles],
+            upto[straddles],
             run_sums[straddles],
         )
-    total += float(inner.sum()) * m
-    return total / n / m
+    return total + float(inner.sum()) * runs.first.size  # the inner values span m each
 
 
 def _split_runs(

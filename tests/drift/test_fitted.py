@@ -334,6 +334,97 @@ def test_straddling_runs_are_split_by_search(monkeypatch: pytest.MonkeyPatch) ->
     assert not split
 
 
+def test_the_sketch_keeps_every_step_th_value_and_the_last() -> None:
+    from exporter.drift.wasserstein import sketch_of
+
+    values = np.sort(RNG.normal(0, 1, 101))
+    assert np.array_equal(sketch_of(values, 32), values[[0, 32, 64, 96, 100]])
+    assert np.array_equal(sketch_of(values, 25), values[[0, 25, 50, 75, 100]])  # the last is a step
+    assert np.array_equal(sketch_of(values, 1), values)
+    assert np.array_equal(sketch_of(values[:1], 32), values[:1])
+
+
+def _window_shapes(reference: np.ndarray, rows: int) -> dict[str, np.ndarray]:
+    spread = float(np.std(reference)) or 1.0
+    return {
+        "shifted": RNG.choice(reference, rows) + 0.05 * spread,
+        "resampled": RNG.choice(reference, rows),  # most runs hold their window value
+        "far below": RNG.choice(reference, rows) - 100 * spread,
+        "on the sketch": RNG.choice(reference[::7], rows),  # values equal to sketch entries, ties
+        "one value": np.full(rows, reference[reference.size // 3]),
+    }
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 32, 1_000])
+@pytest.mark.parametrize(
+    "reference",
+    ["normal", "integers", "constant", "heavy tails far from zero"],
+)
+@pytest.mark.parametrize("current_rows", [1, 7, 997])
+def test_runs_placed_by_the_sketch_equal_scipy_and_every_run_read(reference: str, step: int, current_rows: int) -> None:
+    from exporter.drift.wasserstein import centred_sums, sketch_of, wasserstein_to_larger
+
+    rows = 60_013
+    values = {
+        "normal": RNG.normal(0, 1, rows),
+        "integers": RNG.integers(0, 25, rows).astype(float),
+        "constant": np.full(rows, 3.5),
+        "heavy tails far from zero": RNG.standard_t(2, rows) + 1e4,
+    }[reference]
+    values = np.sort(values)
+    cumulative, centre = centred_sums(values)
+    for name, current in _window_shapes(values, current_rows).items():
+        expected = wasserstein_distance(values, current)
+        every_run = wasserstein_to_larger(values, cumulative, centre, current)
+        sketched = wasserstein_to_larger(values, cumulative, centre, current, (sketch_of(values, step), step))
+        scale = float(np.std(values)) or 1.0
+        assert every_run == pytest.approx(expected, abs=1e-9 * scale), name
+        assert sketched == pytest.approx(expected, abs=1e-9 * scale), name
+
+
+def test_the_sketch_leaves_only_the_runs_near_a_crossing_to_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.drift import wasserstein as module
+
+    reference = np.sort(RNG.normal(0, 1, 1_000_000))
+    wasserstein = METHODS["wasserstein"]
+    fitted = wasserstein.fit(reference)
+    read: list[int] = []
+    real = module._exact_runs
+    monkeypatch.setattr(module, "_exact_runs", lambda *args: read.append(args[-1].size) or real(*args))
+
+    shifted = RNG.normal(0.05, 1, 10_000)
+    score = wasserstein.compare(reference, fitted, shifted).score
+    assert score == pytest.approx(wasserstein_distance(reference, shifted) / np.std(reference), abs=1e-9)
+    # the window's quantiles cross the reference's only near where the shift and the sampling noise
+    # cancel: a few runs there are read, not 10,000
+    assert len(read) == 1 and 0 < read[0] < 500
+
+    read.clear()
+    far = shifted + 50
+    score = wasserstein.compare(reference, fitted, far).score
+    assert score == pytest.approx(wasserstein_distance(reference, far) / np.std(reference), abs=1e-9)
+    assert read == []  # every run lies below its window value: none is read
+
+
+def test_a_profile_fitted_without_a_sketch_reads_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.drift import wasserstein as module
+
+    reference = np.sort(RNG.lognormal(0, 1, 200_000) * 1000)
+    current = RNG.lognormal(0.1, 1, 2_000) * 1000
+    wasserstein = METHODS["wasserstein"]
+    fitted = wasserstein.fit(reference)
+    older = {key: value for key, value in fitted.items() if not key.startswith("sketch")}
+    read: list[object] = []
+    real = module._exact_runs
+    monkeypatch.setattr(module, "_exact_runs", lambda *args: read.append(args[-1]) or real(*args))
+
+    with_sketch = wasserstein.compare(reference, fitted, current).score
+    without = wasserstein.compare(reference, older, current).score
+    assert read[-1] is None  # the profile stored before sketches: every run, read exactly
+    assert without == pytest.approx(with_sketch, rel=1e-12)
+    assert without == pytest.approx(wasserstein_distance(reference, current) / np.std(reference), rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("reference_rows", "current_rows"),
     # window larger, sizes within RUNS_RATIO of each other either way, one side of one value
