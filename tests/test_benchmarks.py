@@ -46,6 +46,11 @@ def test_quick_benchmark_prints_the_comparison_table() -> None:
     assert larger == equal + 1 < large, stdout
     # the times are printed rounded: the ratio is checked against them loosely
     assert float(scaling.group(7)) == pytest.approx(float(scaling.group(4)) / float(scaling.group(2)), rel=0.3)
+    # and the verdict on the issue's 2x target follows the ratio to the equal-size reference
+    verdict = re.search(r"target \(issue 9\): (met|MISSED) .* within 2x of .*: ([\d.]+)x", stdout)
+    assert verdict is not None, stdout
+    assert (verdict.group(1) == "met") == (float(verdict.group(2)) <= 2.0), stdout
+    assert float(verdict.group(2)) == pytest.approx(float(scaling.group(6)), abs=0.01)
 
 
 CYCLE = ROOT / "benchmarks" / "bench_cycle.py"
