@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     ref_sub = reference.add_subparsers(dest="reference_command", required=True)
     build = ref_sub.add_parser("build", help="fit and cache every model's reference profile ahead of time")
     build.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
+    prune = ref_sub.add_parser("prune", help="drop the stored reference profiles of models the config no longer has")
+    prune.add_argument("--config", "--config.file", dest="config", required=True, type=Path)
+    prune.add_argument("--dry-run", action="store_true", help="list what would be dropped, drop nothing")
+    prune.add_argument(
+        "--vacuum", action="store_true", help="then rewrite the state file so the disk gets the space back"
+    )
 
     from exporter.history import commands as history
 
@@ -195,6 +201,43 @@ def cmd_reference_build(path: Path) -> int:
     return 0
 
 
+def cmd_reference_prune(path: Path, dry_run: bool = False, vacuum: bool = False) -> int:
+    """Forget the profiles of models (name:version) not in the config; a profile or array another
+    model still uses stays."""
+    from exporter.state import StateStore
+
+    config = _load(path)
+    if not Path(config.state_path).exists():
+        print(f"no state file at {config.state_path}: nothing to prune")
+        return 0
+    configured = {f"{model.name}:{model.version}" for model in config.models}
+    state = StateStore(config.state_path)
+    try:
+        before = state.reference_bytes()
+        unused = [model for model in state.reference_models() if model not in configured]
+        for model in unused:
+            print(f"{model}: not in the config, {'would drop' if dry_run else 'dropped'} its reference profile")
+            if not dry_run:
+                state.forget_reference(model)
+        after = state.reference_bytes()
+        if not unused:
+            print("nothing to prune: every stored reference profile belongs to a configured model")
+        elif dry_run:
+            print(f"dry run: {len(unused)} model(s); profiles hold {before / 1e6:.1f} MB")
+        else:
+            print(f"{len(unused)} model(s): profiles went from {before / 1e6:.1f} MB to {after / 1e6:.1f} MB")
+        if vacuum and not dry_run:
+            state.vacuum()
+            print(f"state file rewritten: {_file_size(config.state_path) / 1e6:.1f} MB")
+    finally:
+        state.close()
+    return 0
+
+
+def _file_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in (Path(path), Path(f"{path}-wal")) if p.exists())
+
+
 def cmd_serve(path: Path, listen: str, web: dict[str, object], shard: Shard | None = None) -> int:
     from exporter.app import serve
 
@@ -268,7 +311,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run-once": lambda args: cmd_run_once(args.config, args.fail_on_alert, args.shard),
     "serve": lambda args: cmd_serve(args.config, args.listen, _web(args), args.shard),
     "demo": lambda args: cmd_demo(args.listen, args.day_seconds, args.workdir, args.days, args.start_day, _web(args)),
-    "reference": lambda args: cmd_reference_build(args.config),
+    "reference": lambda args: (
+        cmd_reference_prune(args.config, args.dry_run, args.vacuum)
+        if args.reference_command == "prune"
+        else cmd_reference_build(args.config)
+    ),
     "history": lambda args: _history(args),
     "backfill": lambda args: _backfill(args),
     "report": lambda args: _report(args),

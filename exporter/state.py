@@ -569,6 +569,30 @@ class StateStore:
             db.execute("DELETE FROM reference_profiles WHERE model = ?", (model,))
             self._drop_unused_references(db)
 
+    def reference_models(self) -> list[str]:
+        """Every model with a stored profile (its own format-1 copy included), sorted."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT model FROM reference_models UNION SELECT model FROM reference_profiles ORDER BY 1"
+            ).fetchall()
+        return [model for (model,) in rows]
+
+    def reference_bytes(self) -> int:
+        """Bytes of stored profile data: every array once, every document, every format-1 copy."""
+        with self._lock:
+            (size,) = self._db.execute(
+                "SELECT (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM reference_arrays)"
+                " + (SELECT COALESCE(SUM(LENGTH(document)), 0) FROM reference_documents)"
+                " + (SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM reference_profiles)"
+            ).fetchone()
+        return int(size)
+
+    def vacuum(self) -> None:
+        """Rewrite the state file without its free pages, so the disk gets back what deletions freed."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("VACUUM")
+
     @classmethod
     def _use_reference(cls, db: sqlite3.Connection, model: str, profile: str) -> None:
         db.execute("INSERT OR REPLACE INTO reference_models (model, profile) VALUES (?, ?)", (model, profile))

@@ -7,6 +7,7 @@ import sqlite3
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ def _profiles(config: Path, shared: SharedProfiles | None) -> tuple[Any, list[Re
     profiles = [job.profile for job in app.jobs]
     assert None not in profiles
     return app, profiles
+
+
+def _on_disk(state_path: Path) -> int:
+    return sum(p.stat().st_size for p in (state_path, Path(f"{state_path}-wal")) if p.exists())
 
 
 def _stored(state_path: Path) -> dict[str, int]:
@@ -308,3 +313,66 @@ def test_models_starting_together_on_one_reference_fit_it_once(tmp_path: Path) -
     app.state.close()
     assert len(fits) == 1 and all(profile is profiles[0] for profile in profiles)
     assert shared._fits == {}  # noqa: SLF001  (no lock left behind)
+
+
+def test_reference_prune_drops_only_the_profiles_of_models_the_config_no_longer_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exporter.cli import main
+
+    # three models: a and b share one reference, c has a reference of its own
+    config = write_project(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    model = data["models"][0]
+    own = pd.read_parquet(tmp_path / "reference.parquet").iloc[:300]
+    own.to_parquet(tmp_path / "reference-c.parquet", index=False)
+    data["models"] = [
+        {**model, "name": "a"},
+        {**model, "name": "b"},
+        {**model, "name": "c", "reference_path": "reference-c.parquet"},
+    ]
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    state_path = tmp_path / "state" / "mlmon.db"
+    assert main(["reference", "prune", "--config", str(config)]) == 0
+    assert "no state file" in capsys.readouterr().out and not state_path.exists()  # and none made
+    assert main(["reference", "build", "--config", str(config)]) == 0
+    with closing(StateStore(state_path)) as state:
+        assert state.reference_models() == ["a:1", "b:1", "c:1"]
+        kept = {key: state.reference(key) for key in ("a:1", "b:1")}
+        everything = state.reference_bytes()
+
+    # b and c leave the config: a dry run lists them and drops nothing
+    data["models"] = [data["models"][0]]
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    capsys.readouterr()
+    assert main(["reference", "prune", "--config", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "b:1: not in the config, would drop" in out and "c:1: not in the config, would drop" in out
+    assert "a:1" not in out
+    with closing(StateStore(state_path)) as state:
+        assert state.reference_models() == ["a:1", "b:1", "c:1"]
+        assert state.reference_bytes() == everything
+
+    # pruning drops c's own profile, and b's use of the shared one, which a keeps
+    on_disk_before = _on_disk(state_path)
+    assert main(["reference", "prune", "--config", str(config), "--vacuum"]) == 0
+    out = capsys.readouterr().out
+    assert "b:1: not in the config, dropped" in out and "c:1: not in the config, dropped" in out
+    with closing(StateStore(state_path)) as state:
+        assert state.reference_models() == ["a:1"]
+        assert state.reference("a:1") == kept["a:1"] == kept["b:1"]
+        assert 0 < state.reference_bytes() < everything
+    stored = _stored(state_path)
+    assert stored["models"] == 1 and stored["profiles"] == 1 and stored["legacy"] == 0
+    # the vacuum gave the disk back what the dropped profile held
+    assert _on_disk(state_path) < on_disk_before
+    # a's profile is still there to use: a run loads it and fits nothing
+    app = build_app(load_config(config))
+    try:
+        assert app.jobs[0].reference.load_or_fit(app.jobs[0].ensure_model()).fingerprint == kept["a:1"][0]
+    finally:
+        app.state.close()
+
+    # nothing left to prune
+    assert main(["reference", "prune", "--config", str(config)]) == 0
+    assert "nothing to prune" in capsys.readouterr().out
