@@ -165,7 +165,7 @@ class _Runs:
     In units of 1 / (n m), the smaller side's i-th value spans (i n, (i + 1) n] and the larger side's
     j-th spans (j m, (j + 1) m]: the run under value i goes from ``first`` to ``last``, which cover
     ``first_weight`` and ``last_weight`` of it (``last_weight`` is 0 when they are the same value);
-    the values strictly inside, [inside, upto), span m each. ``ends`` holds the positions of the
+    the values strictly inside, [first + 1, upto), span m each. ``ends`` holds the positions of the
     running sums that give a run's end values and inner sum.
     """
 
