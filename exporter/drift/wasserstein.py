@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from exporter.drift.registry import DriftMethod, DriftResult, Fitted, register
+
+T = TypeVar("T")
 
 
 @register
@@ -81,6 +84,12 @@ SKETCH_STEP = 32
 # how values pair (or run) for smaller sides up to this many values is kept for the next comparisons
 # (at most four pairs of sizes each)
 CACHED_RUNS = 1 << 17
+
+
+def _sized(make: functools._lru_cache_wrapper[T], n: int, m: int, *more: int) -> T:
+    """``make(n, m, ...)`` (``_pairs``, ``_runs``, ``_bounds``): from its cache when the smaller side
+    holds up to ``CACHED_RUNS`` values, built afresh (and not kept) otherwise."""
+    return make(n, m, *more) if m <= CACHED_RUNS else make.__wrapped__(n, m, *more)
 
 
 def centred_sums(values_sorted: np.ndarray) -> tuple[np.ndarray, float]:
@@ -138,7 +147,7 @@ def paired_distance(larger_sorted: np.ndarray, smaller_sorted: np.ndarray) -> fl
     n, m = larger_sorted.size, smaller_sorted.size
     if n == m:
         return float(np.abs(larger_sorted - smaller_sorted).sum() / n)
-    pairs = _pairs(n, m) if m <= CACHED_RUNS else _pairs.__wrapped__(n, m)
+    pairs = _sized(_pairs, n, m)
     total = 0.0
     step = max(1, PAIRED_CHUNK * m // n)  # smaller values per pass
     for first in range(0, m, step):
@@ -171,8 +180,6 @@ class _Runs:
 
     end_weights: np.ndarray  # (m, 2): first_weight and last_weight of each run
     ends: np.ndarray  # (m, 4): first, first + 1 (= inside), upto and last + 1 of each run
-    first: np.ndarray
-    last: np.ndarray
 
 
 @functools.lru_cache(maxsize=4)
@@ -189,8 +196,6 @@ def _runs(n: int, m: int) -> _Runs:
             axis=1,
         ).astype(np.float64),
         ends=np.stack([first, first + 1, upto, last + 1], axis=1),
-        first=first,
-        last=last,
     )
     for array in vars(runs).values():
         array.flags.writeable = False  # shared between calls and threads
@@ -213,12 +218,12 @@ class _Bounds:
 
 @functools.lru_cache(maxsize=4)
 def _bounds(n: int, m: int, step: int) -> _Bounds:
-    runs = _runs(n, m) if m <= CACHED_RUNS else _runs.__wrapped__(n, m)
+    runs = _sized(_runs, n, m)
     boundary = np.arange(m + 1, dtype=np.int64) * n
     position = boundary // m
     bounds = _Bounds(
-        low=runs.first // step,
-        high=-(-runs.last // step),
+        low=runs.ends[:, 0] // step,  # first // step
+        high=-(-(runs.ends[:, 3] - 1) // step),  # last / step, rounded up
         position=position,
         fraction=(boundary - position * m) / m,
         value_at=np.minimum(position, n - 1),
@@ -258,11 +263,11 @@ def wasserstein_to_larger(
     n, m = larger_sorted.size, smaller.size
     ordered = np.sort(smaller)
     value = ordered - centre
-    runs = _runs(n, m) if m <= CACHED_RUNS else _runs.__wrapped__(n, m)
+    runs = _sized(_runs, n, m)
     if sketch is None:
         return _exact_runs(larger_sorted, cumulative, ordered, value, runs, None) / n / m
     entries, step = sketch
-    bounds = _bounds(n, m, step) if m <= CACHED_RUNS else _bounds.__wrapped__(n, m, step)
+    bounds = _sized(_bounds, n, m, step)
     below = ordered >= entries.take(bounds.high)
     above = ordered <= entries.take(bounds.low)
     # 0 for a run the sketch cannot place, and for one it places on both sides (every value equal to
@@ -323,7 +328,7 @@ def _exact_runs(
             upto[straddles],
             run_sums[straddles],
         )
-    return total + float(inner.sum()) * runs.first.size  # the inner values span m each
+    return total + float(inner.sum()) * runs.ends.shape[0]  # the inner values span m each
 
 
 def _split_runs(
