@@ -8,6 +8,7 @@ features are fine but whose label is not one of the model's classes is scored, c
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -181,23 +182,48 @@ def check_feature_dtypes(arrived: pd.DataFrame, categorical: Collection[str]) ->
         )
 
 
+def _float_rows(values: np.ndarray, missing: np.ndarray, bad_type: np.ndarray | None) -> None:
+    """Marks, in place, the rows where a float column is missing (NaN) and, with ``bad_type``, where
+    it holds an infinity or a number too large to compute with.
+
+    A column's smallest and largest values answer for all of it first (NaN passes through both), so
+    a clean column costs two reductions and no mask of its own.
+    """
+    if values.size == 0:
+        return
+    low, high = float(values.min()), float(values.max())
+    if low >= -LARGEST_USABLE and high <= LARGEST_USABLE:
+        return
+    if math.isnan(low) or math.isnan(high):
+        missing |= np.isnan(values)
+    if bad_type is not None:
+        with np.errstate(invalid="ignore"):
+            bad_type |= np.abs(values.astype(np.float64, copy=False)) > LARGEST_USABLE
+
+
 def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> FeatureCheck:
     """Rows whose features the model cannot take: missing values, and non-numbers in numeric columns.
 
     A non-number is text that is not a number, an infinity, or a number too large to compute with.
     Only the columns that need coercing are replaced; the others stay the arrived columns themselves,
-    so a clean batch is never copied here.
+    so a clean batch is never copied here. Integer and boolean columns hold no missing value and no
+    number too large, so they are not looked at.
     """
-    missing = arrived.isna().any(axis=1).to_numpy()
+    missing = np.zeros(len(arrived), dtype=bool)
     bad_type = np.zeros(len(arrived), dtype=bool)
     wrong_columns: set[str] = set()
     coerced: dict[str, pd.Series] = {}
     for position, (column, dtype) in enumerate(arrived.dtypes.items()):
-        if column in categorical:
+        if isinstance(dtype, np.dtype) and dtype.kind in "iub":
             continue
-        if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-            continue  # numbers already, and none too large to compute with
         values = arrived.iloc[:, position]
+        numeric = column not in categorical
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            _float_rows(values.to_numpy(copy=False), missing, bad_type if numeric else None)
+            continue
+        missing |= values.isna().to_numpy(dtype=bool)
+        if not numeric or pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue  # a category, or numbers already and none too large to compute with
         if not pd.api.types.is_numeric_dtype(values):
             numbers = pd.to_numeric(values, errors="coerce")
             wrong = numbers.isna().to_numpy() & values.notna().to_numpy()
@@ -208,7 +234,7 @@ def check_features(arrived: pd.DataFrame, categorical: Collection[str]) -> Featu
         if pd.api.types.is_float_dtype(values):
             # an infinity passes as a number but no estimator takes it
             with np.errstate(invalid="ignore"):
-                bad_type |= np.abs(values.to_numpy(dtype=float)) > LARGEST_USABLE
+                bad_type |= np.abs(values.to_numpy(dtype=float, na_value=np.nan)) > LARGEST_USABLE
     features = arrived.assign(**coerced) if coerced else arrived
     return FeatureCheck(features, missing, bad_type & ~missing, len(wrong_columns), frozenset(wrong_columns))
 

@@ -84,6 +84,69 @@ def test_check_features_separates_missing_values_from_bad_types() -> None:
     assert arrived["t"].tolist()[0] == "1"  # the arrived frame is left as it came
 
 
+def _column(kind: str, rows: int, rng: np.random.Generator) -> pd.Series:
+    """A column of one of the dtypes batches arrive in, with a random share of awkward cells."""
+    values = rng.normal(scale=1e3, size=rows)
+    odd = rng.random(rows) < rng.choice([0.0, 0.05, 0.5])
+    awkward = rng.choice([np.nan, np.inf, -np.inf, 1e200, -1e160, 1e150], size=rows)
+    floats = np.where(odd, awkward, values)
+    if kind == "float64":
+        return pd.Series(floats)
+    if kind == "float32":
+        with np.errstate(over="ignore"):
+            return pd.Series(floats.astype(np.float32))  # 1e200 becomes an infinity here
+    if kind == "int64":
+        return pd.Series(rng.integers(-(10**12), 10**12, size=rows))
+    if kind == "bool":
+        return pd.Series(rng.random(rows) < 0.5)
+    if kind == "Float64":
+        return pd.Series(floats, dtype="Float64").mask(odd & (rng.random(rows) < 0.5))
+    if kind == "Int64":
+        return pd.Series(rng.integers(0, 9, size=rows), dtype="Int64").mask(odd)
+    texts = np.where(odd & (rng.random(rows) < 0.3), "x", floats.astype(str)).astype(object)
+    texts[odd & (rng.random(rows) < 0.3)] = None
+    return pd.Series(texts, dtype="str" if kind == "str" else object)
+
+
+def _expected_rows(arrived: pd.DataFrame, categorical: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Missing and bad-type rows by their definitions, column by column, nothing skipped."""
+    missing = arrived.isna().any(axis=1).to_numpy()
+    bad = np.zeros(len(arrived), dtype=bool)
+    for column in arrived.columns:
+        if column in categorical or arrived[column].dtype == bool:
+            continue
+        numbers = pd.to_numeric(arrived[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        text_not_number = np.isnan(numbers) & arrived[column].notna().to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad |= text_not_number | (np.abs(numbers) > np.sqrt(np.finfo(np.float64).max))
+    return missing, bad & ~missing
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_check_features_marks_the_rows_its_definitions_mark_whatever_the_dtypes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(1, 300))
+    kinds = ["float64", "float32", "int64", "bool", "Float64", "Int64", "object", "str"]
+    width = int(rng.integers(1, 9))
+    arrived = pd.DataFrame({f"f{i}": _column(str(rng.choice(kinds)), rows, rng) for i in range(width)})
+    categorical = {c for c in arrived.columns if rng.random() < 0.25}
+    checked = check_features(arrived, categorical)
+    missing, bad = _expected_rows(arrived, categorical)
+    assert checked.missing.tolist() == missing.tolist()
+    assert checked.bad_type.tolist() == bad.tolist()
+
+
+def test_a_clean_float_column_is_not_copied_and_a_huge_one_is_caught_without_nan() -> None:
+    clean = np.linspace(-1e150, 1e150, 7)
+    arrived = pd.DataFrame({"a": clean, "b": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 2e154], "c": np.arange(7)})
+    checked = check_features(arrived, categorical={"c"})
+    assert not checked.missing.any()
+    assert checked.bad_type.tolist() == [False] * 6 + [True]
+    assert np.shares_memory(checked.features["a"].to_numpy(), arrived["a"].to_numpy())
+    # the same value in a categorical column is a category, not a bad number
+    assert not check_features(arrived, categorical={"b"}).bad_type.any()
+
+
 def test_check_ids_tells_missing_duplicate_and_late_label_rows_apart() -> None:
     raw = pd.Series(["a", None, "b", "a", "c", "d", 5.0])
     bad = np.array([False, False, False, False, False, True, False])
