@@ -196,3 +196,90 @@ def test_a_read_ahead_that_fails_makes_the_batch_unreadable(tmp_path: Path, monk
     (ref,) = source.pending(Position())
     with pytest.raises(UnreadableBatch, match="a.parquet: ValueError: a column chunk is corrupt"):
         source.read(ref)
+
+
+def test_a_new_batch_is_handed_out_while_it_is_hashed_and_then_known_by_its_content(tmp_path: Path) -> None:
+    from exporter.sources.files import content_key
+
+    _drop(tmp_path, "a.parquet", 50)
+    _drop(tmp_path, "b.parquet", 20, mtime=2_000)
+    source = _ahead_source(tmp_path)
+    first, second = source.pending(Position())
+    # only the batch read ahead (the first, with a new name) waits for its hash; the next was hashed
+    assert not first.identified and second.identified
+    digest = content_key(tmp_path / "in" / "a.parquet")
+    assert first.wait() == (f"{digest}|a.parquet", digest)
+    assert first.identified and first.key == f"{digest}|a.parquet" and first.content == digest
+    assert first == BatchRef(f"{digest}|a.parquet", "a.parquet", first.arrived_at, digest)
+    # the hash is kept: listed again, the same file is not hashed (nor read ahead) again
+    (again, _) = source.pending(Position())
+    assert again.identified and again.key == first.key
+
+
+def test_a_batch_that_changes_while_it_is_hashed_is_gone_every_time_it_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.sources import BatchGone, files
+
+    _drop(tmp_path, "a.parquet", 50)
+    hashed = files.content_key
+    calls: list[Path] = []
+
+    def rewritten_meanwhile(path: Path) -> str:
+        calls.append(path)
+        digest = hashed(path)
+        _drop(tmp_path, "a.parquet", 60, mtime=1_500)  # a writer rewrites it in place after the hash
+        return digest
+
+    monkeypatch.setattr(files, "content_key", rewritten_meanwhile)
+    source = _ahead_source(tmp_path)
+    (ref,) = source.pending(Position())
+    for _ in range(2):
+        with pytest.raises(BatchGone, match="a.parquet changed while it was read"):
+            ref.wait()
+    with pytest.raises(BatchGone):
+        _ = ref.key
+    assert len(calls) == 1  # worked out once, its failure given to every asker
+    monkeypatch.setattr(files, "content_key", hashed)
+    (again,) = source.pending(Position())
+    assert len(source.read(again)) == 60 and again.content == hashed(tmp_path / "in" / "a.parquet")
+
+
+def test_a_batch_that_vanishes_while_it_is_hashed_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.sources import BatchGone, files
+
+    _drop(tmp_path, "a.parquet", 50)
+
+    def vanished(path: Path) -> str:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(files, "content_key", vanished)
+    (ref,) = _ahead_source(tmp_path).pending(Position())
+    with pytest.raises(BatchGone, match="a.parquet vanished"):
+        ref.wait()
+
+
+def test_a_deferred_identity_is_worked_out_once_whoever_asks() -> None:
+    import threading
+
+    calls: list[int] = []
+    release = threading.Event()
+
+    def identify() -> tuple[str, str | None]:
+        release.wait(5)
+        calls.append(1)
+        return "sha256:00|x.csv", "sha256:00"
+
+    ref = BatchRef.deferred("x.csv", 1.0, identify)
+    assert not ref.identified and "not yet known" in repr(ref)
+    keys: list[str] = []
+    askers = [threading.Thread(target=lambda: keys.append(ref.key)) for _ in range(4)]
+    for asker in askers:
+        asker.start()
+    release.set()
+    for asker in askers:
+        asker.join(5)
+    assert keys == ["sha256:00|x.csv"] * 4 and calls == [1]
+    assert ref.identified and ref.content == "sha256:00" and ref.name == "x.csv" and ref.arrived_at == 1.0
+    assert hash(ref) == hash(BatchRef("sha256:00|x.csv", "x.csv", 1.0, "sha256:00"))
+    assert ref != BatchRef("sha256:00|x.csv", "y.csv", 1.0, "sha256:00")

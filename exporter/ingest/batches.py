@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -21,7 +21,7 @@ from exporter import histogram
 from exporter.arrays import per_integer, row_maxima
 from exporter.config import ModelConfig
 from exporter.ingest.scoring import Scored, score, score_prepared
-from exporter.ingest.validation import BatchFailure, PreparedBatch, prepare_batch
+from exporter.ingest.validation import BatchFailure, PositionalIds, PreparedBatch, batch_seen, prepare_batch
 from exporter.model import LoadedModel
 from exporter.parallel import Background
 from exporter.performance import INTEGER_SPAN, class_label
@@ -142,6 +142,10 @@ def label_texts(prepared: PreparedBatch) -> np.ndarray:
     return texts
 
 
+def _never_seen(ids: list[str]) -> dict[str, bool]:
+    return {}
+
+
 class BatchIngestor:
     def __init__(
         self,
@@ -165,8 +169,7 @@ class BatchIngestor:
         when the caller finishes it (``PendingBatch.finish``). A batch that needs no recording of
         scored rows (it failed, or only carried late labels) comes back as its outcome."""
         try:
-            prepared = self._prepare(source, ref, loaded)
-            scored = self._score(loaded, prepared) if len(prepared.features) else None
+            prepared, scored = self._prepare_and_score(source, ref, loaded)
         except Exception as error:  # noqa: BLE001  (whatever the batch did, it costs only itself)
             return self._unusable(source, ref, error, now)
         numeric = loaded.classes is None  # a regression's labels are numbers, not classes
@@ -241,24 +244,53 @@ class BatchIngestor:
             return score_prepared(self.model, loaded, prepared)
         return self.scorer(loaded, prepared.features)
 
-    def _prepare(self, source: Source, ref: BatchRef, loaded: LoadedModel) -> PreparedBatch:
+    def _prepare_and_score(
+        self, source: Source, ref: BatchRef, loaded: LoadedModel
+    ) -> tuple[PreparedBatch, Scored | None]:
+        """The batch read, validated and scored (None when no row is left to score), its identity known.
+
+        A batch handed out before its identity was worked out (``BatchRef.deferred``) is validated
+        and scored meanwhile as a batch never seen before, which is what it is unless its content
+        was scored before under another name: rows without an id column are known by their batch's
+        content. Once the identity is known, such a batch, or one that failed meanwhile, is validated
+        again knowing it, so every outcome is the one a known identity gives.
+        """
         try:
             frame = source.read(ref)
         except UnreadableBatch as exc:
             raise BatchFailure("unreadable", str(exc)) from exc
-        return self._prepare_frame(frame, ref, loaded)
+        if not ref.identified:
+            try:
+                prepared = self._prepare_frame(frame, ref, loaded, speculative=True)
+                scored = self._score(loaded, prepared) if len(prepared.features) else None
+            except Exception:  # noqa: BLE001  (decided again below, knowing the batch's identity)
+                log.debug("model %s: batch %s is validated again once hashed", self.key, ref.name, exc_info=True)
+            else:
+                key, content = ref.wait()
+                if not isinstance(prepared.row_ids, PositionalIds):
+                    return prepared, scored  # known by their ids: the batch's identity changed nothing
+                if not batch_seen(content or key, self._known_ids(ref)):
+                    numbered = PositionalIds(content or key, prepared.row_ids.positions)
+                    return replace(prepared, row_ids=numbered), scored
+        prepared = self._prepare_frame(frame, ref, loaded)
+        return prepared, self._score(loaded, prepared) if len(prepared.features) else None
 
-    def _prepare_frame(self, frame: pd.DataFrame, ref: BatchRef, loaded: LoadedModel) -> PreparedBatch:
+    def _prepare_frame(
+        self, frame: pd.DataFrame, ref: BatchRef, loaded: LoadedModel, *, speculative: bool = False
+    ) -> PreparedBatch:
+        """``prepare_batch`` on the batch; ``speculative``: as a batch never seen before, without its
+        identity (rows without an id column are then numbered under a placeholder)."""
         profile = self.reference.profile
+        known = _never_seen if speculative and self.model.id_column is None else self._known_ids(ref)
         return prepare_batch(
             frame,
             self.model,
             loaded,
             categorical=self.reference.categorical(frame),
-            batch_key=ref.key,
-            is_known_id=self._known_ids(ref),
+            batch_key="" if speculative else ref.key,
+            is_known_id=known,
             known_features=list(profile.features) if profile is not None else None,
-            content_key=ref.content,
+            content_key=None if speculative else ref.content,
         )
 
     def _known_ids(self, ref: BatchRef) -> Callable[[list[str]], dict[str, bool]]:
@@ -281,6 +313,11 @@ class BatchIngestor:
         """What becomes of a batch whose reading, validation or scoring raised ``error``."""
         if isinstance(error, SourceUnavailable):
             raise error  # the source, not the batch: nothing is recorded, the next run reads it again
+        if not isinstance(error, BatchGone):
+            try:
+                ref.wait()  # its failure is recorded under its identity, which may still be worked out
+            except BatchGone as gone:
+                error = gone
         if isinstance(error, BatchGone):
             log.info("model %s: batch %s skipped: %s", self.key, ref.name, error)
             return BatchOutcome("vanished")

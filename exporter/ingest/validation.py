@@ -304,6 +304,12 @@ class PositionalIds(Sequence[str]):
         return PositionalIds(self.batch, self.positions[keep])
 
 
+def batch_seen(batch: str, is_known_id: Callable[[list[str]], dict[str, bool]]) -> bool:
+    """Whether the rows of ``batch`` (rows without an id column, known by position) were scored
+    before: they were scored all together or not at all, so the first one answers for every row."""
+    return bool(is_known_id(PositionalIds(batch, np.zeros(1, dtype=np.int64))[:1]))
+
+
 def positional_ids(batch: str, bad: np.ndarray, is_known_id: Callable[[list[str]], dict[str, bool]]) -> IdCheck:
     """Ids for rows without an id column: their batch's content (or key) and position.
 
@@ -313,7 +319,7 @@ def positional_ids(batch: str, bad: np.ndarray, is_known_id: Callable[[list[str]
     """
     rows = len(bad)
     row_ids = PositionalIds(batch, np.arange(rows))
-    seen = bool(rows) and bool(is_known_id(row_ids[:1]))
+    seen = bool(rows) and batch_seen(batch, is_known_id)
     nothing = np.zeros(rows, dtype=bool)
     return IdCheck(row_ids, nothing, ~bad if seen else nothing, nothing)
 

@@ -254,6 +254,11 @@ class FolderSource(Source):
                 if seen_names is None:
                     seen_names = {key.split("|", 1)[1] for key in seen if key.startswith(KEY_PREFIX)}
                 self._read_ahead(path, name, stat, seen_names)
+                if self._ahead is not None:
+                    # its name is new, so its key is too, whatever its content: it is hashed while
+                    # its rows are validated and scored
+                    refs.append(self._hashed_meanwhile(path, name, stat))
+                    continue
             try:
                 key = self._key(path, stat)
             except FileNotFoundError:
@@ -263,6 +268,24 @@ class FolderSource(Source):
         present = {path for _, _, path in listed}
         self._keys = {path: entry for path, entry in self._keys.items() if path in present}
         return refs
+
+    def _hashed_meanwhile(self, path: Path, name: str, stat: os.stat_result) -> BatchRef:
+        """The batch of a new file, handed out while a thread of its own hashes it
+        (``BatchRef.deferred``). Its identity is given only if the file stayed as it was listed."""
+        signature = _signature(stat)
+        hashing = Background(lambda: content_key(path), name="mlmon-content-key")
+
+        def identify() -> tuple[str, str | None]:
+            try:
+                key = hashing.result()
+            except FileNotFoundError as exc:
+                raise BatchGone(f"{name} vanished while it was read") from exc
+            if _signature_now(path) != signature:
+                raise BatchGone(f"{name} changed while it was read; it is read again once it settles")
+            self._keys[path] = (signature, key)
+            return f"{key}|{name}", key
+
+        return BatchRef.deferred(name, stat.st_mtime, identify)
 
     def _read_ahead(self, path: Path, name: str, stat: os.stat_result, seen_names: set[str]) -> None:
         """Start reading the first pending file while it is hashed, when it will be read next: its

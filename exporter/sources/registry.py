@@ -9,6 +9,7 @@ sources, a batch is a ``BatchRef``: an identity, a name for logs and an arrival 
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -67,14 +68,87 @@ class SourceConfig(BaseModel):
         return []
 
 
-@dataclass(frozen=True)
+Identity = tuple[str, str | None]  # a batch's key and content digest (``BatchRef``)
+
+
 class BatchRef:
-    key: str  # the batch's identity: the read position records it, so it is processed once
-    name: str  # for logs
-    arrived_at: float
-    # a digest of the batch's content, when the source knows one: rows without an id column are
-    # known by it, so the same content arriving again is seen as already scored
-    content: str | None = None
+    """One batch as a source hands it out.
+
+    ``key`` is the batch's identity: the read position records it, so it is processed once. ``name``
+    is for logs. ``content``, when the source knows one, is a digest of the batch's content: rows
+    without an id column are known by it, so the same content arriving again is seen as already
+    scored.
+
+    A source may hand a batch out before its identity is worked out (``deferred``), when the batch
+    is certainly new whatever its identity turns out to be: a file is then hashed while its rows are
+    validated and scored. ``identified`` says whether the identity is known; ``key``, ``content`` and
+    ``wait`` wait for it, and raise what working it out raised (``BatchGone`` when the batch changed
+    or vanished meanwhile), every time they are asked.
+    """
+
+    __slots__ = ("_name", "_arrived_at", "_identity", "_identify", "_error", "_lock")
+
+    def __init__(self, key: str, name: str, arrived_at: float, content: str | None = None) -> None:
+        self._name, self._arrived_at = name, arrived_at
+        self._identity: Identity | None = (key, content)
+        self._identify: Callable[[], Identity] | None = None
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def deferred(cls, name: str, arrived_at: float, identify: Callable[[], Identity]) -> BatchRef:
+        """A batch whose identity ``identify()`` gives, called once, when it is first asked for."""
+        ref = cls("", name, arrived_at)
+        ref._identity, ref._identify = None, identify
+        return ref
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def arrived_at(self) -> float:
+        return self._arrived_at
+
+    @property
+    def identified(self) -> bool:
+        """Whether the identity is known (asking for it would not wait)."""
+        return self._identity is not None
+
+    def wait(self) -> Identity:
+        """The batch's key and content digest, once worked out."""
+        with self._lock:
+            if self._identity is None and self._error is None:
+                assert self._identify is not None
+                try:
+                    self._identity = self._identify()
+                except BaseException as error:  # noqa: BLE001  (raised again to every asker)
+                    self._error = error
+                self._identify = None
+            if self._error is not None:
+                raise self._error
+            assert self._identity is not None
+            return self._identity
+
+    @property
+    def key(self) -> str:
+        return self.wait()[0]
+
+    @property
+    def content(self) -> str | None:
+        return self.wait()[1]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BatchRef):
+            return NotImplemented
+        return (self.wait(), self.name, self.arrived_at) == (other.wait(), other.name, other.arrived_at)
+
+    def __hash__(self) -> int:
+        return hash((self.wait(), self.name, self.arrived_at))
+
+    def __repr__(self) -> str:
+        identity = repr(self._identity) if self._identity is not None else "(not yet known)"
+        return f"BatchRef(name={self.name!r}, arrived_at={self.arrived_at!r}, identity={identity})"
 
 
 class ReadPosition(Protocol):
