@@ -132,7 +132,8 @@ class ModelJob:
                 self.state.heal(error)
                 up = False
         try:
-            self.state.add_counters(self.key, source_counters(self.meter))
+            # what the sources cost, not what a batch did: the run does not wait for the disk to keep it
+            self.state.add_counters(self.key, source_counters(self.meter), durable=False)
             self._counters = counter_figures(self.model, self.state, self.key)
         except Exception as error:  # noqa: BLE001  (keep the last counts on /metrics rather than blank them)
             log.exception("model %s: cannot read the counters from the state store", self.key)

@@ -261,15 +261,28 @@ class StateStore:
                 self._connection = None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction, atomic whatever happens; ``durable``: on the disk when it returns.
+
+        A transaction that is not ``durable`` is committed to the write-ahead log without waiting for
+        the disk: a killed process loses nothing (the log is written), a power cut may lose it and
+        nothing before it; the next durable commit carries it to the disk with its own.
+        """
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._db
+            if not durable:
+                db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            finally:
+                if not durable:
+                    db.execute("PRAGMA synchronous=FULL")
 
     # --- batches ---------------------------------------------------------------------------
     def seen_batches(self, model: str) -> set[str]:
@@ -344,10 +357,11 @@ class StateStore:
             ),
         )
 
-    def add_counters(self, model: str, counters: Mapping[CounterKey, float]) -> None:
-        """Counter increments that belong to no batch (a source that could not be read, rows read)."""
+    def add_counters(self, model: str, counters: Mapping[CounterKey, float], *, durable: bool = True) -> None:
+        """Counter increments that belong to no batch (a source that could not be read, rows read);
+        ``durable`` as for ``transaction``."""
         if counters:
-            with self.transaction() as db:
+            with self.transaction(durable=durable) as db:
                 self._add_counters(db, model, counters)
 
     def counters(self, model: str) -> dict[CounterKey, float]:
@@ -456,8 +470,12 @@ class StateStore:
 
     # --- run history ----------------------------------------------------------------------------
     def record_run(self, run: StoredRun) -> None:
-        """Keep one run in the history; a second run of a model at the same instant replaces the first."""
-        with self.transaction() as db:
+        """Keep one run in the history; a second run of a model at the same instant replaces the first.
+
+        Its figures are published already, so the run does not wait for the disk: the row is durable
+        once the next batch is recorded (``transaction``), and only a power cut before then loses it.
+        """
+        with self.transaction(durable=False) as db:
             db.execute(
                 "INSERT OR REPLACE INTO runs (model, run_at, name, version, window_start, window_end, window_rows,"
                 " scored_rows, labelled_rows, correct_rows, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -189,21 +189,25 @@ class BatchIngestor:
         # Without an id no label can ever join these rows later, so nothing is kept per row in the
         # state store, and the window file needs no row ids: it holds their labels.
         joinable = self.model.id_column is not None
-        table = window_table(
-            prepared.features,
-            prepared.row_ids if joinable else None,
-            scored.predictions,
-            scored.probabilities,
-            labels=label_texts(prepared),
-            scored_at=now,
-        )
         # A window that is only ever the latest batch (without ids, so nothing joins it later) is this
         # batch, evaluated from memory; its file is read back only after a restart, and is written past
         # the page cache.
         latest = not joinable and self.model.window.latest_batch
-        writing = Background(
-            lambda: self.windows.write(self.key, ref.key, table, direct=latest), name="mlmon-window-file"
-        )
+        key, predictions, probabilities = ref.key, scored.predictions, scored.probabilities
+
+        def write_window_file() -> None:
+            # made on the writing thread too: the label texts and Arrow columns are built meanwhile
+            table = window_table(
+                prepared.features,
+                prepared.row_ids if joinable else None,
+                predictions,
+                probabilities,
+                labels=label_texts(prepared),
+                scored_at=now,
+            )
+            self.windows.write(self.key, key, table, direct=latest)
+
+        writing = Background(write_window_file, name="mlmon-window-file")
         window = None
         if latest:
             window = batch_window(
