@@ -73,6 +73,8 @@ SCORED_AT = "__scored_at"
 
 SUFFIX = ".arrow"  # Arrow IPC files; state written by earlier versions holds ``.parquet`` ones
 EARLIER_SUFFIX = ".parquet"
+# a file that left the window, kept to be written over by the next batch's (``WindowStore``)
+SPARE = "spare.arrow.tmp"
 
 
 def _file_name(batch_key: str, suffix: str = SUFFIX) -> str:
@@ -88,6 +90,12 @@ class WindowStore:
     waits; every other call on the store settles first, so a file written again under a pruned
     name is never deleted by the prune before it. The thread is not a daemon: a process that exits
     finishes deleting first.
+
+    One file that left the window is not deleted but kept as the model's spare (``SPARE``), and the
+    next file written through the page cache is written over it, in place. Its pages are in the page
+    cache already, so the kernel copies the bytes into them instead of finding, zeroing (and, on a
+    virtual machine whose freed memory goes back to the host, faulting in) fresh ones: 28 MB took
+    2.5 to 4 ms so here, and 7 to 270 ms as a new file. The spare is never read as a window file.
     """
 
     def __init__(self, root: Path) -> None:
@@ -125,7 +133,16 @@ class WindowStore:
         # compress, and it is written at the speed of the disk (a million rows of 30 features in about
         # half the time of an uncompressed Parquet file, a quarter of a compressed one).
         direct = direct and table.nbytes >= DIRECT_MIN_BYTES
-        write_file(partial, lambda sink: feather.write_feather(table, sink, compression="uncompressed"), direct=direct)
+
+        def write(sink: object) -> None:
+            feather.write_feather(table, sink, compression="uncompressed")
+
+        if direct or not _take_spare(folder / SPARE, partial):
+            write_file(partial, write, direct=direct)
+        else:
+            with open(partial, "r+b") as handle:
+                write(pa.PythonFile(handle, mode="w"))
+                handle.truncate()  # where the write ended: a longer spare keeps nothing of its own
         os.replace(partial, final)
 
     def load(self, model_key: str, batch_key: str) -> pd.DataFrame | None:
@@ -145,10 +162,31 @@ class WindowStore:
             return
         wanted = {_file_name(key, suffix) for key in keep for suffix in (SUFFIX, EARLIER_SUFFIX)}
         stale = [p for p in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{EARLIER_SUFFIX}")] if p.name not in wanted]
+        spare, recyclable = folder / SPARE, [p for p in stale if p.suffix == SUFFIX]
+        if recyclable and not spare.exists():
+            largest = max(recyclable, key=_size)  # the next file is written over it (see above)
+            os.replace(largest, spare)
+            stale.remove(largest)
         if stale:
             deleting = Background(lambda: _delete(stale), name="mlmon-window-prune", daemon=False)
             with self._lock:
                 self._deleting.append(deleting)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
+def _take_spare(spare: Path, partial: Path) -> bool:
+    """The model's spare file moved to ``partial``, to be written over; False when there is none."""
+    try:
+        os.replace(spare, partial)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _delete(paths: list[Path]) -> None:

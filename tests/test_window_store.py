@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from exporter.window import LABEL, PREDICTION, PROBA, ROW_ID, SCORED_AT, WindowStore, _file_name, window_table
+from exporter.window import LABEL, PREDICTION, PROBA, ROW_ID, SCORED_AT, SPARE, WindowStore, _file_name, window_table
 
 KEY = "m:1"
 
@@ -98,6 +98,15 @@ def test_a_window_file_of_the_earlier_parquet_format_is_read_and_pruned(tmp_path
     assert [p.name for p in folder.iterdir()] == [_file_name("new")]
 
 
+def _with_a_larger_one(store: WindowStore, *keys: str) -> Path:
+    """The model's folder with a file for each of ``keys`` and a larger one: a prune keeps the larger
+    one as the spare (``SPARE``) and deletes the others that left the window."""
+    store.write(KEY, "larger", window_table(*_pair(500)))
+    for key in keys:
+        store.write(KEY, key, window_table(*_pair(50)))
+    return next(store.root.iterdir())
+
+
 def _held_deletions(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Deleting waits until the returned event is set, so a test can look while a prune is underway."""
     from exporter import window
@@ -117,22 +126,19 @@ def test_pruned_files_are_deleted_on_a_thread_that_settle_waits_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = WindowStore(tmp_path)
-    features, predictions, probabilities = _batch()
-    for key in ("a", "b"):
-        store.write(KEY, key, window_table(features, None, predictions, probabilities))
-    folder = next(tmp_path.iterdir())
+    folder = _with_a_larger_one(store, "a", "b")
     release = _held_deletions(monkeypatch)
     store.prune(KEY, {"b"})  # returns at once: the deletion is held
     assert (folder / _file_name("a")).exists()
     release.set()
     store.settle()
-    assert [p.name for p in folder.iterdir()] == [_file_name("b")]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([_file_name("b"), SPARE])
 
 
 def test_a_file_written_again_under_a_pruned_name_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = WindowStore(tmp_path)
+    _with_a_larger_one(store, "a")
     features, predictions, probabilities = _batch()
-    store.write(KEY, "a", window_table(features, None, predictions, probabilities))
     release = _held_deletions(monkeypatch)
     store.prune(KEY, set())
     # the batch is scored again before the deletion ran: its new file waits for the deletion
@@ -152,8 +158,7 @@ def test_a_file_that_cannot_be_deleted_is_logged_and_deleted_by_the_next_prune(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = WindowStore(tmp_path)
-    features, predictions, probabilities = _batch()
-    store.write(KEY, "a", window_table(features, None, predictions, probabilities))
+    folder = _with_a_larger_one(store, "b")
     unlink = Path.unlink
 
     def refused(path: Path, missing_ok: bool = False) -> None:
@@ -163,12 +168,11 @@ def test_a_file_that_cannot_be_deleted_is_logged_and_deleted_by_the_next_prune(
     store.prune(KEY, set())
     store.settle()  # does not raise: the run that pruned is not failed by it
     assert "cannot delete the window file" in caplog.text
-    folder = next(tmp_path.iterdir())
-    assert [p.name for p in folder.iterdir()] == [_file_name("a")]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([_file_name("b"), SPARE])
     monkeypatch.setattr(Path, "unlink", unlink)
     store.prune(KEY, set())
     store.settle()
-    assert list(folder.iterdir()) == []
+    assert [p.name for p in folder.iterdir()] == [SPARE]
 
 
 @pytest.mark.parametrize("threshold", ["over", "under"])
@@ -201,8 +205,8 @@ def test_a_write_waits_for_a_deletion_another_thread_is_already_waiting_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = WindowStore(tmp_path)
+    _with_a_larger_one(store, "a")
     features, predictions, probabilities = _batch()
-    store.write(KEY, "a", window_table(features, None, predictions, probabilities))
     release = _held_deletions(monkeypatch)
     store.prune(KEY, set())
     settling = threading.Thread(target=store.settle)  # another model's job, say, waiting first
@@ -219,3 +223,57 @@ def test_a_write_waits_for_a_deletion_another_thread_is_already_waiting_for(
         thread.join(30)
     loaded = store.load(KEY, "a")
     assert loaded is not None and len(loaded) == len(features)
+
+
+def _inode(path: Path) -> int:
+    return path.stat().st_ino
+
+
+@pytest.mark.parametrize("size", ["smaller", "larger"])
+def test_a_file_that_left_the_window_is_written_over_by_the_next_one(tmp_path: Path, size: str) -> None:
+    store = WindowStore(tmp_path)
+    rows = {"smaller": (500, 120), "larger": (120, 500)}[size]
+    first = window_table(*_pair(rows[0]))
+    second = window_table(*_pair(rows[1]))
+    store.write(KEY, "a", first)
+    folder = next(tmp_path.iterdir())
+    kept = _inode(folder / _file_name("a"))
+    store.prune(KEY, set())
+    assert [p.name for p in folder.iterdir()] == [SPARE] and _inode(folder / SPARE) == kept
+    assert store.load(KEY, "a") is None  # a spare is never read as a window file
+    store.write(KEY, "b", second)
+    assert [p.name for p in folder.iterdir()] == [_file_name("b")]
+    assert _inode(folder / _file_name("b")) == kept  # the same file, written over
+    fresh = WindowStore(tmp_path / "fresh")
+    fresh.write(KEY, "b", second)
+    written = next((tmp_path / "fresh").iterdir()) / _file_name("b")
+    # byte for byte what a new file holds: nothing of the longer spare is left at its end
+    assert (folder / _file_name("b")).read_bytes() == written.read_bytes()
+    pd.testing.assert_frame_equal(store.load(KEY, "b"), fresh.load(KEY, "b"))
+
+
+def _pair(rows: int) -> tuple[pd.DataFrame, None, np.ndarray, np.ndarray]:
+    features, predictions, probabilities = _batch(rows)
+    return features, None, predictions, probabilities
+
+
+def test_only_one_spare_is_kept_and_a_direct_write_leaves_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter import window
+
+    store = WindowStore(tmp_path)
+    table = window_table(*_pair(100))
+    for key in ("a", "b", "c"):
+        store.write(KEY, key, table)
+    folder = next(tmp_path.iterdir())
+    store.prune(KEY, {"c"})  # one of "a" and "b" is kept as the spare, the other deleted
+    store.settle()
+    assert sorted(p.name for p in folder.iterdir()) == sorted([_file_name("c"), SPARE])
+    spare = _inode(folder / SPARE)
+    monkeypatch.setattr(window, "DIRECT_MIN_BYTES", 0)
+    store.write(KEY, "d", table, direct=True)  # past the page cache: nothing there to reuse
+    assert _inode(folder / SPARE) == spare
+    store.write(KEY, "e", table)
+    assert _inode(folder / _file_name("e")) == spare and not (folder / SPARE).exists()
+    for key in ("c", "d", "e"):
+        loaded = store.load(KEY, key)
+        assert loaded is not None and len(loaded) == 100
