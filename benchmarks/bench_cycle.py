@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                     note = (
                         f"calculators {float(outcome['calculator_seconds']):.3f} s; "  # type: ignore[arg-type]
                         f"state store +{float(outcome['state_bytes_per_row']):.1f} B/row, "  # type: ignore[arg-type]
-                        f"window file {float(outcome['window_bytes_per_row']):.0f} B/row; "  # type: ignore[arg-type]
+                        f"window files {float(outcome['window_bytes_per_row']):.0f} B/row; "  # type: ignore[arg-type]
                         f"one cycle's peak {int(outcome['cycle_peak_bytes']) / 2**20:.0f} MB"  # type: ignore[call-overload]
                     )
                 rows_out.append(

@@ -192,7 +192,8 @@ def mlmon(data: Path, rows: int, repeats: int) -> dict[str, object]:
         # the peak of one cycle (the first timed run); ``peak_bytes`` is over every timed run of the
         # process, whose heap keeps what a run freed for the next (exporter.allocator)
         "cycle_peak_bytes": cycle_peak,
-        # what the state store grew by per scored row, and the window files (the latest batch) per row
+        # what the state store grew by per scored row, and the window files per row: the latest
+        # batch's, and below 64 MiB the spare the next one is written over (exporter.window)
         "state_bytes_per_row": (state_after - state_before) / (rows * repeats),
         "window_bytes_per_row": window_after / rows,
     }

@@ -95,7 +95,8 @@ class WindowStore:
     next file written through the page cache is written over it, in place. Its pages are in the page
     cache already, so the kernel copies the bytes into them instead of finding, zeroing (and, on a
     virtual machine whose freed memory goes back to the host, faulting in) fresh ones: 28 MB took
-    2.5 to 4 ms so here, and 7 to 270 ms as a new file. The spare is never read as a window file.
+    2.5 to 4 ms so here, and 7 to 270 ms as a new file. The spare is never read as a window file. A
+    file of ``DIRECT_MIN_BYTES`` or more is not kept: a file that large is written past the page cache.
     """
 
     def __init__(self, root: Path) -> None:
@@ -162,7 +163,9 @@ class WindowStore:
             return
         wanted = {_file_name(key, suffix) for key in keep for suffix in (SUFFIX, EARLIER_SUFFIX)}
         stale = [p for p in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{EARLIER_SUFFIX}")] if p.name not in wanted]
-        spare, recyclable = folder / SPARE, [p for p in stale if p.suffix == SUFFIX]
+        # a file as large as a direct write's is not kept: the next such file goes past the page cache
+        spare = folder / SPARE
+        recyclable = [p for p in stale if p.suffix == SUFFIX and 0 <= _size(p) < DIRECT_MIN_BYTES]
         if recyclable and not spare.exists():
             largest = max(recyclable, key=_size)  # the next file is written over it (see above)
             os.replace(largest, spare)

@@ -277,3 +277,25 @@ def test_only_one_spare_is_kept_and_a_direct_write_leaves_it(tmp_path: Path, mon
     for key in ("c", "d", "e"):
         loaded = store.load(KEY, key)
         assert loaded is not None and len(loaded) == 100
+
+
+def test_a_file_as_large_as_a_direct_write_is_not_kept_as_the_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter import window
+
+    store = WindowStore(tmp_path)
+    small, large = window_table(*_pair(50)), window_table(*_pair(500))
+    store.write(KEY, "small", small)
+    store.write(KEY, "large", large)
+    folder = next(tmp_path.iterdir())
+    sizes = {key: (folder / _file_name(key)).stat().st_size for key in ("small", "large")}
+    monkeypatch.setattr(window, "DIRECT_MIN_BYTES", sizes["large"])
+    store.prune(KEY, set())
+    store.settle()
+    # the larger file would be the spare, but it is as large as a direct write's: the smaller one is
+    assert [p.name for p in folder.iterdir()] == [SPARE] and (folder / SPARE).stat().st_size == sizes["small"]
+    store.write(KEY, "large", large)  # written over the spare, which it outgrows
+    store.prune(KEY, set())
+    store.settle()
+    assert list(folder.iterdir()) == []  # and then deleted, not kept
