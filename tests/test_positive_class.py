@@ -57,6 +57,19 @@ def test_positive_index_matches_float_classes_as_numbers(positive: int | str, in
     assert positive_index(CLASSES, positive) == index
 
 
+@pytest.mark.parametrize(
+    "classes",
+    [CLASSES, np.array([0, 1]), np.array([False, True]), np.array(["no", "yes"]), np.array([" 1", "2.5", "b"])],
+)
+def test_the_configured_positive_class_is_matched_as_a_label_would_be(classes: np.ndarray) -> None:
+    from exporter.performance import UNMATCHED, class_indices, configured_positive_index
+
+    for positive in [0, 1, "1", "1.0", " yes", "yes", "no", "2.5", 2, "b", "True", "c", -3]:
+        as_label = int(class_indices(np.array([positive], dtype=object), classes)[0])
+        expected = None if as_label == UNMATCHED else as_label
+        assert configured_positive_index(classes, positive) == expected, (classes, positive)
+
+
 def test_output_drift_and_performance_both_use_class_zero() -> None:
     rng = np.random.default_rng(3)
     # the two columns are drawn apart (they need not sum to 1 here) so the column taken shows

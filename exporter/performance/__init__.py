@@ -10,6 +10,7 @@ to -1.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,12 +41,8 @@ def number_key(value: Any) -> str | None:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
-def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """The index in ``classes`` of each value, or -1 for missing values and values matching no class.
-
-    Each distinct value is matched once; integers over a short range are told apart by their offset
-    from the smallest, without hashing every row.
-    """
+def _matcher(classes: np.ndarray) -> Callable[[Any], int]:
+    """The index in ``classes`` of one (non-missing) value, or -1: by its text, else as a number."""
     by_text: dict[str, int] = {}
     by_number: dict[str, int] = {}
     for index, cls in enumerate(classes):
@@ -62,6 +59,16 @@ def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
         number = number_key(text)
         return by_number[number] if number is not None and number in by_number else UNMATCHED
 
+    return match
+
+
+def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The index in ``classes`` of each value, or -1 for missing values and values matching no class.
+
+    Each distinct value is matched once; integers over a short range are told apart by their offset
+    from the smallest, without hashing every row.
+    """
+    match = _matcher(classes)
     values = np.asarray(values)
     matched = per_integer(values, max(INTEGER_SPAN, len(classes)), match, fill=UNMATCHED, dtype=np.int64)
     if matched is not None:
@@ -76,7 +83,8 @@ def class_indices(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 def configured_positive_index(classes: np.ndarray, positive: int | str) -> int | None:
     """The column of the configured positive class, matched as labels are; None when it is not a class."""
-    index = int(class_indices(np.array([positive], dtype=object), classes)[0])
+    # one value: matched directly, not through the hashing pass ``class_indices`` makes over a column
+    index = _matcher(classes)(positive)
     return None if index == UNMATCHED else index
 
 
