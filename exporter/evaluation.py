@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-
-from threadpoolctl import ThreadpoolController
 
 from exporter.config import ModelConfig
 from exporter.figures import Figure, HistogramFigure
 from exporter.monitors import Monitor, monitors_for
-from exporter.parallel import ordered_map
+from exporter.parallel import one_blas_thread, ordered_map
 from exporter.reference.profile import ReferenceProfile
 from exporter.window import Window
 
@@ -76,18 +72,6 @@ def run_monitors(
     else:
         # The monitors already share the processors; the linear-algebra library's own threads would
         # only compete with them (and spin while they wait), so it runs one thread meanwhile.
-        with _one_blas_thread():
+        with one_blas_thread():
             results = ordered_map(run, monitors)
     return [figure for figures in results for figure in figures]
-
-
-@functools.cache
-def _controller() -> ThreadpoolController:
-    # Finding the loaded libraries scans every shared object of the process (milliseconds); by the
-    # first evaluation numpy, scipy and scikit-learn have loaded theirs, so once is enough.
-    return ThreadpoolController()
-
-
-def _one_blas_thread() -> AbstractContextManager[object]:
-    """The linear-algebra libraries limited to one thread each, and set back on leaving."""
-    return _controller().limit(limits=1, user_api="blas")

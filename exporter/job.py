@@ -25,6 +25,7 @@ from exporter.ingest.chunked import ChunkedIngestor, ChunkedOutcome
 from exporter.ingest.label_files import ingest_labels
 from exporter.ingest.position import RecordedPosition
 from exporter.model import LoadedModel, ModelLoadError
+from exporter.parallel import one_blas_thread
 from exporter.reference.keeper import ReferenceKeeper
 from exporter.reference.profile import ReferenceProfile
 from exporter.results import Results, Snapshot
@@ -126,7 +127,8 @@ class ModelJob:
         if loaded is not None:
             try:
                 calculators += self.reference.refresh(loaded)
-                self._score_pending(loaded, started, report)
+                with one_blas_thread():  # the run's own threads share the processors (exporter.parallel)
+                    self._score_pending(loaded, started, report)
             except Exception as error:  # noqa: BLE001  (the state store or the disk failed: say so, keep serving)
                 log.exception("model %s: the run failed", self.key)
                 self.state.heal(error)

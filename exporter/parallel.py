@@ -8,11 +8,15 @@ in one piece is raised to the caller when its result is taken, as a plain loop w
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import Generic, TypeVar
+
+from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -74,3 +78,19 @@ class Background(Generic[R]):
         if error is not None:
             raise error
         return value  # type: ignore[return-value]
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    # Finding the loaded libraries scans every shared object of the process (milliseconds); by the
+    # first run numpy, scipy and scikit-learn have loaded theirs, so once is enough.
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> AbstractContextManager[object]:
+    """The linear-algebra libraries (BLAS) limited to one thread each, and set back on leaving.
+
+    mlmon runs its own threads side by side (hashing, reading, writing a window file, the monitors):
+    the library's threads would only compete with them for the processors, and spin while they wait.
+    """
+    return _controller().limit(limits=1, user_api="blas")

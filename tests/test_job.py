@@ -711,3 +711,37 @@ def test_a_latest_batch_window_is_evaluated_while_its_file_is_written_then_recor
         metrics.accuracy_score(y, joblib.load(tmp_path / "model.joblib").predict(x))
     )
     assert job.state.has_batch(job.key, "sha256:")
+
+
+def test_a_run_scores_and_evaluates_with_one_linear_algebra_thread_and_sets_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's own threads share the processors; BLAS threads would compete with them, small window or large."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    config = write_project(tmp_path)
+    x, y = binary_data(80, seed=4)
+    write_batch(tmp_path, "b.csv", x, y)
+    app = build_app(load_config(config))
+    seen: dict[str, set[int]] = {}
+    estimator = app.jobs[0].ensure_model().estimator
+    predict, calculate = estimator.predict, MONITORS["multivariate_drift"].calculate
+
+    def noting_predict(*args: object) -> object:
+        seen["scoring"] = blas_threads()
+        return predict(*args)
+
+    def noting_calculate(*args: object) -> list:
+        seen["evaluation"] = blas_threads()
+        return calculate(*args)
+
+    monkeypatch.setattr(estimator, "predict", noting_predict)
+    monkeypatch.setattr(MONITORS["multivariate_drift"], "calculate", noting_calculate)
+    with threadpool_limits(limits=2, user_api="blas"):  # so the limit can be told from none
+        report = app.jobs[0].run()
+        assert blas_threads() == {2}
+    assert report.rows == 80
+    assert seen == {"scoring": {1}, "evaluation": {1}}
