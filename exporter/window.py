@@ -168,8 +168,11 @@ class WindowStore:
         recyclable = [p for p in stale if p.suffix == SUFFIX and 0 <= _size(p) < DIRECT_MIN_BYTES]
         if recyclable and not spare.exists():
             largest = max(recyclable, key=_size)  # the next file is written over it (see above)
-            os.replace(largest, spare)
-            stale.remove(largest)
+            try:
+                os.replace(largest, spare)
+                stale.remove(largest)
+            except OSError as error:  # deleted with the others instead
+                log.debug("cannot keep %s as the spare window file: %s", largest, error)
         if stale:
             deleting = Background(lambda: _delete(stale), name="mlmon-window-prune", daemon=False)
             with self._lock:

@@ -299,3 +299,20 @@ def test_a_file_as_large_as_a_direct_write_is_not_kept_as_the_spare(
     store.prune(KEY, set())
     store.settle()
     assert list(folder.iterdir()) == []  # and then deleted, not kept
+
+
+def test_a_file_that_cannot_become_the_spare_is_deleted_and_the_prune_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter import window
+
+    store = WindowStore(tmp_path)
+    folder = _with_a_larger_one(store, "a")
+
+    def refused(source: object, target: object) -> None:
+        raise PermissionError(13, "Permission denied", str(source))
+
+    monkeypatch.setattr(window.os, "replace", refused)
+    store.prune(KEY, set())
+    store.settle()
+    assert list(folder.iterdir()) == []  # nothing kept, and nothing left behind
