@@ -92,15 +92,16 @@ def error_sum(features: pd.DataFrame, fitted: Fitted) -> float:
     rows = len(features)
     mean, std, directions = fitted["mean"], fitted["std"], left_out(fitted["components"])
     columns = [_column(features, name) for name in fitted["columns"]]
-    # one chunk's buffers, reused: each column is copied in once and worked on in place
+    # one chunk's buffers, reused: each column is standardised straight into its place
     chunk = np.empty((min(CHUNK_ROWS, rows), len(columns)), order="F")
     total = 0.0
     for start in range(0, rows, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, rows)
         standardised = chunk[: stop - start]
         for index, column in enumerate(columns):
-            standardised[:, index] = np.nan if column is None else column[start:stop]
-        _standardise_in_place(standardised, mean, std)
+            _standardise_column(
+                None if column is None else column[start:stop], mean[index], std[index], standardised[:, index]
+            )
         total += _error_sum(standardised, directions)
     return total
 
@@ -141,21 +142,23 @@ def _standardise(matrix: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
     return np.nan_to_num((matrix - mean) / std, nan=0.0)
 
 
-def _standardise_in_place(matrix: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
-    """``_standardise`` without a copy: a value that is not a finite number is missing (0 once
+def _standardise_column(values: np.ndarray | None, mean: float, std: float, out: np.ndarray) -> None:
+    """``_standardise`` of one column (None: the window lacks it) into ``out``, in one pass while the
+    column is in the processor's cache: a value that is not a finite number is missing (0 once
     standardised); the rare finite value too large to standardise is clipped as ``nan_to_num`` does."""
-    missing = None if np.isfinite(matrix).all() else ~np.isfinite(matrix)
-    matrix -= mean
-    matrix /= std
-    if missing is not None:
-        matrix[missing] = 0.0
-    if not np.isfinite(matrix).all():
-        np.nan_to_num(matrix, copy=False, nan=0.0)
+    if values is None:
+        out[:] = 0.0
+        return
+    np.subtract(values, mean, out=out)
+    out /= std
+    if not np.isfinite(out).all():
+        out[~np.isfinite(values)] = 0.0
+        np.nan_to_num(out, copy=False, nan=0.0)
 
 
 def _column(features: pd.DataFrame, name: str) -> np.ndarray | None:
     """A feature column as float64 with NaN for anything but a finite number (infinities are left
-    for ``_standardise_in_place``); a float column is read in place; None when the window lacks it."""
+    for ``_standardise_column``); a float column is read in place; None when the window lacks it."""
     if name not in features.columns:
         return None
     series = features[name]
