@@ -283,3 +283,20 @@ def test_a_deferred_identity_is_worked_out_once_whoever_asks() -> None:
     assert ref.identified and ref.content == "sha256:00" and ref.name == "x.csv" and ref.arrived_at == 1.0
     assert hash(ref) == hash(BatchRef("sha256:00|x.csv", "x.csv", 1.0, "sha256:00"))
     assert ref != BatchRef("sha256:00|x.csv", "y.csv", 1.0, "sha256:00")
+
+
+def test_only_the_first_batch_of_a_new_name_is_handed_out_before_it_is_hashed(tmp_path: Path) -> None:
+    """A name recorded before may come back with content already scored: that batch is hashed first."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x\n1\n")
+    os.utime(folder / "a.csv", (1_000, 1_000))
+    (folder / "b.csv").write_text("x\n2\n")
+    os.utime(folder / "b.csv", (2_000, 2_000))
+    source = _source(tmp_path)
+    first, second = source.pending(Position())
+    assert (first.name, first.identified, second.identified) == ("a.csv", False, True)
+    assert first.key.endswith("|a.csv")
+    seen = Position({"sha256:0123|a.csv"})  # the name was recorded, with other content
+    (again, other) = _source(tmp_path).pending(seen)  # a fresh source: no hash kept from above
+    assert again.name == "a.csv" and again.identified and other.identified

@@ -33,6 +33,7 @@ def ingest_labels(
     for ref in source.pending(position):
         invalid: Counter[str] = Counter()
         try:
+            ref.wait()  # a label file is small: its identity first, as its outcome is recorded under it
             frame = source.read(ref)
             missing = [c for c in (model.id_column, model.target_column) if c not in frame.columns]
             if missing:

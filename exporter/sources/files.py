@@ -206,6 +206,7 @@ class FolderSource(Source):
         # content keys by path, valid while the file's size, modification time and inode stay the same
         self._keys: dict[Path, tuple[Signature, str]] = {}
         self._ahead: _ReadAhead | None = None
+        self._listed: tuple[Path, Signature] | None = None  # the batch last handed out before it was hashed
 
     @property
     def path(self) -> Path:
@@ -239,6 +240,7 @@ class FolderSource(Source):
         seen = position.seen()
         now = self.context.wall_clock()
         self._ahead = None  # a batch read ahead and then not asked for is read again when it is
+        self._listed = None
         listed = []
         for path in self._candidates():
             try:
@@ -254,9 +256,10 @@ class FolderSource(Source):
                 if seen_names is None:
                     seen_names = {key.split("|", 1)[1] for key in seen if key.startswith(KEY_PREFIX)}
                 self._read_ahead(path, name, stat, seen_names)
-                if self._ahead is not None:
+                cached = self._keys.get(path)
+                if name not in seen_names and (cached is None or cached[0] != _signature(stat)):
                     # its name is new, so its key is too, whatever its content: it is hashed while
-                    # its rows are validated and scored
+                    # it is read, validated and scored
                     refs.append(self._hashed_meanwhile(path, name, stat))
                     continue
             try:
@@ -270,17 +273,24 @@ class FolderSource(Source):
         return refs
 
     def _hashed_meanwhile(self, path: Path, name: str, stat: os.stat_result) -> BatchRef:
-        """The batch of a new file, handed out while a thread of its own hashes it
-        (``BatchRef.deferred``). Its identity is given only if the file stayed as it was listed."""
+        """The batch of a file with a new name, handed out while a thread of its own hashes it
+        (``BatchRef.deferred``); only the first pending one, which is read next. Its identity is
+        given only if the file stayed as it was listed."""
         signature = _signature(stat)
-        hashing = Background(lambda: content_key(path), name="mlmon-content-key")
+        self._listed = (path, signature)  # its reading starts from this too (``read``)
+
+        def hash_it() -> tuple[str, Signature | None]:
+            # the file as it is once hashed: moving it later (to quarantine, to the archive) is fine
+            return content_key(path), _signature_now(path)
+
+        hashing = Background(hash_it, name="mlmon-content-key")
 
         def identify() -> tuple[str, str | None]:
             try:
-                key = hashing.result()
+                key, after = hashing.result()
             except FileNotFoundError as exc:
                 raise BatchGone(f"{name} vanished while it was read") from exc
-            if _signature_now(path) != signature:
+            if after != signature:
                 raise BatchGone(f"{name} changed while it was read; it is read again once it settles")
             self._keys[path] = (signature, key)
             return f"{key}|{name}", key
@@ -312,7 +322,10 @@ class FolderSource(Source):
             with _read_once(path, ref.name, before=ahead.signature):
                 frame = ahead.reading.result()
             return frame
-        with _read_once(path, ref.name):
+        # a batch handed out before it was hashed is read as it was listed, as it is hashed
+        listed, self._listed = self._listed, None
+        before = listed[1] if listed is not None and listed[0] == path else None
+        with _read_once(path, ref.name, before=before):
             frame = READERS[path.suffix.lower()](path)
         if not isinstance(frame, pd.DataFrame):
             raise UnreadableBatch(f"{ref.name}: not a table")
