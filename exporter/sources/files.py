@@ -248,7 +248,7 @@ class FolderSource(Source):
             except FileNotFoundError:
                 continue  # gone since the listing
         refs: list[BatchRef] = []
-        seen_names: set[str] | None = None  # names of the batches recorded, once a read-ahead asks
+        seen_names: set[str] | None = None  # names of the batches recorded, once the first pending file asks
         for stat, name, path in sorted(listed, key=lambda item: (item[0].st_mtime, item[1])):
             if not self._complete(stat, now) or _legacy_key(name, stat) in seen:
                 continue
