@@ -186,12 +186,14 @@ def _read_once(path: Path, name: str, before: Signature | None = None) -> Iterat
 
 
 @dataclass(frozen=True)
-class _ReadAhead:
-    """A new batch's file being read while ``pending`` hashes it."""
+class _Early:
+    """The first pending batch, handed out while a thread hashes its file (``BatchRef.deferred``):
+    the file as it was listed, which its reading starts from too, and that reading when the file is
+    read ahead."""
 
     path: Path
     signature: Signature
-    reading: Background[pd.DataFrame]
+    reading: Background[pd.DataFrame] | None
 
 
 @register
@@ -205,8 +207,7 @@ class FolderSource(Source):
         self.files: FilesConfig = config
         # content keys by path, valid while the file's size, modification time and inode stay the same
         self._keys: dict[Path, tuple[Signature, str]] = {}
-        self._ahead: _ReadAhead | None = None
-        self._listed: tuple[Path, Signature] | None = None  # the batch last handed out before it was hashed
+        self._early: _Early | None = None
 
     @property
     def path(self) -> Path:
@@ -239,8 +240,7 @@ class FolderSource(Source):
     def pending(self, position: ReadPosition) -> list[BatchRef]:
         seen = position.seen()
         now = self.context.wall_clock()
-        self._ahead = None  # a batch read ahead and then not asked for is read again when it is
-        self._listed = None
+        self._early = None  # a batch read ahead and then not asked for is read again when it is
         listed = []
         for path in self._candidates():
             try:
@@ -252,10 +252,9 @@ class FolderSource(Source):
         for stat, name, path in sorted(listed, key=lambda item: (item[0].st_mtime, item[1])):
             if not self._complete(stat, now) or _legacy_key(name, stat) in seen:
                 continue
-            if not refs and self._ahead is None:
+            if not refs:
                 if seen_names is None:
                     seen_names = {key.split("|", 1)[1] for key in seen if key.startswith(KEY_PREFIX)}
-                self._read_ahead(path, name, stat, seen_names)
                 cached = self._keys.get(path)
                 if name not in seen_names and (cached is None or cached[0] != _signature(stat)):
                     # its name is new, so its key is too, whatever its content: it is hashed while
@@ -277,7 +276,7 @@ class FolderSource(Source):
         (``BatchRef.deferred``); only the first pending one, which is read next. Its identity is
         given only if the file stayed as it was listed."""
         signature = _signature(stat)
-        self._listed = (path, signature)  # its reading starts from this too (``read``)
+        self._early = _Early(path, signature, self._read_ahead(path))
 
         def hash_it() -> tuple[str, Signature | None]:
             # the file as it is once hashed: moving it later (to quarantine, to the archive) is fine
@@ -297,36 +296,31 @@ class FolderSource(Source):
 
         return BatchRef.deferred(name, stat.st_mtime, identify)
 
-    def _read_ahead(self, path: Path, name: str, stat: os.stat_result, seen_names: set[str]) -> None:
-        """Start reading the first pending file while it is hashed, when it will be read next: its
-        name is new (so is its batch, whatever its content) and it is a Parquet file small enough to
-        be read whole. Both run without the interpreter lock, side by side."""
+    def _read_ahead(self, path: Path) -> Background[pd.DataFrame] | None:
+        """The new batch handed out early, read on a thread of its own while it is hashed, when it is
+        a Parquet file small enough to be read whole (else None). Both run without the interpreter
+        lock, side by side."""
         limit = self.context.read_ahead_rows
-        cached = self._keys.get(path)
-        if limit is None or not is_parquet(path) or (cached is not None and cached[0] == _signature(stat)):
-            return
-        if name in seen_names:
-            return
+        if limit is None or not is_parquet(path):
+            return None
         try:
             if more_rows_than(path, limit):
-                return
+                return None
         except Exception:  # noqa: BLE001  (a file that cannot be sized is read when it is asked for)
-            return
-        reading = Background(lambda: read_parquet(path), name="mlmon-read-ahead")
-        self._ahead = _ReadAhead(path, _signature(stat), reading)
+            return None
+        return Background(lambda: read_parquet(path), name="mlmon-read-ahead")
 
     def read(self, ref: BatchRef) -> pd.DataFrame:
         path = self.path / ref.name
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead.path == path:
-            with _read_once(path, ref.name, before=ahead.signature):
-                frame = ahead.reading.result()
-            return frame
+        early, self._early = self._early, None
+        if early is not None and early.path != path:
+            early = None  # handed out for another file, which was not asked for
         # a batch handed out before it was hashed is read as it was listed, as it is hashed
-        listed, self._listed = self._listed, None
-        before = listed[1] if listed is not None and listed[0] == path else None
-        with _read_once(path, ref.name, before=before):
-            frame = READERS[path.suffix.lower()](path)
+        with _read_once(path, ref.name, before=early.signature if early is not None else None):
+            if early is not None and early.reading is not None:
+                frame = early.reading.result()
+            else:
+                frame = READERS[path.suffix.lower()](path)
         if not isinstance(frame, pd.DataFrame):
             raise UnreadableBatch(f"{ref.name}: not a table")
         return frame
