@@ -163,16 +163,18 @@ class WindowStore:
             return
         wanted = {_file_name(key, suffix) for key in keep for suffix in (SUFFIX, EARLIER_SUFFIX)}
         stale = [p for p in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{EARLIER_SUFFIX}")] if p.name not in wanted]
-        # a file as large as a direct write's is not kept: the next such file goes past the page cache
         spare = folder / SPARE
-        recyclable = [p for p in stale if p.suffix == SUFFIX and 0 <= _size(p) < DIRECT_MIN_BYTES]
-        if recyclable and not spare.exists():
-            largest = max(recyclable, key=_size)  # the next file is written over it (see above)
-            try:
-                os.replace(largest, spare)
-                stale.remove(largest)
-            except OSError as error:  # deleted with the others instead
-                log.debug("cannot keep %s as the spare window file: %s", largest, error)
+        if stale and not spare.exists():
+            # each file sized once; one as large as a direct write's is not kept, since the next such
+            # file goes past the page cache
+            sizes = {p: size for p in stale if p.suffix == SUFFIX and 0 <= (size := _size(p)) < DIRECT_MIN_BYTES}
+            if sizes:
+                largest = max(sizes, key=sizes.__getitem__)  # the next file is written over it (see above)
+                try:
+                    os.replace(largest, spare)
+                    stale.remove(largest)
+                except OSError as error:  # deleted with the others instead
+                    log.debug("cannot keep %s as the spare window file: %s", largest, error)
         if stale:
             deleting = Background(lambda: _delete(stale), name="mlmon-window-prune", daemon=False)
             with self._lock:

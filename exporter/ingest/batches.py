@@ -265,8 +265,7 @@ class BatchIngestor:
             raise BatchFailure("unreadable", str(exc)) from exc
         if not ref.identified:
             try:
-                prepared = self._prepare_frame(frame, ref, loaded, speculative=True)
-                scored = self._score(loaded, prepared) if len(prepared.features) else None
+                prepared, scored = self._prepared_and_scored(frame, ref, loaded, speculative=True)
             except Exception:  # noqa: BLE001  (decided again below, knowing the batch's identity)
                 log.debug("model %s: batch %s is validated again once hashed", self.key, ref.name, exc_info=True)
             else:
@@ -276,7 +275,12 @@ class BatchIngestor:
                 if not batch_seen(content or key, self._known_ids(ref)):
                     numbered = PositionalIds(content or key, prepared.row_ids.positions)
                     return replace(prepared, row_ids=numbered), scored
-        prepared = self._prepare_frame(frame, ref, loaded)
+        return self._prepared_and_scored(frame, ref, loaded)
+
+    def _prepared_and_scored(
+        self, frame: pd.DataFrame, ref: BatchRef, loaded: LoadedModel, *, speculative: bool = False
+    ) -> tuple[PreparedBatch, Scored | None]:
+        prepared = self._prepare_frame(frame, ref, loaded, speculative=speculative)
         return prepared, self._score(loaded, prepared) if len(prepared.features) else None
 
     def _prepare_frame(
