@@ -155,6 +155,21 @@ def test_the_cycle_targets_say_met_or_missed_by_the_figures() -> None:
     assert [line.split()[0] for line in small_lines] == ["MISSED", "met"], small_lines
 
 
+def test_the_speed_up_verdict_agrees_with_the_figure_printed_beside_it() -> None:
+    bench = _bench_cycle()
+    # 0.009 / 0.003 * 100 is 299.99999999999994 in binary floating point: it still reads 3.00
+    cases = (
+        (1.0, 1.996, "1.99", "MISSED"),
+        (1.0, 2.0, "2.00", "met"),
+        (1.0, 2.009, "2.00", "met"),
+        (0.003, 0.009, "3.00", "met"),
+    )
+    for ours, pipeline_seconds, printed, verdict in cases:
+        results = {10_000: {"mlmon": _measured(ours, 0.03, 90, 0.0), "pipeline": {"seconds": pipeline_seconds}}}
+        (line,) = [line for line in bench.targets(results) if "plain pipeline" in line]  # type: ignore[attr-defined]
+        assert line.split()[0] == verdict and f"= {printed} >=" in line, line
+
+
 def test_rounds_keep_each_case_s_fastest_time_and_largest_peak() -> None:
     bench = _bench_cycle()
     first, second = _measured(1.4, 0.5, 300, 0.0), _measured(1.2, 0.6, 250, 0.0)
