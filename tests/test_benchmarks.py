@@ -168,6 +168,8 @@ def test_the_speed_up_verdict_agrees_with_the_figure_printed_beside_it() -> None
         results = {10_000: {"mlmon": _measured(ours, 0.03, 90, 0.0), "pipeline": {"seconds": pipeline_seconds}}}
         (line,) = [line for line in bench.targets(results) if "plain pipeline" in line]  # type: ignore[attr-defined]
         assert line.split()[0] == verdict and f"= {printed} >=" in line, line
+        # the table's ratio column gives the same figure
+        assert f"{bench.speed_ratio(pipeline_seconds, ours):.2f}" == printed  # type: ignore[attr-defined]
 
 
 def test_rounds_keep_each_case_s_fastest_time_and_largest_peak() -> None:
