@@ -251,6 +251,13 @@ def table(measurements: list[Measurement]) -> str:
     )
 
 
+def two_decimals(value: float, *, up: bool) -> float:
+    """``value`` rounded to the two decimals a benchmark prints, up or down, so that a target is judged
+    on the figure printed beside it (the small term absorbs binary rounding: 0.009 / 0.003 reads 3.00
+    either way)."""
+    return math.ceil(value * 100 - 1e-9) / 100 if up else math.floor(value * 100 + 1e-9) / 100
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run, for a smoke test")
@@ -278,9 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     # A reference as large as the window pairs values of the same rank, a path of its own; one row more
     # takes the general path, which a reference of any other size takes too.
     against_small, against_general, against_large = reference_scaling(small, (small, small + 1, large), args.features)
-    # rounded up to the two decimals printed and judged as printed: a ratio of 2.004 reads 2.01, MISSED,
-    # never 2.00 beside a MISSED
-    ratio = math.ceil(against_large / against_small * 100 - 1e-9) / 100
+    # judged as printed, rounded up: a ratio of 2.004 reads 2.01, MISSED, never 2.00 beside a MISSED
+    ratio = two_decimals(against_large / against_small, up=True)
     print(
         f"feature drift of a {small:,}-row window: {against_small:.4f} s against a {small:,}-row reference "
         f"(equal sizes), {against_general:.4f} s against a {small + 1:,}-row one, {against_large:.4f} s against "
