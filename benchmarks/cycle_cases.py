@@ -20,9 +20,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import joblib
-import numpy as np
-import pandas as pd
+if sys.argv[1:2] == ["mlmon"]:
+    # as the mlmon command starts: importing exporter first picks Arrow's allocator (exporter.allocator)
+    import exporter  # noqa: F401
+
+import joblib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 Values = dict[str, float]
 
