@@ -89,6 +89,8 @@ def score(loaded: LoadedModel, features: pd.DataFrame, clock: Callable[[], float
                 predicted.append(np.asarray(loaded.estimator.predict(inputs)))
                 if loaded.has_proba:
                     probable.append(np.asarray(loaded.estimator.predict_proba(inputs), dtype=float))
+                # freed before the next piece is made, or two pieces' matrices would be held at once
+                del inputs
         predictions = _joined(predicted)
         probabilities = _joined(probable) if loaded.has_proba else None
     except Exception as exc:  # noqa: BLE001  (the estimator's own error is the reason, whatever it is)

@@ -57,3 +57,27 @@ def test_a_scoring_piece_holds_about_its_bytes_of_features_and_at_least_its_rows
     assert scoring.piece_rows(1_000) < scoring.piece_rows(30)  # wider rows, fewer of them
     assert scoring.piece_rows(10**9) == scoring.SCORING_ROWS
     assert scoring.piece_rows(0) == scoring.SCORING_BYTES // 8
+
+
+def test_one_scoring_piece_is_held_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    columns = 50
+    frame = pd.concat([pd.DataFrame({f"f{i}": rng.normal(size=40_000)}) for i in range(columns)], axis=1)
+    estimator = LogisticRegression().fit(frame.iloc[:2000], rng.integers(0, 2, 2000))
+    loaded = LoadedModel(estimator=estimator, classes=estimator.classes_, feature_names=list(frame.columns), digest="d")
+    monkeypatch.setattr(scoring, "SCORING_ROWS", 10_000)
+    monkeypatch.setattr(scoring, "SCORING_BYTES", 0)  # four pieces of 10,000 rows, each its own matrix
+    piece_bytes = 10_000 * columns * 8
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        scored = scoring.score(loaded, frame)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    # each piece's matrix (4 MB) is freed before the next is made, never two at once; the outputs of
+    # the 40,000 rows take under 1 MB beside it
+    assert piece_bytes < peak < 1.5 * piece_bytes, (peak, piece_bytes)
+    np.testing.assert_array_equal(scored.predictions, estimator.predict(frame))
