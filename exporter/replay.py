@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from exporter.config import load_config
-from exporter.sources.files import content_key
+from exporter.sources.files import content_key, legacy_content_key
 from exporter.state import StateStore
 
 
@@ -31,9 +31,10 @@ def run(args: argparse.Namespace) -> int:
     state = StateStore(config.state_path)
     try:
         for path in args.files:
-            key = content_key(path)
+            # recorded under the key this version makes, or under the one earlier versions made
+            keys = (content_key(path), legacy_content_key(path))
             for model in models:
-                forgotten = state.forget_batches(f"{model.name}:{model.version}", key + "|")
+                forgotten = sum(state.forget_batches(f"{model.name}:{model.version}", key + "|") for key in keys)
                 if forgotten:
                     print(f"{model.name} {model.version}: {path.name} is read again on the next run")
     finally:

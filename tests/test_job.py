@@ -710,7 +710,7 @@ def test_a_latest_batch_window_is_evaluated_while_its_file_is_written_then_recor
     assert value(report.figures, "mlmon_accuracy_ratio") == pytest.approx(
         metrics.accuracy_score(y, joblib.load(tmp_path / "model.joblib").predict(x))
     )
-    assert job.state.has_batch(job.key, "sha256:")
+    assert job.state.has_batch(job.key, "blake3:")
 
 
 def test_a_run_scores_and_evaluates_with_one_linear_algebra_thread_and_sets_it_back(

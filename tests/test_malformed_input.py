@@ -108,7 +108,7 @@ def test_a_touched_or_recopied_file_is_not_scored_again(tmp_path: Path) -> None:
     path = write_batch(tmp_path, "b.csv", x, y)
     app = _app(config)
     assert _counts(app.jobs[0].run().figures) == _expected(40)
-    os.utime(path, (2_000_000_000, 2_000_000_000))
+    os.utime(path, (1_500_000_000, 1_500_000_000))  # touched: listed again, complete (changed after its time)
     assert app.jobs[0].run().scored == 0
     copy = tmp_path / "copy.csv"
     shutil.copy(path, copy)
@@ -238,6 +238,36 @@ def test_a_two_megabyte_id_cell_keeps_memory_bounded(tmp_path: Path) -> None:
     state.close()
     assert counters[("mlmon_predictions", ())] == 299
     assert counters[("mlmon_invalid_rows", (("reason", "bad_type"),))] == 1
+
+
+def test_a_file_recorded_by_its_sha256_before_is_still_known_and_replayed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state written when content keys were SHA-256 hashes keeps its files from being read again."""
+    import hashlib
+    import sqlite3
+
+    import blake3
+
+    from exporter.cli import main
+
+    config = write_project(tmp_path)
+    x, y = binary_data(40, seed=11)
+    path = write_batch(tmp_path, "b.csv", x, y)
+    assert _app(config).jobs[0].run().scored == 1
+    content = path.read_bytes()
+    key = f"blake3:{blake3.blake3(content).hexdigest()}|b.csv"
+    earlier = f"sha256:{hashlib.sha256(content).hexdigest()}|b.csv"
+    with sqlite3.connect(tmp_path / "state" / "mlmon.db") as db:
+        assert db.execute("UPDATE batches SET key = ? WHERE key = ?", (earlier, key)).rowcount == 1
+    app = _app(config)
+    os.utime(path, (1_500_000_000, 1_500_000_000))  # touched: listed again, complete (changed after its time)
+    assert app.jobs[0].run().scored == 0  # known by the key it was recorded under
+    assert main(["replay", "--config", str(config), str(path)]) == 0
+    assert "m 1: b.csv is read again on the next run" in capsys.readouterr().out
+    report = app.jobs[0].run()
+    assert report.scored == 1 and _counts(report.figures) == _expected(80, batches=2)
+    assert app.jobs[0].state.has_batch(app.jobs[0].key, key)  # recorded under its BLAKE3 key now
 
 
 def test_replay_reads_a_processed_file_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -108,7 +108,41 @@ def test_a_file_recorded_under_the_old_name_size_and_time_key_is_not_read_again(
     source = _source(tmp_path)
     refs = source.pending(Position({f"old.csv|{stat.st_size}|{stat.st_mtime_ns}"}))
     assert [ref.name for ref in refs] == ["new.csv"]
-    assert refs[0].key.startswith("sha256:") and refs[0].key.endswith("|new.csv")
+    assert refs[0].key.startswith("blake3:") and refs[0].key.endswith("|new.csv")
+
+
+def test_content_keys_are_the_blake3_and_earlier_the_sha256_of_the_bytes(tmp_path: Path) -> None:
+    import hashlib
+
+    import blake3
+
+    from exporter.sources.files import content_key, legacy_content_key
+
+    path = tmp_path / "b.parquet"
+    path.write_bytes(os.urandom(3 * (1 << 20) + 17))  # more than one block, and a partial last one
+    content = path.read_bytes()
+    assert content_key(path) == "blake3:" + blake3.blake3(content).hexdigest()
+    assert legacy_content_key(path) == "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_name_recorded_under_its_sha256_is_known_by_that_content_only(tmp_path: Path, first: bool) -> None:
+    """A state from before BLAKE3 keys: the same name and content is not read again, other content is."""
+    from exporter.sources.files import legacy_content_key
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    if not first:  # another pending file ahead of it, so it is not the one hashed while it is read
+        (folder / "0.csv").write_text("x\n0\n")
+        os.utime(folder / "0.csv", (500, 500))
+    (folder / "a.csv").write_text("x\n1\n")
+    os.utime(folder / "a.csv", (1_000, 1_000))
+    seen = {f"{legacy_content_key(folder / 'a.csv')}|a.csv"}
+    names = [ref.name for ref in _source(tmp_path).pending(Position(seen))]
+    assert names == ([] if first else ["0.csv"])
+    (folder / "a.csv").write_text("x\n2\n")  # the same name, other content
+    refs = [ref for ref in _source(tmp_path).pending(Position(seen)) if ref.name == "a.csv"]
+    assert len(refs) == 1 and refs[0].key.startswith("blake3:")
 
 
 @pytest.fixture
@@ -300,3 +334,27 @@ def test_only_the_first_batch_of_a_new_name_is_handed_out_before_it_is_hashed(tm
     seen = Position({"sha256:0123|a.csv"})  # the name was recorded, with other content
     (again, other) = _source(tmp_path).pending(seen)  # a fresh source: no hash kept from above
     assert again.name == "a.csv" and again.identified and other.identified
+
+
+def test_a_batch_read_ahead_is_sized_once_while_it_stays_as_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.sources import files
+
+    sized: list[int] = []
+    counted = files.more_rows_than
+
+    def more_rows_than(path: Path, rows: int) -> bool:
+        sized.append(rows)
+        return counted(path, rows)
+
+    monkeypatch.setattr(files, "more_rows_than", more_rows_than)
+    _drop(tmp_path, "a.parquet", 50)
+    source = _ahead_source(tmp_path, 1_000)
+    (ref,) = source.pending(Position())
+    assert sized == [1_000]  # read ahead for holding at most 1,000 rows
+    assert source.more_rows_than(ref, 1_000) is False and source.more_rows_than(ref, 5_000) is False
+    assert sized == [1_000]  # known already
+    assert source.more_rows_than(ref, 10) is True and sized == [1_000, 10]  # a smaller limit: counted
+    _drop(tmp_path, "a.parquet", 2_000, mtime=1_500)  # rewritten in place after the listing
+    assert source.more_rows_than(ref, 1_000) is True and sized == [1_000, 10, 1_000]

