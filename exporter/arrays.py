@@ -57,11 +57,12 @@ def offsets(values: np.ndarray, span: int) -> tuple[np.ndarray, int] | None:
     return (wide - wide.dtype.type(low)).astype(np.intp, copy=False), low
 
 
-def per_integer(
+def integer_lookup(
     values: np.ndarray, span: int, convert: Callable[[int], Any], *, fill: Any, dtype: Any
-) -> np.ndarray | None:
-    """``[convert(v) for v in values]`` as an array of ``dtype``, converting each distinct value once,
-    for integers within ``span`` of their smallest (``offsets``); None for other arrays."""
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """For integers within ``span`` of their smallest (``offsets``): a table of ``dtype`` holding
+    ``convert`` of each distinct value, converted once, at its offset (``fill`` at offsets no value
+    takes), and each value's offset into it; None for other arrays."""
     coded = offsets(values, span)
     if coded is None:
         return None
@@ -70,4 +71,16 @@ def per_integer(
     lookup = np.full(counts.size, fill, dtype=dtype)
     for offset in np.flatnonzero(counts):
         lookup[offset] = convert(low + int(offset))
+    return lookup, at
+
+
+def per_integer(
+    values: np.ndarray, span: int, convert: Callable[[int], Any], *, fill: Any, dtype: Any
+) -> np.ndarray | None:
+    """``[convert(v) for v in values]`` as an array of ``dtype``, converting each distinct value once,
+    for integers within ``span`` of their smallest (``offsets``); None for other arrays."""
+    found = integer_lookup(values, span, convert, fill=fill, dtype=dtype)
+    if found is None:
+        return None
+    lookup, at = found
     return lookup[at]

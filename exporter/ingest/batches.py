@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from exporter import histogram
-from exporter.arrays import offsets, row_maxima
+from exporter.arrays import integer_lookup, row_maxima
 from exporter.config import ModelConfig
 from exporter.ingest.scoring import Scored, score, score_prepared
 from exporter.ingest.validation import BatchFailure, PositionalIds, PreparedBatch, batch_seen, prepare_batch
@@ -135,12 +135,9 @@ def label_column(prepared: PreparedBatch) -> pa.Array:
     if prepared.labels is None or not labelled.any():
         return pa.DictionaryArray.from_arrays(indices, pa.array([""]), mask=np.ones(rows, dtype=bool))
     labels = prepared.labels[labelled]
-    coded = offsets(labels, INTEGER_SPAN)
-    if coded is not None:
-        codes, low = coded
-        texts = np.full(int(codes.max()) + 1, "", dtype=object)  # offsets no label takes stay unused
-        for offset in np.flatnonzero(np.bincount(codes)):
-            texts[offset] = class_label(low + int(offset))
+    found = integer_lookup(labels, INTEGER_SPAN, class_label, fill="", dtype=object)  # "": offsets no label takes
+    if found is not None:
+        texts, codes = found
     else:
         codes, uniques = pd.factorize(labels)
         texts = np.array([class_label(value) for value in np.asarray(uniques, dtype=object)], dtype=object)
