@@ -265,12 +265,12 @@ class FolderSource(Source):
             keys[path] = cached
         return cached[1]
 
-    def _seen(self, path: Path, stat: os.stat_result, name: str, seen: set[str], recorded: set[str]) -> bool:
-        """Whether the file was recorded with this content, under either kind of key its name was recorded
-        with (``recorded``: their prefixes)."""
-        if f"{self._key(path, stat)}|{name}" in seen:
-            return True
-        return LEGACY_KEY_PREFIX in recorded and f"{self._key(path, stat, legacy=True)}|{name}" in seen
+    def _recorded_earlier(
+        self, path: Path, stat: os.stat_result, name: str, seen: set[str], prefixes: set[str]
+    ) -> bool:
+        """Whether an earlier version recorded the file with this content (``prefixes``: those of the
+        keys its name was recorded under)."""
+        return LEGACY_KEY_PREFIX in prefixes and f"{self._key(path, stat, legacy=True)}|{name}" in seen
 
     def pending(self, position: ReadPosition) -> list[BatchRef]:
         seen = position.seen()
@@ -297,9 +297,9 @@ class FolderSource(Source):
                     refs.append(self._hashed_meanwhile(path, name, stat))
                     continue
             try:
-                if self._seen(path, stat, name, seen, names.get(name, set())):
-                    continue
                 key = self._key(path, stat)
+                if f"{key}|{name}" in seen or self._recorded_earlier(path, stat, name, seen, names.get(name, set())):
+                    continue
             except FileNotFoundError:
                 continue
             refs.append(BatchRef(key=f"{key}|{name}", name=name, arrived_at=stat.st_mtime, content=key))
