@@ -208,23 +208,30 @@ def measure(reference_rows: int, window_rows: list[int], features: int) -> tuple
     return measurements, profile_seconds
 
 
-def reference_scaling(window_rows: int, reference_rows: tuple[int, ...], features: int) -> list[float]:
-    """Feature drift of one window against references of each size: a run's cost should follow the
-    window, not the reference. Returns the best time against each.
+def reference_scaling(window_rows: int, reference_rows: tuple[int, ...], features: int) -> dict[str, list[float]]:
+    """Feature drift of two windows against references of each size: a run's cost should follow the
+    window, not the reference. Returns, for each window, the best time against each reference.
 
+    One window is shifted from the reference as the others here are; the other is drawn like it, as
+    most production windows are, so the two quantile functions cross often and more runs are read.
     Every reference is built first, then the cases take turns, one run each per round, so a slow
     spell of the machine falls on all of them rather than on whichever ran then."""
     rng = np.random.default_rng(SEED)
-    window = window_of(synthetic_features(window_rows, features, WINDOW_SHIFT, rng), rng)
+    windows = {
+        name: window_of(synthetic_features(window_rows, features, shift, rng), rng)
+        for name, shift in (("shifted", WINDOW_SHIFT), ("drawn like the reference", 0.0))
+    }
     model = model_config()
     runs = []
     for rows in reference_rows:
         profile = build_profile(synthetic_features(rows, features, 0.0, rng), [], fingerprint="scaling")
-        runs.append(partial(mlmon_drift, window, profile, FeatureDrift().fit(profile, model), model))
-    timings = [float("inf")] * len(runs)
+        fitted = FeatureDrift().fit(profile, model)
+        runs += [(name, partial(mlmon_drift, window, profile, fitted, model)) for name, window in windows.items()]
+    timings = {name: [float("inf")] * len(reference_rows) for name in windows}
     for _ in range(SCALING_ROUNDS):
-        for case, run in enumerate(runs):
-            timings[case] = min(timings[case], best_of(1, run)[0])
+        for case, (name, run) in enumerate(runs):
+            reference = case // len(windows)
+            timings[name][reference] = min(timings[name][reference], best_of(1, run)[0])
     return timings
 
 
@@ -284,19 +291,24 @@ def main(argv: list[str] | None = None) -> int:
     small, large = QUICK_SCALING if args.quick else SCALING
     # A reference as large as the window pairs values of the same rank, a path of its own; one row more
     # takes the general path, which a reference of any other size takes too.
-    against_small, against_general, against_large = reference_scaling(small, (small, small + 1, large), args.features)
-    # judged as printed, rounded up: a ratio of 2.004 reads 2.01, MISSED, never 2.00 beside a MISSED
-    ratio = two_decimals(against_large / against_small, up=True)
-    print(
-        f"feature drift of a {small:,}-row window: {against_small:.4f} s against a {small:,}-row reference "
-        f"(equal sizes), {against_general:.4f} s against a {small + 1:,}-row one, {against_large:.4f} s against "
-        f"a {large:,}-row one; ratio {ratio:.2f} to the first, "
-        f"{against_large / against_general:.2f} to the second (best of {SCALING_ROUNDS} rounds)"
-    )
-    verdict = "met" if ratio <= REFERENCE_RATIO_TARGET else "MISSED"
+    verdicts = []
+    for name, (against_small, against_general, against_large) in reference_scaling(
+        small, (small, small + 1, large), args.features
+    ).items():
+        # judged as printed, rounded up: a ratio of 2.004 reads 2.01, MISSED, never 2.00 beside a MISSED
+        ratio = two_decimals(against_large / against_small, up=True)
+        verdicts.append(ratio)
+        print(
+            f"feature drift of a {small:,}-row window {name}: {against_small:.4f} s against a {small:,}-row "
+            f"reference (equal sizes), {against_general:.4f} s against a {small + 1:,}-row one, "
+            f"{against_large:.4f} s against a {large:,}-row one; ratio {ratio:.2f} to the first, "
+            f"{against_large / against_general:.2f} to the second (best of {SCALING_ROUNDS} rounds)"
+        )
+    worst = max(verdicts)
+    verdict = "met" if worst <= REFERENCE_RATIO_TARGET else "MISSED"
     print(
         f"target (issue 9): {verdict}  a {small:,}-row window against a {large:,}-row reference within "
-        f"{REFERENCE_RATIO_TARGET:g}x of a {small:,}-row reference: {ratio:.2f}x\n"
+        f"{REFERENCE_RATIO_TARGET:g}x of a {small:,}-row reference, for either window: {worst:.2f}x\n"
     )
     print(table(measurements))
     return 0

@@ -23,10 +23,10 @@ Two ways of adding it up, picked by size:
   only a run that straddles the value needs a binary search to split it. A sketch kept at fit time
   (every 32nd sorted value) bounds each run's values: a run it places wholly on one side needs no
   read at all, since consecutive runs of one side add up to a difference of the running sums at the
-  ends of the stretch; only the runs near a crossing of the two quantile functions are read (at four
-  neighbouring running sums each). So the cost follows the window, whatever the reference's size,
-  and the large reference is hardly touched. Sums are taken about the reference's median, so they
-  stay small and exact to rounding.
+  ends of the stretch; only the runs near a crossing of the two quantile functions are read (their
+  two end values, and two running sums about where the window value falls among them). So the
+  cost follows the window, whatever the reference's size, and the large reference is hardly
+  touched. Sums are taken about the reference's median, so they stay small and exact to rounding.
 """
 
 from __future__ import annotations
@@ -180,6 +180,7 @@ class _Runs:
 
     end_weights: np.ndarray  # (m, 2): first_weight and last_weight of each run
     ends: np.ndarray  # (m, 4): first, first + 1 (= inside), upto and last + 1 of each run
+    end_values: np.ndarray  # (m, 2): first and last of each run (the same value for a run of one)
 
 
 @functools.lru_cache(maxsize=4)
@@ -196,6 +197,7 @@ def _runs(n: int, m: int) -> _Runs:
             axis=1,
         ).astype(np.float64),
         ends=np.stack([first, first + 1, upto, last + 1], axis=1),
+        end_values=np.stack([first, last], axis=1),
     )
     for array in vars(runs).values():
         array.flags.writeable = False  # shared between calls and threads
@@ -244,21 +246,22 @@ def wasserstein_to_larger(
     ``cumulative`` and ``centre`` the larger side's ``centred_sums`` and ``sketch`` its ``sketch_of``
     and step.
 
-    With a sketch, most runs are never read. A run lies wholly at or below its window value x when
-    the sketch entry at or above its last value does, and wholly at or above x when the entry at or
-    below its first value does. Such a run adds s (n x - R) in units of 1 / (n m), with s = +1 below
-    and -1 above, and R its values weighted over the stretch (they weigh n in all). Let C(i) be the
-    sum of the reference values (minus the centre) before the i-th stretch end, the value that end
-    cuts counted by the fraction before it: run i's R is m (C(i + 1) - C(i)). So over every placed run
-    the sum is n sum(s x) + m sum(C(i) (s_i - s_(i-1))), with s = 0 for the runs not placed and at
-    both ends: C is read only where the sign changes. The runs the sketch cannot place (x between
-    their bounds) are added up exactly, as below.
+    With a sketch, most runs are never read. A run lies wholly at or above its window value x when
+    the sketch entry at or below its first value does, and wholly at or below x when the entry at or
+    above its last value does. A run below adds s (n x - R) in units of 1 / (n m) with s = +1, a run
+    above the same with s = -1, R being its values weighted over the stretch (they weigh n in all).
+    Every run not placed above is counted as below (s = +1); for the runs the sketch cannot place
+    below either, that is short of the true |y - x| sum by twice the weighted sum of y - x over
+    their values y above x, added exactly (``_above_in_runs``). Let C(i) be the sum of the reference
+    values (minus the centre) before the i-th stretch end, the value that end cuts counted by the
+    fraction before it: run i's R is m (C(i + 1) - C(i)). So over all the runs the sum is
+    n sum(s x) + m sum(C(i) (s_i - s_(i-1))) with s = 0 outside [0, m): C is read only where the
+    sign flips, and at the end, where it is the sum of every value.
 
-    Without one (or for those runs), the running sums are read where the runs meet, at first,
-    first + 1, upto (= last unless the run is one or two values) and last + 1, most often in one cache
-    line. A run's end values are differences of neighbouring sums (the value minus the centre, to
-    within the rounding of a sum), so the values themselves are read only to split a run that holds
-    its window value.
+    Without one, the running sums are read where the runs meet, at first, first + 1, upto (= last
+    unless the run is one or two values) and last + 1, most often in one cache line. A run's end
+    values are differences of neighbouring sums (the value minus the centre, to within the rounding
+    of a sum), so the values themselves are read only to split a run that holds its window value.
     """
     n, m = larger_sorted.size, smaller.size
     ordered = np.sort(smaller)
@@ -268,22 +271,47 @@ def wasserstein_to_larger(
         return _exact_runs(larger_sorted, cumulative, ordered, value, runs, None) / n / m
     entries, step = sketch
     bounds = _sized(_bounds, n, m, step)
-    below = ordered >= entries.take(bounds.high)
     above = ordered <= entries.take(bounds.low)
-    # 0 for a run the sketch cannot place, and for one it places on both sides (every value equal to
-    # x, adding nothing)
-    padded = np.zeros(m + 2)  # s_(-1) = s_m = 0 around the signs
-    sign = padded[1:-1]
-    np.subtract(below, above, out=sign, dtype=np.float64)
-    unplaced = np.flatnonzero(below == above)
-    total = n * float(np.dot(sign, value))
-    at = np.flatnonzero(padded[1:] != padded[:-1])  # where s_i - s_(i-1) is not 0, i in [0, m]
-    integral = cumulative.take(bounds.position[at])
-    integral += bounds.fraction[at] * (larger_sorted.take(bounds.value_at[at]) - centre)
-    total += m * float(np.dot(padded[at + 1] - padded[at], integral))
-    if unplaced.size:
-        total += _exact_runs(larger_sorted, cumulative, ordered, value, runs, unplaced)
+    unsure = np.flatnonzero((ordered < entries.take(bounds.high)) > above)  # placed neither above nor below
+    total = n * (float(value.sum()) - 2.0 * float(np.dot(above, value)))
+    # s_i - s_(i-1) is -2 where a run above follows one below and +2 the other way round; C(0) = 0 and
+    # C(m) is the sum of every value
+    flips = np.flatnonzero(above[1:] != above[:-1])
+    flips += 1
+    integral = cumulative.take(bounds.position[flips])
+    integral += bounds.fraction[flips] * (larger_sorted.take(bounds.value_at[flips]) - centre)
+    moved = 2.0 * float(integral.sum()) - 4.0 * float(np.dot(above[flips], integral))
+    moved += float(cumulative[n]) if above[-1] else -float(cumulative[n])  # -s_(m-1) C(m)
+    total += m * moved
+    if unsure.size:
+        total += 2.0 * _above_in_runs(larger_sorted, cumulative, ordered[unsure], value[unsure], runs, unsure)
     return total / n / m
+
+
+def _above_in_runs(
+    larger_sorted: np.ndarray,
+    cumulative: np.ndarray,
+    ordered: np.ndarray,
+    value: np.ndarray,
+    runs: _Runs,
+    subset: np.ndarray,
+) -> float:
+    """The weighted sum of y - x over the values y above x of each run in ``subset``, x being its
+    window value (``ordered``; ``value`` is x minus the centre), in units of 1 / (n m).
+
+    A run's first and last values count by their end weights when they lie above x; the values
+    between them weigh m each, and those above x are the ones from where x falls among them on."""
+    gaps = larger_sorted.take(runs.end_values[subset])
+    gaps -= ordered[:, None]
+    np.maximum(gaps, 0.0, out=gaps)
+    total = float(np.einsum("ij,ij->", gaps, runs.end_weights[subset]))
+    ends = runs.ends[subset]
+    inside, upto = ends[:, 1], ends[:, 2]  # the values strictly inside, [first + 1, upto)
+    split = np.searchsorted(larger_sorted, ordered, side="right")
+    np.clip(split, inside, upto, out=split)
+    sums = cumulative.take(upto) - cumulative.take(split)
+    sums -= (upto - split) * value
+    return total + float(sums.sum()) * runs.ends.shape[0]
 
 
 def _exact_runs(

@@ -392,8 +392,8 @@ def test_the_sketch_leaves_only_the_runs_near_a_crossing_to_read(monkeypatch: py
     wasserstein = METHODS["wasserstein"]
     fitted = wasserstein.fit(reference)
     read: list[int] = []
-    real = module._exact_runs
-    monkeypatch.setattr(module, "_exact_runs", lambda *args: read.append(args[-1].size) or real(*args))
+    real = module._above_in_runs
+    monkeypatch.setattr(module, "_above_in_runs", lambda *args: read.append(args[-1].size) or real(*args))
 
     shifted = rng.normal(0.05, 1, 10_000)
     score = wasserstein.compare(reference, fitted, shifted).score
@@ -407,6 +407,31 @@ def test_the_sketch_leaves_only_the_runs_near_a_crossing_to_read(monkeypatch: py
     score = wasserstein.compare(reference, fitted, far).score
     assert score == pytest.approx(wasserstein_distance(reference, far) / np.std(reference), abs=1e-9)
     assert read == []  # every run lies below its window value: none is read
+    assert wasserstein.compare(reference, fitted, shifted - 50).score == pytest.approx(
+        wasserstein_distance(reference, shifted - 50) / np.std(reference), abs=1e-9
+    )
+    assert read == []  # nor when every run lies above it
+
+
+@pytest.mark.parametrize(("n", "m"), [(1_000, 7), (2_003, 50), (64, 3), (21, 1)])
+def test_the_values_of_a_run_above_its_window_value_add_up_as_a_direct_sum(n: int, m: int) -> None:
+    from exporter.drift import wasserstein as module
+
+    larger = np.sort(RNG.integers(0, 40, n).astype(float))  # ties, so window values fall on run values
+    cumulative, centre = module.centred_sums(larger)
+    runs = module._runs(n, m)
+    subset = np.arange(m)
+    for current in (RNG.choice(larger, m), RNG.normal(20, 15, m), np.full(m, larger[n // 2])):
+        ordered = np.sort(current)
+        expected = 0.0
+        for i, x in enumerate(ordered):
+            # window value i spans (i n, (i + 1) n] in units of 1 / (n m), reference value j (j m, (j + 1) m]
+            for j in range(n):
+                overlap = min((i + 1) * n, (j + 1) * m) - max(i * n, j * m)
+                if overlap > 0 and larger[j] > x:
+                    expected += overlap * (larger[j] - x)
+        got = module._above_in_runs(larger, cumulative, ordered, ordered - centre, runs, subset)
+        assert got == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
 def test_a_profile_fitted_without_a_sketch_reads_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
