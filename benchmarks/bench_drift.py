@@ -291,24 +291,24 @@ def main(argv: list[str] | None = None) -> int:
     small, large = QUICK_SCALING if args.quick else SCALING
     # A reference as large as the window pairs values of the same rank, a path of its own; one row more
     # takes the general path, which a reference of any other size takes too.
-    verdicts = []
+    ratios = []
     for name, (against_small, against_general, against_large) in reference_scaling(
         small, (small, small + 1, large), args.features
     ).items():
         # judged as printed, rounded up: a ratio of 2.004 reads 2.01, MISSED, never 2.00 beside a MISSED
         ratio = two_decimals(against_large / against_small, up=True)
-        verdicts.append(ratio)
+        ratios.append(ratio)
         print(
             f"feature drift of a {small:,}-row window {name}: {against_small:.4f} s against a {small:,}-row "
             f"reference (equal sizes), {against_general:.4f} s against a {small + 1:,}-row one, "
             f"{against_large:.4f} s against a {large:,}-row one; ratio {ratio:.2f} to the first, "
             f"{against_large / against_general:.2f} to the second (best of {SCALING_ROUNDS} rounds)"
         )
-    worst = max(verdicts)
+    worst = max(ratios)
     verdict = "met" if worst <= REFERENCE_RATIO_TARGET else "MISSED"
     print(
         f"target (issue 9): {verdict}  a {small:,}-row window against a {large:,}-row reference within "
-        f"{REFERENCE_RATIO_TARGET:g}x of a {small:,}-row reference, for either window: {worst:.2f}x\n"
+        f"{REFERENCE_RATIO_TARGET:g}x of a {small:,}-row reference, for both windows: {worst:.2f}x\n"
     )
     print(table(measurements))
     return 0

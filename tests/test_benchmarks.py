@@ -43,12 +43,12 @@ def test_quick_benchmark_prints_the_comparison_table() -> None:
         stdout,
     )
     assert [line[0] for line in scaling] == ["shifted", "drawn like the reference"], stdout
-    for _, small, equal, general, larger, large, large_rows, to_small, to_general in scaling:
-        equal_rows, larger_rows = int(equal.replace(",", "")), int(larger.replace(",", ""))
-        assert larger_rows == equal_rows + 1 < int(large_rows.replace(",", "")), stdout
+    for _, equal_s, equal_rows, general_s, general_rows, large_s, large_rows, to_equal, to_general in scaling:
+        equal, general, large = (int(rows.replace(",", "")) for rows in (equal_rows, general_rows, large_rows))
+        assert general == equal + 1 < large, stdout
         # the times are printed rounded: the ratios are checked against them loosely
-        assert float(to_small) == pytest.approx(float(large) / float(small), rel=0.3)
-        assert float(to_general) == pytest.approx(float(large) / float(general), rel=0.3)
+        assert float(to_equal) == pytest.approx(float(large_s) / float(equal_s), rel=0.3)
+        assert float(to_general) == pytest.approx(float(large_s) / float(general_s), rel=0.3)
     # and the verdict on the issue's 2x target follows the larger of the two ratios to the equal-size reference
     verdict = re.search(r"target \(issue 9\): (met|MISSED) .* within 2x of .*: ([\d.]+)x", stdout)
     assert verdict is not None, stdout
