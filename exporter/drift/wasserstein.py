@@ -268,7 +268,7 @@ def wasserstein_to_larger(
     value = ordered - centre
     runs = _sized(_runs, n, m)
     if sketch is None:
-        return _exact_runs(larger_sorted, cumulative, ordered, value, runs, None) / n / m
+        return _exact_runs(larger_sorted, cumulative, ordered, value, runs) / n / m
     entries, step = sketch
     bounds = _sized(_bounds, n, m, step)
     above = ordered <= entries.take(bounds.low)
@@ -320,15 +320,10 @@ def _exact_runs(
     ordered: np.ndarray,
     value: np.ndarray,
     runs: _Runs,
-    subset: np.ndarray | None,
 ) -> float:
-    """W1 over the runs in ``subset`` (all when None), in units of 1 / (n m), the values read from the
-    running sums; ``value`` is ``ordered`` minus the centre."""
-    if subset is None:
-        ends, end_weights = runs.ends, runs.end_weights
-    else:
-        ordered, value = ordered[subset], value[subset]
-        ends, end_weights = runs.ends[subset], runs.end_weights[subset]
+    """W1 over every run, in units of 1 / (n m), the values read from the running sums; ``value`` is
+    ``ordered`` minus the centre."""
+    ends, end_weights = runs.ends, runs.end_weights
     sums = cumulative.take(ends)  # at first, first + 1, upto, last + 1
     # each run's first and last value, minus the value under it (the last is 0 for a single-value run,
     # whose last weight is 0)
