@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE* ./
 COPY exporter ./exporter
-RUN pip install . \
+RUN pip install '.[fast]' \
     && rm -rf /src \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mlmon \
     && mkdir -p /data \

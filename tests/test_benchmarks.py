@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -54,6 +55,19 @@ def test_quick_benchmark_prints_the_comparison_table() -> None:
     assert verdict is not None, stdout
     assert (verdict.group(1) == "met") == (float(verdict.group(2)) <= 2.0), stdout
     assert float(verdict.group(2)) == max(float(line[7]) for line in scaling)
+    # with numba, the large reference is timed through the numpy calls as well, beside the compiled loop
+    path = re.search(r"large references \(over 20x the window\) compared by the (compiled loop|numpy calls)", stdout)
+    assert path is not None, stdout
+    assert (path.group(1) == "compiled loop") == (importlib.util.find_spec("numba") is not None), stdout
+    numpy_calls = re.findall(
+        r"the same against the ([\d,]+)-row one through the numpy calls \(MLMON_JIT=0, or without numba\): "
+        r"([\d.]+) s; ratio ([\d.]+) to the first",
+        stdout,
+    )
+    assert len(numpy_calls) == (2 if path.group(1) == "compiled loop" else 0), stdout
+    for (large_rows, seconds, ratio), line in zip(numpy_calls, scaling):
+        assert large_rows == line[6], stdout
+        assert float(ratio) == pytest.approx(float(seconds) / float(line[1]), rel=0.3)
 
 
 CYCLE = ROOT / "benchmarks" / "bench_cycle.py"

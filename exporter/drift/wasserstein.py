@@ -27,6 +27,8 @@ Two ways of adding it up, picked by size:
   two end values, and two running sums about where the window value falls among them). So the
   cost follows the window, whatever the reference's size, and the large reference is hardly
   touched. Sums are taken about the reference's median, so they stay small and exact to rounding.
+  Where numba is installed (the ``fast`` extra), the sketched runs are added up in one compiled loop
+  (``wasserstein_kernel``) instead of some thirty numpy calls a feature; the terms are the same.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from exporter.drift import wasserstein_kernel
 from exporter.drift.registry import DriftMethod, DriftResult, Fitted, register
 
 T = TypeVar("T")
@@ -265,6 +268,12 @@ def wasserstein_to_larger(
     """
     n, m = larger_sorted.size, smaller.size
     ordered = np.sort(smaller)
+    if sketch is not None and (kernel := wasserstein_kernel.compiled()) is not None:
+        # the same terms in one compiled loop (wasserstein_kernel), float64 and contiguous as it is typed
+        reference, sums, window, entries = (
+            np.ascontiguousarray(a, dtype=np.float64) for a in (larger_sorted, cumulative, ordered, sketch[0])
+        )
+        return kernel(reference, sums, float(centre), window, entries, int(sketch[1])) / n / m
     value = ordered - centre
     runs = _sized(_runs, n, m)
     if sketch is None:

@@ -22,6 +22,8 @@ from exporter.reference.building import build_profile
 from exporter.reference.storage import profile_from_bytes, profile_to_bytes
 from exporter.window import Window
 
+from support.numba import require_numba
+
 RNG = np.random.default_rng(2024)
 LARGE = EXACT_ROWS * 3
 
@@ -288,6 +290,18 @@ def test_multivariate_drift_with_missing_and_infinite_values_equals_the_plain_fo
     assert score.value == pytest.approx(np.mean(np.linalg.norm(residual, axis=1)), abs=1e-12)
 
 
+@pytest.fixture(params=["compiled loop", "numpy calls"])
+def runs_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each sketched-runs test once through the compiled loop and once through the numpy calls."""
+    from exporter.drift import wasserstein_kernel
+
+    if request.param == "compiled loop":
+        require_numba()
+    else:
+        monkeypatch.setattr(wasserstein_kernel, "compiled", lambda: None)
+    return str(request.param)
+
+
 def _straddling(reference_rows: int, current_rows: int) -> tuple[np.ndarray, np.ndarray]:
     # each window value sits in the middle of the run of reference values under its quantile stretch
     reference = np.sort(RNG.normal(0, 1, reference_rows))
@@ -300,7 +314,9 @@ def _straddling(reference_rows: int, current_rows: int) -> tuple[np.ndarray, np.
     [(250_000, 10_000), (200_000, 7), (99_991, 1_013), (1_000, 1), (21, 1)],
 )
 @pytest.mark.parametrize("shape", [*SHAPES, "straddling"])
-def test_wasserstein_by_quantile_runs_equals_scipy(shape: str, reference_rows: int, current_rows: int) -> None:
+def test_wasserstein_by_quantile_runs_equals_scipy(
+    shape: str, reference_rows: int, current_rows: int, runs_path: str
+) -> None:
     from exporter.drift.wasserstein import RUNS_RATIO
 
     assert reference_rows > RUNS_RATIO * current_rows  # the reference is large enough to be read by runs
@@ -363,7 +379,9 @@ def _window_shapes(reference: np.ndarray, rows: int) -> dict[str, np.ndarray]:
     ["normal", "integers", "constant", "heavy tails far from zero"],
 )
 @pytest.mark.parametrize("current_rows", [1, 7, 997])
-def test_runs_placed_by_the_sketch_equal_scipy_and_every_run_read(reference: str, step: int, current_rows: int) -> None:
+def test_runs_placed_by_the_sketch_equal_scipy_and_every_run_read(
+    reference: str, step: int, current_rows: int, runs_path: str
+) -> None:
     from exporter.drift.wasserstein import centred_sums, sketch_of, wasserstein_to_larger
 
     rows = 60_013
@@ -386,6 +404,9 @@ def test_runs_placed_by_the_sketch_equal_scipy_and_every_run_read(reference: str
 
 def test_the_sketch_leaves_only_the_runs_near_a_crossing_to_read(monkeypatch: pytest.MonkeyPatch) -> None:
     from exporter.drift import wasserstein as module
+    from exporter.drift import wasserstein_kernel
+
+    monkeypatch.setattr(wasserstein_kernel, "compiled", lambda: None)  # the numpy calls, whose reads are counted
 
     rng = np.random.default_rng(5)  # its own draws, whatever ran before
     reference = np.sort(rng.normal(0, 1, 1_000_000))
