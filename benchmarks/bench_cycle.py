@@ -54,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 SEED = 20240601
 FEATURES = 30
 REFERENCE_ROWS = 10_000
+MIN_REFERENCE_ROWS = 100
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (2_000, 10_000)
 SHIFT = 0.05
@@ -160,9 +161,9 @@ def synthetic(rows: int, shift: float, rng: np.random.Generator) -> pd.DataFrame
     return frame
 
 
-def prepare(data: Path, sizes: list[int]) -> None:
+def prepare(data: Path, sizes: list[int], reference_rows: int = REFERENCE_ROWS) -> None:
     rng = np.random.default_rng(SEED)
-    reference = synthetic(REFERENCE_ROWS, 0.0, rng)
+    reference = synthetic(reference_rows, 0.0, rng)
     reference.to_parquet(data / "reference.parquet", index=False)
     features = [c for c in reference.columns if c != "target"]
     model = LogisticRegression(max_iter=1000).fit(reference[features], reference["target"])
@@ -221,9 +222,17 @@ def main(argv: list[str] | None = None) -> int:
         help=f"rounds of the compared cases, one case after the other (default {ROUNDS}; 1 with --quick)",
     )
     parser.add_argument("--evidently-1m", action="store_true", help="run Evidently above 100k rows too")
+    parser.add_argument(
+        "--reference-rows",
+        type=int,
+        default=REFERENCE_ROWS,
+        help=f"rows of the labelled reference every case fits on (default {REFERENCE_ROWS:,})",
+    )
     parser.add_argument("--cases", nargs="+", default=["mlmon", "plain", "scipy", *PEERS], help="cases to run")
     args = parser.parse_args(argv)
     sizes = args.rows or list(QUICK_SIZES if args.quick else SIZES)
+    if args.reference_rows < MIN_REFERENCE_ROWS:
+        parser.error(f"--reference-rows must be at least {MIN_REFERENCE_ROWS}, for the model to fit on")
     args.rounds = args.rounds or (1 if args.quick else ROUNDS)
     peers_python = os.environ.get("PEERS_PYTHON") or None
     skipped = {case: peer_available(peers_python, case) for case in PEERS if case in args.cases}
@@ -232,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPU(s), {platform.machine()}"
     )
     print(
-        f"reference {REFERENCE_ROWS:,} rows x {FEATURES} numeric features, binary logistic regression, seed {SEED}; "
+        f"reference {args.reference_rows:,} rows x {FEATURES} numeric features, binary logistic regression, "
+        f"seed {SEED}; "
         f"best of {args.repeats} runs"
         + (
             f" in each of {args.rounds} rounds of {', '.join(RATIO_CASES)}, run one after the other"
@@ -247,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     measured: dict[int, dict[str, dict[str, object] | str]] = {}
     with tempfile.TemporaryDirectory(prefix="mlmon-cycle-") as folder:
         data = Path(folder)
-        prepare(data, sizes)
+        prepare(data, sizes, args.reference_rows)
         os.sync()  # the data's writes reach the disk before anything is timed
         for rows in sizes:
             repeats = args.repeats

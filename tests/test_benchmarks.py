@@ -75,7 +75,10 @@ CYCLE_HEADER = ["rows", "case", "seconds", "ratio (case/mlmon)", "peak MB", "max
 
 
 def test_cycle_benchmark_runs_mlmon_beside_its_peers_and_they_agree() -> None:
-    stdout, split = _run(CYCLE, "--rows", "2000", "--repeats", "1", "--cases", "mlmon", "plain", "scipy")
+    stdout, split = _run(
+        CYCLE, "--rows", "2000", "--reference-rows", "3000", "--repeats", "1", "--cases", "mlmon", "plain", "scipy"
+    )
+    assert "reference 3,000 rows x 30 numeric features" in stdout, stdout  # every case fits on that reference
     assert CYCLE_HEADER in split, stdout
     rows = {cells[1]: cells for cells in split if cells and cells[0] == "2,000"}
     assert set(rows) == {"mlmon", "plain", "scipy"}, stdout
@@ -83,6 +86,13 @@ def test_cycle_benchmark_runs_mlmon_beside_its_peers_and_they_agree() -> None:
     # the plain pipeline's sklearn metrics and the scipy loop's distances are mlmon's figures too
     for case in ("plain", "scipy"):
         assert float(rows[case][5]) < 1e-9, rows[case]
+
+
+def test_cycle_benchmark_refuses_a_reference_too_small_to_fit_on() -> None:
+    result = subprocess.run(
+        [sys.executable, str(CYCLE), "--reference-rows", "10"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert result.returncode == 2 and "--reference-rows must be at least 100" in result.stderr, result.stderr
 
 
 def test_quick_scrape_benchmark_prints_both_servers_side_by_side() -> None:
