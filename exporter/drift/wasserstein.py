@@ -273,6 +273,7 @@ def wasserstein_to_larger(
         reference, sums, window, entries = (
             np.ascontiguousarray(a, dtype=np.float64) for a in (larger_sorted, cumulative, ordered, sketch[0])
         )
+        wasserstein_kernel.check_sizes(reference, sums, entries, int(sketch[1]))
         return kernel(reference, sums, float(centre), window, entries, int(sketch[1])) / n / m
     value = ordered - centre
     runs = _sized(_runs, n, m)

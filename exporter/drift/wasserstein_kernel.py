@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from collections.abc import Callable
 
@@ -28,6 +29,17 @@ log = logging.getLogger(__name__)
 JIT_ENVIRONMENT = "MLMON_JIT"
 
 RunsTotal = Callable[[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray, int], float]
+
+
+def check_sizes(larger_sorted: np.ndarray, cumulative: np.ndarray, entries: np.ndarray, step: int) -> None:
+    """Raise ValueError unless the running sums and the sketch have the sizes ``runs_total`` indexes by:
+    the compiled loop does not check its indices, so a damaged profile must not reach it."""
+    n = larger_sorted.size
+    if step < 1 or cumulative.size != n + 1 or entries.size != -(-(n - 1) // step) + 1:
+        raise ValueError(
+            f"a Wasserstein profile of {n} values holds {cumulative.size} running sums and {entries.size} sketch "
+            f"entries every {step}: it does not match its values, so it cannot be compared (fit the reference again)"
+        )
 
 
 def runs_total(
@@ -117,5 +129,18 @@ def _dispatcher() -> RunsTotal | None:
         import numba
     except ImportError:
         return None
+    try:
+        loop: RunsTotal = numba.njit(cache=True, nogil=True)(runs_total)
+        # compiled (or loaded from the cache) now, on a reference of 64 values against a window of two,
+        # so a numba that cannot compile here leaves the numpy calls instead of failing a comparison
+        reference = np.arange(64, dtype=np.float64)
+        sums = np.concatenate([[0.0], np.cumsum(reference - reference[32])])
+        sketch = np.append(reference[::8], reference[-1])  # every 8th value and the last, as sketch_of
+        case = (reference, sums, float(reference[32]), np.array([3.5, 40.0]), sketch, 8)
+        if not math.isclose(loop(*case), runs_total(*case), rel_tol=1e-12):
+            raise RuntimeError("the compiled loop's answer differs from the plain loop's")
+    except Exception as error:  # any failure of numba's: the numpy calls give the same figures
+        log.warning("numba %s could not compile the Wasserstein loop; numpy is used: %s", numba.__version__, error)
+        return None
     log.debug("wasserstein: large references compared by the loop numba %s compiles", numba.__version__)
-    return numba.njit(cache=True, nogil=True)(runs_total)  # type: ignore[no-any-return]
+    return loop

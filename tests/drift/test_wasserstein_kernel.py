@@ -168,3 +168,49 @@ def test_without_numba_there_is_no_compiled_loop(monkeypatch: pytest.MonkeyPatch
             wasserstein_kernel._dispatcher.cache_clear()
     if importlib.util.find_spec("numba") is not None:
         assert wasserstein_kernel.compiled() is not None  # and with it back, the loop again
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param(lambda *args: (_ for _ in ()).throw(RuntimeError("no target machine")), id="cannot compile"),
+        pytest.param(lambda *args: 0.0, id="compiles to a wrong answer"),
+    ],
+)
+def test_a_numba_that_fails_its_first_call_leaves_the_numpy_calls(
+    broken: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    require_numba()
+    import numba
+
+    monkeypatch.delenv(wasserstein_kernel.JIT_ENVIRONMENT, raising=False)
+    monkeypatch.setattr(numba, "njit", lambda **options: lambda function: broken)
+    wasserstein_kernel._dispatcher.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger=wasserstein_kernel.__name__):
+            assert wasserstein_kernel.compiled() is None
+        assert "could not compile the Wasserstein loop; numpy is used" in caplog.text
+        reference = np.sort(RNG.normal(0, 1, 100_000))
+        window = RNG.normal(0, 1, 1_000)
+        wasserstein = METHODS["wasserstein"]
+        score = wasserstein.compare(reference, wasserstein.fit(reference), window).score
+        assert score == pytest.approx(wasserstein_distance(reference, window) / np.std(reference), abs=1e-9)
+    finally:
+        monkeypatch.undo()
+        wasserstein_kernel._dispatcher.cache_clear()
+
+
+@pytest.mark.parametrize("damage", ["sketch cut short", "running sums cut short", "step of zero"])
+def test_a_profile_whose_arrays_do_not_match_its_values_is_refused_before_the_loop(damage: str) -> None:
+    require_numba()
+    reference = np.sort(RNG.normal(0, 1, 50_000))
+    wasserstein = METHODS["wasserstein"]
+    fitted = dict(wasserstein.fit(reference))
+    if damage == "sketch cut short":
+        fitted["sketch"] = fitted["sketch"][:-1]
+    elif damage == "running sums cut short":
+        fitted["cumulative"] = fitted["cumulative"][:-2]
+    else:
+        fitted["sketch_step"] = np.array([0])
+    with pytest.raises(ValueError, match="does not match its values"):
+        wasserstein.compare(reference, fitted, RNG.normal(0, 1, 500))
