@@ -267,13 +267,14 @@ def wasserstein_to_larger(
     of a sum), so the values themselves are read only to split a run that holds its window value.
     """
     n, m = larger_sorted.size, smaller.size
+    if sketch is not None:
+        wasserstein_kernel.check_sizes(larger_sorted, cumulative, sketch[0], int(sketch[1]))
     ordered = np.sort(smaller)
     if sketch is not None and (kernel := wasserstein_kernel.compiled()) is not None:
         # the same terms in one compiled loop (wasserstein_kernel), float64 and contiguous as it is typed
         reference, sums, window, entries = (
             np.ascontiguousarray(a, dtype=np.float64) for a in (larger_sorted, cumulative, ordered, sketch[0])
         )
-        wasserstein_kernel.check_sizes(reference, sums, entries, int(sketch[1]))
         return kernel(reference, sums, float(centre), window, entries, int(sketch[1])) / n / m
     value = ordered - centre
     runs = _sized(_runs, n, m)

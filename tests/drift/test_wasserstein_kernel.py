@@ -201,8 +201,13 @@ def test_a_numba_that_fails_its_first_call_leaves_the_numpy_calls(
 
 
 @pytest.mark.parametrize("damage", ["sketch cut short", "running sums cut short", "step of zero"])
-def test_a_profile_whose_arrays_do_not_match_its_values_is_refused_before_the_loop(damage: str) -> None:
-    require_numba()
+@pytest.mark.parametrize("jit", ["1", "0"])
+def test_a_profile_whose_arrays_do_not_match_its_values_is_refused_before_the_loop(
+    damage: str, jit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if jit == "1":
+        require_numba()
+    monkeypatch.setenv(wasserstein_kernel.JIT_ENVIRONMENT, jit)  # the compiled loop, then the numpy calls
     reference = np.sort(RNG.normal(0, 1, 50_000))
     wasserstein = METHODS["wasserstein"]
     fitted = dict(wasserstein.fit(reference))
