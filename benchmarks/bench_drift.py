@@ -269,7 +269,12 @@ def reference_scaling(
 def large_reference_path() -> str:
     """How this process compares a window with a reference over RUNS_RATIO times its size."""
     if wasserstein_kernel.compiled() is None:
-        reason = "MLMON_JIT=0" if importlib.util.find_spec("numba") else "numba is not installed: pip install '.[fast]'"
+        if importlib.util.find_spec("numba") is None:
+            reason = "numba is not installed: pip install '.[fast]'"
+        elif wasserstein_kernel.turned_off():
+            reason = f"{wasserstein_kernel.JIT_ENVIRONMENT}={os.environ[wasserstein_kernel.JIT_ENVIRONMENT]}"
+        else:
+            reason = "numba could not compile the loop: see the warning above"
         return f"the numpy calls ({reason})"
     return f"the compiled loop (numba {importlib.metadata.version('numba')})"
 

@@ -118,9 +118,12 @@ def runs_total(
 def compiled() -> RunsTotal | None:
     """``runs_total`` compiled by numba (cached on disk), or None without numba or with ``MLMON_JIT=0``
     (read at every call, so it can be changed in a running process)."""
-    if os.environ.get(JIT_ENVIRONMENT, "1").strip().lower() in {"0", "false", "no", "off"}:
-        return None
-    return _dispatcher()
+    return None if turned_off() else _dispatcher()
+
+
+def turned_off() -> bool:
+    """Whether ``MLMON_JIT`` keeps to the numpy path (0, false, no or off)."""
+    return os.environ.get(JIT_ENVIRONMENT, "1").strip().lower() in {"0", "false", "no", "off"}
 
 
 @functools.cache
