@@ -108,8 +108,25 @@ def sketch_of(values_sorted: np.ndarray, step: int) -> np.ndarray:
     """Every ``step``-th of the sorted values from the first, and the last: sketch[k] is the value at
     position min(k step, n - 1)."""
     n = values_sorted.size
-    positions = np.minimum(np.arange(-(-(n - 1) // step) + 1, dtype=np.int64) * step, n - 1)
+    positions = np.minimum(np.arange(sketch_size(n, step), dtype=np.int64) * step, n - 1)
     return values_sorted[positions]
+
+
+def sketch_size(n: int, step: int) -> int:
+    """How many entries ``sketch_of`` keeps of n values: every ``step``-th from the first, and the last."""
+    return -(-(n - 1) // step) + 1
+
+
+def check_fitted(larger_sorted: np.ndarray, cumulative: np.ndarray, entries: np.ndarray, step: int) -> None:
+    """Raise ValueError unless the running sums and the sketch have the sizes the runs index by: the
+    compiled loop (``wasserstein_kernel``) does not check its indices, so a damaged profile must not
+    reach it, and the numpy calls refuse it the same way."""
+    n = larger_sorted.size
+    if step < 1 or cumulative.size != n + 1 or entries.size != sketch_size(n, step):
+        raise ValueError(
+            f"a Wasserstein profile of {n} values holds {cumulative.size} running sums and {entries.size} sketch "
+            f"entries every {step}: it does not match its values, so it cannot be compared (fit the reference again)"
+        )
 
 
 @dataclass(frozen=True)
@@ -268,7 +285,7 @@ def wasserstein_to_larger(
     """
     n, m = larger_sorted.size, smaller.size
     if sketch is not None:
-        wasserstein_kernel.check_sizes(larger_sorted, cumulative, sketch[0], int(sketch[1]))
+        check_fitted(larger_sorted, cumulative, sketch[0], int(sketch[1]))
     ordered = np.sort(smaller)
     if sketch is not None and (kernel := wasserstein_kernel.compiled()) is not None:
         # the same terms in one compiled loop (wasserstein_kernel), float64 and contiguous as it is typed

@@ -31,17 +31,6 @@ JIT_ENVIRONMENT = "MLMON_JIT"
 RunsTotal = Callable[[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray, int], float]
 
 
-def check_sizes(larger_sorted: np.ndarray, cumulative: np.ndarray, entries: np.ndarray, step: int) -> None:
-    """Raise ValueError unless the running sums and the sketch have the sizes ``runs_total`` indexes by:
-    the compiled loop does not check its indices, so a damaged profile must not reach it."""
-    n = larger_sorted.size
-    if step < 1 or cumulative.size != n + 1 or entries.size != -(-(n - 1) // step) + 1:
-        raise ValueError(
-            f"a Wasserstein profile of {n} values holds {cumulative.size} running sums and {entries.size} sketch "
-            f"entries every {step}: it does not match its values, so it cannot be compared (fit the reference again)"
-        )
-
-
 def runs_total(
     larger_sorted: np.ndarray,
     cumulative: np.ndarray,
@@ -52,7 +41,8 @@ def runs_total(
 ) -> float:
     """W1 between ``larger_sorted`` (n values) and the sorted window ``ordered`` (m values), in units
     of 1 / (n m), with ``cumulative`` and ``centre`` the reference's ``centred_sums`` and ``entries``
-    its sketch every ``step`` values.
+    its sketch every ``step`` values, their sizes checked by the caller (``wasserstein.check_fitted``):
+    the loop does not check its indices.
 
     The terms are those of ``wasserstein_to_larger``: window value i spans (i n, (i + 1) n] and
     reference value j spans (j m, (j + 1) m], so the run under value i goes from ``first`` = i n // m
@@ -133,13 +123,15 @@ def _dispatcher() -> RunsTotal | None:
     except ImportError:
         return None
     try:
+        # imported here: wasserstein imports this module, and has loaded by the time it calls it
+        from exporter.drift.wasserstein import centred_sums, sketch_of
+
         loop: RunsTotal = numba.njit(cache=True, nogil=True)(runs_total)
         # compiled (or loaded from the cache) now, on a reference of 64 values against a window of two,
         # so a numba that cannot compile here leaves the numpy calls instead of failing a comparison
         reference = np.arange(64, dtype=np.float64)
-        sums = np.concatenate([[0.0], np.cumsum(reference - reference[32])])
-        sketch = np.append(reference[::8], reference[-1])  # every 8th value and the last, as sketch_of
-        case = (reference, sums, float(reference[32]), np.array([3.5, 40.0]), sketch, 8)
+        sums, centre = centred_sums(reference)
+        case = (reference, sums, centre, np.array([3.5, 40.0]), sketch_of(reference, 8), 8)
         if not math.isclose(loop(*case), runs_total(*case), rel_tol=1e-12):
             raise RuntimeError("the compiled loop's answer differs from the plain loop's")
     except Exception as error:  # any failure of numba's: the numpy calls give the same figures
