@@ -11,7 +11,6 @@ Usage: ``python benchmarks/bench_drift.py [--quick] [--rows N [N ...]]`` (``make
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata
 import importlib.util
 import math
@@ -19,7 +18,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -213,23 +212,17 @@ def measure(reference_rows: int, window_rows: list[int], features: int) -> tuple
     return measurements, profile_seconds
 
 
-@contextlib.contextmanager
-def numpy_calls() -> Iterator[None]:
-    """Large references compared through the numpy calls, as without numba (``MLMON_JIT=0``)."""
+def through_numpy_calls(run: Callable[[], T]) -> T:
+    """``run()`` with large references compared through the numpy calls, as without numba (``MLMON_JIT=0``)."""
     saved = os.environ.get(wasserstein_kernel.JIT_ENVIRONMENT)
     os.environ[wasserstein_kernel.JIT_ENVIRONMENT] = "0"
     try:
-        yield
+        return run()
     finally:
         if saved is None:
             del os.environ[wasserstein_kernel.JIT_ENVIRONMENT]
         else:
             os.environ[wasserstein_kernel.JIT_ENVIRONMENT] = saved
-
-
-def through_numpy_calls(run: Callable[[], T]) -> T:
-    with numpy_calls():
-        return run()
 
 
 def reference_scaling(
