@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
@@ -13,9 +14,13 @@ def require_binary(name: str, *alternatives: str) -> str:
         path = shutil.which(candidate)
         if path:
             return path
-    message = (
+    unavailable(
         f"{name} is not installed (Debian: apt-get install prometheus prometheus-alertmanager docker-compose chromium)"
     )
+
+
+def unavailable(message: str) -> NoReturn:
+    """What a test does without something it needs: skip, or fail under CI=true, where it must be there."""
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 
-import pytest
+from support.binaries import unavailable
 
 
 def require_numba() -> None:
-    if importlib.util.find_spec("numba") is not None:
-        return
-    message = "numba is not installed (pip install -e '.[fast]', or '.[dev]')"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    if importlib.util.find_spec("numba") is None:
+        unavailable("numba is not installed (pip install -e '.[fast]', or '.[dev]')")

@@ -15,8 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
-
+from support.binaries import unavailable
 from support.processes import free_port
 
 USER = "mlmon"
@@ -36,10 +35,7 @@ def require_postgres() -> Path:
     found = _server_bin()
     if found is not None:
         return found
-    message = "PostgreSQL is not installed (Debian: apt-get install postgresql)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable("PostgreSQL is not installed (Debian: apt-get install postgresql)")
 
 
 class PostgresCluster:
