@@ -23,6 +23,7 @@ from exporter.reference.storage import profile_from_bytes, profile_to_bytes
 from exporter.window import Window
 
 from support.numba import require_numba
+from support.overlaps import overlap_sum
 
 RNG = np.random.default_rng(2024)
 LARGE = EXACT_ROWS * 3
@@ -444,13 +445,7 @@ def test_the_values_of_a_run_above_its_window_value_add_up_as_a_direct_sum(n: in
     subset = np.arange(m)
     for current in (RNG.choice(larger, m), RNG.normal(20, 15, m), np.full(m, larger[n // 2])):
         ordered = np.sort(current)
-        expected = 0.0
-        for i, x in enumerate(ordered):
-            # window value i spans (i n, (i + 1) n] in units of 1 / (n m), reference value j (j m, (j + 1) m]
-            for j in range(n):
-                overlap = min((i + 1) * n, (j + 1) * m) - max(i * n, j * m)
-                if overlap > 0 and larger[j] > x:
-                    expected += overlap * (larger[j] - x)
+        expected = overlap_sum(larger, ordered, lambda y, x: max(y - x, 0.0))  # the values y above x
         got = module._above_in_runs(larger, cumulative, ordered, ordered - centre, runs, subset)
         assert got == pytest.approx(expected, rel=1e-12, abs=1e-9)
 

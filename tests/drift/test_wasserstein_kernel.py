@@ -16,21 +16,9 @@ from exporter.drift import wasserstein as module
 from exporter.drift.wasserstein import centred_sums, sketch_of
 
 from support.numba import require_numba
+from support.overlaps import overlap_sum
 
 RNG = np.random.default_rng(31)
-
-
-def _direct_sum(larger: np.ndarray, ordered: np.ndarray) -> float:
-    """W1 in units of 1 / (n m): window value i spans (i n, (i + 1) n], reference value j spans
-    (j m, (j + 1) m], and every overlap weighs |y_j - x_i| by its length."""
-    n, m = larger.size, ordered.size
-    total = 0.0
-    for i, x in enumerate(ordered):
-        for j in range(i * n // m, min(n, -(-(i + 1) * n // m))):
-            overlap = min((i + 1) * n, (j + 1) * m) - max(i * n, j * m)
-            if overlap > 0:
-                total += overlap * abs(larger[j] - x)
-    return total
 
 
 def _windows(larger: np.ndarray, m: int) -> dict[str, np.ndarray]:
@@ -62,7 +50,7 @@ def test_the_loop_adds_up_every_overlap(n: int, m: int, step: int, reference: st
         ordered = np.sort(window)
         # the plain Python function, whatever numba does with it
         got = wasserstein_kernel.runs_total(larger, cumulative, centre, ordered, entries, step)
-        assert got == pytest.approx(_direct_sum(larger, ordered), rel=1e-12, abs=1e-6), name
+        assert got == pytest.approx(overlap_sum(larger, ordered, lambda y, x: abs(y - x)), rel=1e-12, abs=1e-6), name
 
 
 @pytest.mark.parametrize(("n", "m"), [(250_000, 10_000), (60_013, 997), (4_000, 1), (100_000, 4_999)])
