@@ -116,6 +116,17 @@ def turned_off() -> bool:
     return os.environ.get(JIT_ENVIRONMENT, "1").strip().lower() in {"0", "false", "no", "off"}
 
 
+def first_call_case() -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray, int]:
+    """``runs_total``'s arguments for a reference of 64 values against a window of two, sketched every
+    8. The running sums and sketch are written out as wasserstein's ``centred_sums`` and ``sketch_of``
+    make them (a test holds them equal): that module imports this one, and exporter.drift imports
+    nothing lazily."""
+    reference = np.arange(64, dtype=np.float64)
+    sums = np.concatenate([[0.0], np.cumsum(reference - reference[32])])
+    sketch = np.append(reference[::8], reference[-1])  # every 8th value and the last
+    return reference, sums, float(reference[32]), np.array([3.5, 40.0]), sketch, 8
+
+
 @functools.cache
 def _dispatcher() -> RunsTotal | None:
     try:
@@ -123,15 +134,10 @@ def _dispatcher() -> RunsTotal | None:
     except ImportError:
         return None
     try:
-        # imported here: wasserstein imports this module, and has loaded by the time it calls it
-        from exporter.drift.wasserstein import centred_sums, sketch_of
-
         loop: RunsTotal = numba.njit(cache=True, nogil=True)(runs_total)
-        # compiled (or loaded from the cache) now, on a reference of 64 values against a window of two,
-        # so a numba that cannot compile here leaves the numpy calls instead of failing a comparison
-        reference = np.arange(64, dtype=np.float64)
-        sums, centre = centred_sums(reference)
-        case = (reference, sums, centre, np.array([3.5, 40.0]), sketch_of(reference, 8), 8)
+        # compiled (or loaded from the cache) now, so a numba that cannot compile here leaves the numpy
+        # calls instead of failing a comparison
+        case = first_call_case()
         if not math.isclose(loop(*case), runs_total(*case), rel_tol=1e-12):
             raise RuntimeError("the compiled loop's answer differs from the plain loop's")
     except Exception as error:  # any failure of numba's: the numpy calls give the same figures

@@ -53,6 +53,18 @@ def test_the_loop_adds_up_every_overlap(n: int, m: int, step: int, reference: st
         assert got == pytest.approx(overlap_sum(larger, ordered, lambda y, x: abs(y - x)), rel=1e-12, abs=1e-6), name
 
 
+def test_the_first_call_case_is_fitted_as_wasserstein_fits_a_reference() -> None:
+    reference, sums, centre, window, sketch, step = wasserstein_kernel.first_call_case()
+    expected_sums, expected_centre = centred_sums(reference)
+    np.testing.assert_array_equal(sums, expected_sums)
+    assert centre == expected_centre
+    np.testing.assert_array_equal(sketch, sketch_of(reference, step))
+    assert np.all(np.diff(window) >= 0)  # the loop takes the window sorted
+    assert wasserstein_kernel.runs_total(*wasserstein_kernel.first_call_case()) == pytest.approx(
+        overlap_sum(reference, window, lambda y, x: abs(y - x)), rel=1e-12
+    )
+
+
 @pytest.mark.parametrize(("n", "m"), [(250_000, 10_000), (60_013, 997), (4_000, 1), (100_000, 4_999)])
 def test_compiled_loop_equals_the_plain_loop_the_numpy_calls_and_scipy(
     n: int, m: int, monkeypatch: pytest.MonkeyPatch
